@@ -1,0 +1,243 @@
+"""Parse once, run every enabled rule over one shared analysis, position the findings.
+
+The engine never prints and does no I/O: ``api`` reads files, ``formats`` writes text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from fitlint.model import Config, Edit, Finding, Fix, Severity
+from fitlint.rules.base import Report, Rule, RuleContext, all_rules
+
+# Files that cannot concern Keras training are skipped before parsing: a cheap text check.
+_RELEVANT = re.compile(r"keras|tensorflow|train_test_split|fit_resample")
+
+
+class ConfigError(ValueError):
+    """An unknown rule, option or malformed setting in the configuration."""
+
+
+@dataclass
+class SourceResult:
+    """The findings for one source text, and the internal errors of rules that raised."""
+
+    findings: list[Finding] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+
+
+def _matches(selector: str, code: str, name: str) -> bool:
+    selector = selector.strip()
+    if selector == "ALL":
+        return True
+    if selector == name:
+        return True
+    return code.startswith(selector.upper()) if selector[:2].upper() == "FL" else False
+
+
+def validate_selectors(selectors: Iterable[str]) -> None:
+    """Raises ConfigError for a selector that matches no rule."""
+    rules = all_rules()
+    for sel in selectors:
+        if not any(_matches(sel, code, r.name) for code, r in rules.items()):
+            raise ConfigError(f"unknown rule selector {sel!r} (see `fitlint --list-rules`)")
+
+
+def enabled_rules(config: Config) -> list[type[Rule]]:
+    """The rules that ``config`` turns on, in code order."""
+    rules = all_rules()
+    validate_selectors((*config.select, *config.extend_select, *config.ignore))
+    out = []
+    for code, rule in rules.items():
+        if config.select:
+            on = any(_matches(s, code, rule.name) for s in config.select)
+        else:
+            on = rule.default_enabled
+        if any(_matches(s, code, rule.name) for s in config.extend_select):
+            on = True
+        if any(_matches(s, code, rule.name) for s in config.ignore):
+            on = False
+        if on:
+            out.append(rule)
+    return out
+
+
+def instantiate(config: Config) -> list[Rule]:
+    """Builds the enabled rules with their configured thresholds."""
+    rules: list[Rule] = []
+    for cls in enabled_rules(config):
+        opts = dict(config.options.get(cls.name, {}))
+        opts.update(config.options.get(cls.code, {}))
+        unknown = set(opts) - set(cls.options)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(sorted(unknown))} for rule {cls.name}"
+                + (f" (known: {', '.join(sorted(cls.options))})" if cls.options else "")
+            )
+        for key, value in opts.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"option {key} of rule {cls.name} must be a number")
+        rules.append(cls(opts))
+    return rules
+
+
+def lint_text(
+    source: str,
+    path: str,
+    rules: Sequence[Rule],
+    *,
+    force: bool = False,
+) -> SourceResult:
+    """Lints one source text with already-instantiated rules.
+
+    Args:
+        source: The module's text.
+        path: The path shown in findings.
+        rules: The enabled rules.
+        force: Lint even when the cheap relevance check says the file cannot concern Keras.
+    """
+    result = SourceResult()
+    if not force and not _RELEVANT.search(source):
+        return result
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as err:
+        if any(r.code == "FL000" for r in rules):
+            result.findings.append(_syntax_finding(err, source, path))
+        return result
+    except (RecursionError, MemoryError) as err:
+        result.internal_errors.append(f"{path}: cannot parse: {type(err).__name__}")
+        return result
+
+    from fitlint.analysis.index import build_index
+
+    try:
+        index = build_index(module)
+    except RecursionError:
+        result.internal_errors.append(f"{path}: cannot analyse: nesting too deep")
+        return result
+    ctx = RuleContext(index, path)
+    reports: list[tuple[Rule, Report]] = []
+    for rule in rules:
+        if rule.code == "FL000":
+            continue
+        try:
+            reports.extend((rule, r) for r in rule.check(ctx))
+        except Exception as err:  # a rule bug must not stop the other rules or files
+            result.internal_errors.append(
+                f"{path}: internal error in rule {rule.code} {rule.name}: "
+                f"{type(err).__name__}: {err}"
+            )
+    if reports:
+        result.findings.extend(_position(module, path, reports))
+    result.findings.sort(key=lambda f: (f.line, f.column, f.code))
+    return result
+
+
+def _syntax_finding(err: cst.ParserSyntaxError, source: str, path: str) -> Finding:
+    # CPython's parser locates errors precisely and words them well; it runs only on the
+    # (rare) files that libcst rejects. libcst's own report is the fallback.
+    line, column, end_line, end_column = max(err.raw_line, 1), err.raw_column + 1, 0, 0
+    detail = str(err.message).strip().splitlines()[0] if err.message else "invalid syntax"
+    try:
+        compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+    except SyntaxError as py_err:
+        line = py_err.lineno or line
+        column = py_err.offset or 1
+        end_line = py_err.end_lineno or 0
+        end_column = py_err.end_offset or 0
+        detail = py_err.msg
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    if end_line < line or (end_line == line and end_column <= column):
+        end_line, end_column = line, column + 1
+    return Finding(
+        code="FL000",
+        name="syntax-error",
+        severity=Severity.ERROR,
+        path=path,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
+        message=f"syntax error: {detail}",
+    )
+
+
+def _position(module: cst.Module, path: str, reports: list[tuple[Rule, Report]]) -> list[Finding]:
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions: Mapping[cst.CSTNode, cst.metadata.CodeRange] = wrapper.resolve(PositionProvider)
+    findings: dict[tuple[str, int, int], Finding] = {}
+    for rule, report in reports:
+        rng = positions.get(report.node)
+        if rng is None:
+            continue
+        fix = None
+        if report.replacements:
+            edits: list[Edit] = []
+            for rep in report.replacements:
+                r = positions.get(rep.node)
+                if r is None:
+                    edits = []
+                    break
+                start, end = r.start, r.end
+                edits.append(
+                    Edit(start.line, start.column + 1, end.line, end.column + 1, rep.content)
+                )
+            if edits:
+                fix = Fix(message=report.fix_message or "apply fix", edits=tuple(sorted(edits)))
+        finding = Finding(
+            code=rule.code,
+            name=rule.name,
+            severity=rule.severity,
+            path=path,
+            line=rng.start.line,
+            column=rng.start.column + 1,
+            end_line=rng.end.line,
+            end_column=rng.end.column + 1,
+            message=report.message,
+            fix=fix,
+        )
+        # One finding per rule and place: rules that reach a node twice report it once.
+        findings.setdefault((rule.code, finding.line, finding.column), finding)
+    return list(findings.values())
+
+
+def apply_fixes(source: str, findings: Iterable[Finding]) -> tuple[str, int]:
+    """Applies the non-overlapping fixes of ``findings`` to ``source``.
+
+    Returns the new source and the number of fixes applied. A fix that overlaps one already
+    taken is skipped (a second run picks it up).
+    """
+    line_starts = [0]
+    for i, ch in enumerate(source):
+        if ch == "\n":
+            line_starts.append(i + 1)
+
+    def offset(line: int, column: int) -> int:
+        return line_starts[line - 1] + column - 1
+
+    spans: list[tuple[int, int, str]] = []
+    applied = 0
+    for f in sorted(
+        (f for f in findings if f.fix is not None), key=lambda f: (f.line, f.column, f.code)
+    ):
+        assert f.fix is not None
+        candidate = [
+            (offset(e.line, e.column), offset(e.end_line, e.end_column), e.content)
+            for e in f.fix.edits
+        ]
+        if any(s < e2 and s2 < e for s, e, _ in candidate for s2, e2, _ in spans):
+            continue
+        spans.extend(candidate)
+        applied += 1
+    out = source
+    for start, end, content in sorted(spans, reverse=True):
+        out = out[:start] + content + out[end:]
+    return out, applied

@@ -1,0 +1,3 @@
+"""Rules of the api family."""
+
+from __future__ import annotations

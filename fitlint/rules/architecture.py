@@ -1,0 +1,3 @@
+"""Rules of the architecture family."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Rules of the data family."""
+
+from __future__ import annotations

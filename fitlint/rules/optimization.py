@@ -1,0 +1,3 @@
+"""Rules of the optimization family."""
+
+from __future__ import annotations
