@@ -10,6 +10,7 @@ pre-order walk, which is source order: rules compare orders to ask "before or af
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -328,6 +329,10 @@ def _range_count(index: ModuleIndex, it: cst.BaseExpression, scope: Scope) -> in
     return len(r)
 
 
+# Nodes that hold no code worth analysing; long implicit string concatenations nest deeply.
+_LEAVES = (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Imaginary)
+
+
 class _Walker:
     def __init__(self, index: ModuleIndex) -> None:
         self.index = index
@@ -336,6 +341,8 @@ class _Walker:
 
     def walk(self, node: cst.CSTNode, scope: Scope) -> None:
         self.order += 1
+        if isinstance(node, _LEAVES):
+            return
         if isinstance(node, cst.Call):
             self._call(node, scope)
         elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
@@ -466,7 +473,12 @@ def build_index(module: cst.Module) -> ModuleIndex:
     scope = Scope(name="<module>", kind="module", node=module, parent=None)
     index.module_scope = scope
     walker = _Walker(index)
-    walker.walk(module, scope)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4000))  # deeply nested expressions are legal Python
+    try:
+        walker.walk(module, scope)
+    finally:
+        sys.setrecursionlimit(limit)
     for loop in index.loops:
         loop.count = _range_count(index, loop.node.iter, loop.scope)
     for site in index.calls:

@@ -1,0 +1,44 @@
+"""A healthy run: standardized inputs, a small ReLU MLP, Adam at its default rate.
+
+    python examples/train_healthy.py --log-dir demo_logs/healthy
+"""
+
+import argparse
+
+import numpy as np
+from tensorflow import keras
+
+from tb_fitdiag import FitDiagCallback
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--log-dir", default="logs/healthy")
+parser.add_argument("--epochs", type=int, default=30)
+args = parser.parse_args()
+
+rng = np.random.default_rng(0)
+features = rng.normal(size=(2000, 20)).astype("float32")
+weights = rng.normal(size=(20,))
+labels = (features @ weights + 0.5 * rng.normal(size=2000) > 0).astype("float32")
+
+model = keras.Sequential(
+    [
+        keras.Input(shape=(20,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ]
+)
+model.compile(
+    optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
+model.fit(
+    features,
+    labels,
+    epochs=args.epochs,
+    batch_size=64,
+    validation_split=0.2,
+    verbose=0,
+    callbacks=[FitDiagCallback(log_dir=args.log_dir)],
+)

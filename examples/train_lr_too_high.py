@@ -1,0 +1,48 @@
+"""A broken run: Adam with a learning rate a thousand times its default.
+
+fitlint flags it before training (learning-rate-too-high); the diagnosis sees the loss diverge.
+
+    python examples/train_lr_too_high.py --log-dir demo_logs/lr_too_high
+"""
+
+import argparse
+
+import numpy as np
+from tensorflow import keras
+
+from tb_fitdiag import FitDiagCallback
+
+LEARNING_RATE = 1.0
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--log-dir", default="logs/lr_too_high")
+parser.add_argument("--epochs", type=int, default=30)
+args = parser.parse_args()
+
+rng = np.random.default_rng(0)
+features = rng.normal(size=(2000, 20)).astype("float32")
+weights = rng.normal(size=(20,))
+labels = (features @ weights + 0.5 * rng.normal(size=2000) > 0).astype("float32")
+
+model = keras.Sequential(
+    [
+        keras.Input(shape=(20,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ]
+)
+model.compile(
+    optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
+model.fit(
+    features,
+    labels,
+    epochs=args.epochs,
+    batch_size=64,
+    validation_split=0.2,
+    verbose=0,
+    callbacks=[FitDiagCallback(log_dir=args.log_dir)],
+)
