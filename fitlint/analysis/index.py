@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
 from fitlint.analysis.names import ImportMap, dotted
+
+if TYPE_CHECKING:
+    from libcst.metadata import CodeRange
 
 _UNKNOWN: Any = object()
 """Returned by :meth:`ModuleIndex.const_value` for values that cannot be known statically."""
@@ -126,6 +129,17 @@ class ModuleIndex:
     call_of_node: dict[int, CallSite] = field(default_factory=dict)
     loops: list[Loop] = field(default_factory=list)
     module_scope: Scope | None = None
+    _positions: Mapping[cst.CSTNode, CodeRange] | None = None
+
+    def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+        """Every node's source range, computed on first use (it costs about two parses, so
+        only files with findings pay it) and shared by the rules and the engine."""
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions
 
     def calls_to(self, *qualnames: str) -> Iterator[CallSite]:
         """Calls whose callee resolves to one of ``qualnames``, in source order."""
@@ -346,7 +360,8 @@ class _Walker:
         if isinstance(node, cst.Call):
             self._call(node, scope)
         elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            self._assign(node, scope)
+            self._assign(node, scope)  # walks the value and the targets itself
+            return
         elif isinstance(node, cst.FunctionDef):
             self._function(node, scope)
             return

@@ -1,3 +1,937 @@
-"""Rules of the data family."""
+"""Rules of the data family: what is fed to ``fit()``, and how it was split and preprocessed.
+
+Every rule reads ``ctx.dataflow`` (:mod:`fitlint.analysis.dataflow`) and stays silent when the
+provenance of the data is unknown.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from fitlint.analysis.names import dotted
+from fitlint.model import Severity
+from fitlint.rules.base import Invalid, Report, Rule, RuleContext
+
+
+class MissingInputNormalization(Rule):
+    """## What it does
+    Flags inputs that reach `fit()` with raw, large values and no scaling on their way.
+
+    Raw means: uint8 images from `keras.datasets` (0-255), raw features from
+    `keras.datasets.boston_housing`, raw columns read by `pandas.read_csv`/`numpy.loadtxt`,
+    literal or `numpy.random` arrays in the hundreds or more. Flagged when no scaling step is on
+    their path (`/ 255`, `(x - mean) / std`, a scikit-learn scaler, `keras.utils.normalize`...)
+    and the model does not start with a `Rescaling`, `Normalization` or `BatchNormalization`
+    layer.
+
+    Only data whose origin is known in the file is checked: arrays loaded from elsewhere,
+    `tf.data` pipelines and models that cannot be resolved are left alone. Labels are never
+    checked, nor token ids fed to an `Embedding`.
+
+    Options: `min_magnitude` (100): literal, random and dataset values from this magnitude on
+    count as unscaled (raw file columns are flagged whatever their values, which are unknown).
+
+    ## Why is this bad?
+    Large inputs make the first layer's pre-activations large: gradients explode or
+    saturate, and the learning rate that suits the other layers is wrong for the first one.
+    Training is slow, unstable, or stalls at a poor loss.
+
+    ## Example
+    ```python
+    import tensorflow as tf
+
+    (x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
+    model = tf.keras.Sequential([
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=5)
+    ```
+
+    ## Use instead
+    ```python
+    x_train = x_train.astype("float32") / 255.0
+    model.fit(x_train, y_train, epochs=5)
+    ```
+    """
+
+    code = "FL101"
+    name = "missing-input-normalization"
+    message = "{var} reaches fit() unscaled: {detail} from {origin} (line {line})"
+    severity = Severity.WARNING
+    options = {"min_magnitude": 100}
+    valid = [
+        # Divided by 255 on the way.
+        """import tensorflow as tf
+
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+x_train = x_train.reshape(-1, 784).astype("float32") / 255.0
+model = tf.keras.Sequential([
+    tf.keras.layers.Dense(128, activation="relu"),
+    tf.keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+        # A Rescaling first layer.
+        """import keras
+from keras import layers
+
+(x_train, y_train), _ = keras.datasets.cifar10.load_data()
+model = keras.Sequential([
+    keras.Input(shape=(32, 32, 3)),
+    layers.Rescaling(1.0 / 255),
+    layers.Conv2D(32, 3, activation="relu"),
+    layers.Flatten(),
+    layers.Dense(10),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+        # Standardized by a scikit-learn scaler.
+        """import pandas as pd
+from sklearn.preprocessing import StandardScaler
+from tensorflow.keras import layers, models
+
+df = pd.read_csv("housing.csv")
+X = df.drop(columns=["price"]).values
+y = df["price"].values
+X = StandardScaler().fit_transform(X)
+model = models.Sequential([layers.Dense(64, activation="relu"), layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(X, y, epochs=20)
+""",
+        # (x - mean) / std.
+        """from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.boston_housing.load_data()
+mean = x_train.mean(axis=0)
+std = x_train.std(axis=0)
+x_train = (x_train - mean) / std
+model = keras.Sequential([keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="rmsprop", loss="mse")
+model.fit(x_train, y_train, epochs=80, batch_size=16)
+""",
+        # Data of unknown provenance.
+        """import numpy as np
+from tensorflow import keras
+
+x_train = np.load("features.npy")
+y_train = np.load("labels.npy")
+model = keras.Sequential([keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x_train, y_train, epochs=10)
+""",
+        # Token ids for an Embedding (imdb).
+        """from tensorflow import keras
+from tensorflow.keras import layers
+
+(x_train, y_train), _ = keras.datasets.imdb.load_data(num_words=10000)
+x_train = keras.utils.pad_sequences(x_train, maxlen=200)
+model = keras.Sequential(
+    [layers.Embedding(10000, 32), layers.GlobalAveragePooling1D(), layers.Dense(1)]
+)
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(x_train, y_train, epochs=3)
+""",
+        # Random integer ids feeding an Embedding.
+        """import numpy as np
+import tensorflow.keras as K
+
+x = np.random.randint(0, 5000, size=(1000, 20))
+y = np.random.randint(0, 2, size=(1000,))
+model = K.Sequential([K.layers.Embedding(5000, 16), K.layers.Flatten(), K.layers.Dense(1)])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(x, y, epochs=3)
+""",
+        # A Normalization layer applied to the functional Input.
+        """import numpy as np
+import tensorflow.keras as K
+
+x = np.random.rand(1000, 8) * 1000
+y = np.random.rand(1000, 1)
+norm = K.layers.Normalization()
+norm.adapt(x)
+inputs = K.Input(shape=(8,))
+h = norm(inputs)
+h = K.layers.Dense(16, activation="relu")(h)
+outputs = K.layers.Dense(1)(h)
+model = K.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=5)
+""",
+        # In-place division.
+        """from tensorflow.keras.datasets import fashion_mnist
+from tensorflow.keras.layers import Dense, Flatten
+from tensorflow.keras.models import Sequential
+
+(x_train, y_train), _ = fashion_mnist.load_data()
+x_train = x_train.astype("float32")
+x_train /= 255
+model = Sequential([Flatten(), Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+        # A tf.data pipeline: unknown provenance.
+        """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
+ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).map(lambda x, y: (x / 255, y)).batch(64)
+model = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(ds, epochs=5)
+""",
+    ]
+    invalid = [
+        Invalid(
+            """import tensorflow as tf
+
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+model = tf.keras.Sequential([
+    tf.keras.layers.Flatten(input_shape=(28, 28)),
+    tf.keras.layers.Dense(128, activation="relu"),
+    tf.keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+            line=10,
+        ),
+        Invalid(
+            """import pandas as pd
+from tensorflow.keras.layers import Dense
+from tensorflow.keras.models import Sequential
+
+df = pd.read_csv("diabetes.csv")
+X = df.iloc[:, :-1].values
+y = df.iloc[:, -1].values
+model = Sequential()
+model.add(Dense(12, activation="relu"))
+model.add(Dense(1, activation="sigmoid"))
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(X, y, epochs=150, batch_size=10)
+""",
+            line=12,
+        ),
+        Invalid(
+            """import numpy as np
+import tensorflow.keras as K
+
+x = np.random.randint(0, 1000, size=(2000, 10)).astype("float32")
+y = np.random.randint(0, 2, size=(2000,))
+inputs = K.Input(shape=(10,))
+h = K.layers.Dense(32, activation="relu")(inputs)
+outputs = K.layers.Dense(1, activation="sigmoid")(h)
+model = K.Model(inputs=inputs, outputs=outputs)
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(x, y, epochs=10)
+""",
+            line=11,
+        ),
+        Invalid(
+            """import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.boston_housing.load_data()
+model = keras.Sequential([
+    keras.layers.Dense(64, activation="relu"),
+    keras.layers.Dense(1),
+])
+model.compile(optimizer="rmsprop", loss="mse")
+model.fit(x_train, y_train, epochs=100, validation_data=(x_test, y_test))
+""",
+            line=9,
+        ),
+        Invalid(
+            """import numpy as np
+from tensorflow import keras
+
+x = np.array([[1200, 3, 25], [850, 2, 40], [2300, 4, 5], [1600, 3, 12]], dtype="float32")
+y = np.array([310000, 190000, 560000, 420000], dtype="float32")
+
+def build():
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+model = build()
+model.fit(x, y, epochs=50)
+""",
+            line=13,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        df = ctx.dataflow
+        threshold = float(self.opts["min_magnitude"])
+        for fit in df.fits:
+            if fit.x is None:
+                continue
+            prov = df.provenance_at(fit.x, fit.site)
+            if prov is None or not prov.unscaled(threshold):
+                continue
+            if df.input_handling(fit) != "raw":
+                continue
+            line = df.line_of(prov.origin_node) if prov.origin_node is not None else None
+            yield self.report(
+                fit.x,
+                var=ctx.code(fit.x),
+                detail=prov.detail,
+                origin=prov.origin,
+                line=line if line is not None else "?",
+            )
+
+
+class PreprocessingBeforeSplit(Rule):
+    """## What it does
+    Flags a preprocessor fitted on data that is split into train and test sets afterwards.
+
+    Preprocessors are: a scikit-learn scaler, encoder, imputer, feature selector or
+    decomposition (`PCA`), an imbalanced-learn resampler (`SMOTE().fit_resample`), or a Keras
+    preprocessing layer's `adapt()` (`Normalization`, `TextVectorization`, `StringLookup`...),
+    when the data it was fitted on (or its output) is later passed to `train_test_split` or cut
+    into `X[:n]`/`X[n:]`.
+
+    Fitting on the training split only, or fitting a `Pipeline` after the split, is fine.
+    Label-only and stateless transformers (`LabelEncoder`, `FunctionTransformer`,
+    `Normalizer`, `PolynomialFeatures`...) learn nothing that leaks and are not flagged.
+
+    ## Why is this bad?
+    The preprocessor learns statistics (means, variances, vocabularies, neighbours to
+    interpolate) from the rows that end up in the test set: information from the test set
+    leaks into training, and the test score overestimates how the model does on new data.
+    Oversampling before the split is worse: synthetic copies of test rows land in training.
+
+    ## Example
+    ```python
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(X)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+    ```
+
+    ## Use instead
+    ```python
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    ```
+    """
+
+    code = "FL102"
+    name = "preprocessing-before-split"
+    message = (
+        "{estimator} is fitted on {data} before it is split ({how}, line {line}): "
+        "statistics of the test rows leak into training"
+    )
+    severity = Severity.WARNING
+    valid = [
+        # Fitted on the training split only.
+        """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from tensorflow import keras
+
+df = pd.read_csv("data.csv")
+X, y = df.drop(columns=["target"]).values, df["target"].values
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+scaler = StandardScaler()
+X_train = scaler.fit_transform(X_train)
+X_test = scaler.transform(X_test)
+model = keras.Sequential([keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(X_train, y_train, epochs=10)
+""",
+        # A pipeline fitted after the split.
+        """from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+import tensorflow as tf
+
+X, y = load_dataset()
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25)
+pipe = make_pipeline(StandardScaler(), LogisticRegression())
+pipe.fit(X_train, y_train)
+print(pipe.score(X_test, y_test))
+""",
+        # Scalers inside a pipeline passed to cross-validation.
+        """from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.svm import SVC
+import keras
+
+pipe = Pipeline([("scale", MinMaxScaler()), ("svc", SVC())])
+scores = cross_val_score(pipe, X, y, cv=5)
+""",
+        # Label encoding before the split learns only the class names.
+        """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from tensorflow.keras.utils import to_categorical
+
+df = pd.read_csv("iris.csv")
+X = df.drop(columns=["species"]).values
+y = to_categorical(LabelEncoder().fit_transform(df["species"]))
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+""",
+        # Keras Normalization adapted on the training split.
+        """import numpy as np
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+x_train, x_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+norm = tf.keras.layers.Normalization()
+norm.adapt(x_train)
+""",
+        # Fitted on a deliberate subset of the rows.
+        """import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+import keras
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+scaler = StandardScaler().fit(X[:1000])
+X_train, X_test, y_train, y_test = train_test_split(X, y, shuffle=False)
+""",
+    ]
+    invalid = [
+        Invalid(
+            """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from tensorflow import keras
+
+df = pd.read_csv("data.csv")
+X = df.drop(columns=["target"]).values
+y = df["target"].values
+scaler = StandardScaler()
+X = scaler.fit_transform(X)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+""",
+            line=10,
+        ),
+        Invalid(
+            """import numpy as np
+from imblearn.over_sampling import SMOTE
+from sklearn.model_selection import train_test_split
+import tensorflow as tf
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+X_res, y_res = SMOTE(random_state=0).fit_resample(X, y)
+X_train, X_test, y_train, y_test = train_test_split(X_res, y_res, test_size=0.2)
+""",
+            line=8,
+        ),
+        Invalid(
+            """import numpy as np
+from tensorflow.keras.layers import Normalization
+from sklearn.model_selection import train_test_split
+
+features = np.load("features.npy")
+labels = np.load("labels.npy")
+normalizer = Normalization(axis=-1)
+normalizer.adapt(features)
+x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=0.2)
+""",
+            line=8,
+        ),
+        Invalid(
+            """import numpy as np
+from sklearn.preprocessing import MinMaxScaler
+import keras
+
+data = np.loadtxt("series.csv", delimiter=",")
+scaler = MinMaxScaler()
+scaler.fit(data)
+scaled = scaler.transform(data)
+train, test = scaled[:800], scaled[800:]
+""",
+            line=7,
+        ),
+        Invalid(
+            """import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+import tensorflow as tf
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+X = SimpleImputer(strategy="mean").fit_transform(X)
+X = PCA(n_components=10).fit_transform(X)
+X_train, X_test, y_train, y_test = train_test_split(X, y)
+""",
+            line=10,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        df = ctx.dataflow
+        for prep, split in df.leaks():
+            line = df.line_of(split.node)
+            how = "train_test_split()" if split.how == "train_test_split" else "by slicing"
+            yield self.report(
+                prep.site.node,
+                estimator=prep.short_name,
+                data=ctx.code(prep.data),
+                how=how,
+                line=line if line is not None else "?",
+            )
+
+
+class BatchSizeExceedsDataset(Rule):
+    """## What it does
+    Flags a `batch_size` that is not smaller than the number of training samples.
+
+    Both must be statically known: a constant `batch_size` in `fit()`, and the samples of arrays
+    built with `numpy.zeros((500, 10))`, `numpy.random.rand(64, 3)`, literal lists, slices such
+    as `x[:32]`, `keras.datasets` loaders (mnist has 60000 training images), and the outputs of
+    `train_test_split` (sizes computed as scikit-learn does). `validation_split` is taken off
+    the training samples as Keras does (`floor(n * (1 - split))`).
+
+    ## Why is this bad?
+    Each epoch is then a single gradient step on the whole dataset: there is no minibatch
+    noise, the number of updates is tiny, and a batch size chosen for a larger dataset
+    silently stops meaning anything. Usually the dataset is much smaller than intended (a
+    leftover debugging slice) or the batch size is a typo.
+
+    ## Example
+    ```python
+    x = np.random.rand(100, 8)
+    y = np.random.rand(100, 1)
+    model.fit(x, y, batch_size=128, epochs=10)
+    ```
+
+    ## Use instead
+    ```python
+    model.fit(x, y, batch_size=16, epochs=10)
+    ```
+    """
+
+    code = "FL203"
+    name = "batch-size-exceeds-dataset"
+    message = (
+        "batch_size={batch_size} is not smaller than the {samples} training samples: "
+        "every epoch is a single full-batch step"
+    )
+    severity = Severity.WARNING
+    valid = [
+        # Unknown dataset size.
+        """import numpy as np
+from tensorflow import keras
+
+x = np.load("x.npy")
+y = np.load("y.npy")
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, batch_size=4096, epochs=3)
+""",
+        # train_test_split leaves 80 samples: batch 64 is smaller.
+        """import numpy as np
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+
+x = np.random.rand(100, 8)
+y = np.random.rand(100, 1)
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2)
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x_train, y_train, batch_size=64, epochs=3)
+""",
+        # The batch size is not a constant.
+        """import argparse
+import numpy as np
+import keras
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=32)
+args = parser.parse_args()
+x = np.zeros((500, 10))
+y = np.zeros((500,))
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+model.fit(x, y, batch_size=args.batch_size, epochs=3)
+""",
+        # mnist has 60000 training images.
+        """from tensorflow.keras.datasets import mnist
+from tensorflow.keras.layers import Dense, Flatten, Rescaling
+from tensorflow.keras.models import Sequential
+
+(x_train, y_train), (x_test, y_test) = mnist.load_data()
+model = Sequential([Rescaling(1 / 255), Flatten(), Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, batch_size=1024, epochs=3)
+""",
+        # A tf.data dataset: the size is not known.
+        """import tensorflow as tf
+
+ds = tf.data.Dataset.from_tensor_slices((features, labels)).batch(256)
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(ds, batch_size=256, epochs=3)
+""",
+    ]
+    invalid = [
+        Invalid(
+            """import numpy as np
+from tensorflow import keras
+
+x = np.zeros((500, 10), dtype="float32")
+y = np.zeros((500,), dtype="float32")
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, batch_size=512, epochs=3)
+""",
+            line=8,
+        ),
+        Invalid(
+            """import numpy as np
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+
+x = np.random.rand(100, 8)
+y = np.random.rand(100, 1)
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2)
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x_train, y_train, batch_size=128, epochs=3)
+""",
+            line=10,
+        ),
+        Invalid(
+            """import tensorflow.keras as K
+
+(x_train, y_train), _ = K.datasets.mnist.load_data()
+x_small = x_train[:1000] / 255.0
+y_small = y_train[:1000]
+model = K.Sequential([K.layers.Flatten(), K.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(
+    x_small,
+    y_small,
+    epochs=5,
+    batch_size=1024,
+)
+""",
+            line=12,
+        ),
+        Invalid(
+            """import numpy as np
+import keras
+
+x = np.random.rand(100, 4)
+y = np.random.rand(100, 1)
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, batch_size=80, epochs=3, validation_split=0.2)
+""",
+            line=8,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        df = ctx.dataflow
+        for fit in df.fits:
+            if fit.batch_size is None:
+                continue
+            batch = ctx.index.const_value(fit.batch_size.value, fit.site.scope)
+            if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
+                continue
+            samples = df.samples_seen_by_fit(fit)
+            if samples is None or samples <= 0 or batch < samples:
+                continue
+            yield self.report(fit.batch_size, batch_size=batch, samples=samples)
+
+
+class TestDataUsedForValidation(Rule):
+    """## What it does
+    Flags the test split used as `validation_data` and then reported by `evaluate()`.
+
+    That is `fit(..., validation_data=...)` given the test split (the second part of a
+    `keras.datasets` loader or of `train_test_split`, or a variable named like a test set)
+    when the same test data is later passed to `evaluate()` as the final score.
+
+    Off by default: enable it with `extend-select = ["FL103"]`.
+
+    ## Why is this bad?
+    Whatever is tuned while watching the validation curves (epochs, early stopping,
+    checkpoints, hyperparameters) is selected on the test set, so the test score reported
+    afterwards is optimistically biased: it is no longer an estimate of performance on new data.
+
+    ## Example
+    ```python
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    model.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=20)
+    model.evaluate(x_test, y_test)
+    ```
+
+    ## Use instead
+    ```python
+    x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.1)
+    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=20)
+    model.evaluate(x_test, y_test)
+    ```
+    """
+
+    code = "FL103"
+    name = "test-data-used-for-validation"
+    message = (
+        "validation_data uses {name}, which evaluate() on line {line} reports as the test "
+        "score: selecting on it biases that score"
+    )
+    severity = Severity.WARNING
+    default_enabled = False
+    valid = [
+        # A separate validation split.
+        """import tensorflow as tf
+from sklearn.model_selection import train_test_split
+
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+x_train, x_val, y_train, y_val = train_test_split(x_train / 255.0, y_train, test_size=0.1)
+model = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=5)
+model.evaluate(x_test / 255.0, y_test)
+""",
+        # validation_split instead of validation_data.
+        """import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+model = keras.Sequential(
+    [keras.layers.Rescaling(1 / 255), keras.layers.Flatten(), keras.layers.Dense(10)]
+)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, validation_split=0.1, epochs=5)
+model.evaluate(x_test, y_test)
+""",
+        # The test split is used for validation but never reported.
+        """from tensorflow import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+model = keras.Sequential(
+    [keras.layers.Rescaling(1 / 255), keras.layers.Flatten(), keras.layers.Dense(10)]
+)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=5)
+""",
+        # The test arrays are reloaded fresh before the evaluation (a different binding).
+        """import numpy as np
+import tensorflow.keras as K
+
+x_val = np.load("val_x.npy")
+y_val = np.load("val_y.npy")
+model = K.Sequential([K.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(np.load("train_x.npy"), np.load("train_y.npy"), validation_data=(x_val, y_val))
+x_val = np.load("test_x.npy")
+model.evaluate(x_val, np.load("test_y.npy"))
+""",
+    ]
+    invalid = [
+        Invalid(
+            """import tensorflow as tf
+
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+x_train, x_test = x_train / 255.0, x_test / 255.0
+model = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_train, y_train, epochs=10, validation_data=(x_test, y_test))
+test_loss, test_acc = model.evaluate(x_test, y_test)
+print("Test accuracy:", test_acc)
+""",
+            line=7,
+        ),
+        Invalid(
+            """import numpy as np
+from sklearn.model_selection import train_test_split
+from tensorflow import keras
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+X_train, X_holdout, y_train, y_holdout = train_test_split(X, y, test_size=0.2)
+model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(X_train, y_train, validation_data=(X_holdout, y_holdout), epochs=30)
+print(model.evaluate(X_holdout, y_holdout))
+""",
+            line=10,
+        ),
+        Invalid(
+            """import tensorflow as tf
+
+train_ds = tf.keras.utils.image_dataset_from_directory("data/train")
+test_ds = tf.keras.utils.image_dataset_from_directory("data/test")
+model = tf.keras.Sequential([
+    tf.keras.layers.Rescaling(1 / 255),
+    tf.keras.layers.Flatten(),
+    tf.keras.layers.Dense(5),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(train_ds, validation_data=test_ds, epochs=10)
+model.evaluate(test_ds)
+""",
+            line=11,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        df = ctx.dataflow
+        evaluations = [
+            c
+            for c in ctx.index.calls_by_method.get("evaluate", ())
+            if ctx.index.site_of(c.node) is c
+        ]
+        for fit in df.fits:
+            if fit.validation_data is None:
+                continue
+            value = fit.validation_data.value
+            first = value
+            if isinstance(value, (cst.Tuple, cst.List)) and value.elements:
+                first = value.elements[0].value
+            name = dotted(first)
+            if name is None:
+                continue
+            scope, order = fit.site.scope, fit.site.order
+            binding = df.binding(name, scope, order)
+            if binding is None:
+                continue
+            is_test = df.split_part(first, scope, order) == "test" or "test" in name.lower()
+            if not is_test:
+                continue
+            for ev in evaluations:
+                if ev.scope is not scope or ev.order <= order:
+                    continue
+                x = ev.arg("x", 0)
+                if x is None or dotted(x) != name:
+                    continue
+                if df.binding(name, ev.scope, ev.order) is not binding:
+                    continue
+                line = df.line_of(ev.node)
+                yield self.report(
+                    fit.validation_data, name=name, line=line if line is not None else "?"
+                )
+                break
+
+
+class NoValidationData(Rule):
+    """## What it does
+    Flags `fit()` calls on a Keras model without `validation_data` or `validation_split`.
+
+    Off by default (training scripts for a final model legitimately skip validation):
+    enable it with `extend-select = ["FL104"]`.
+
+    ## Why is this bad?
+    Without a validation curve there is no way to see overfitting, to stop early, or to know
+    whether the training loss means anything; the training metrics alone always look good.
+
+    ## Example
+    ```python
+    model.fit(x_train, y_train, epochs=50)
+    ```
+
+    ## Use instead
+    ```python
+    model.fit(x_train, y_train, epochs=50, validation_split=0.1)
+    ```
+    """
+
+    code = "FL104"
+    name = "no-validation-data"
+    message = "fit() has neither validation_data nor validation_split: overfitting goes unseen"
+    severity = Severity.INFO
+    default_enabled = False
+    valid = [
+        """import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x_train, y_train, epochs=10, validation_split=0.2)
+""",
+        """import keras
+
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x_train, y_train, epochs=10, validation_data=(x_val, y_val))
+""",
+        # A tf.data dataset with validation_data.
+        """import tensorflow as tf
+
+train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+val_ds = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
+model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(train_ds, validation_data=val_ds, epochs=10)
+""",
+        # A scikit-learn estimator's fit is not a Keras fit.
+        """from sklearn.ensemble import RandomForestClassifier
+import tensorflow as tf
+
+clf = RandomForestClassifier()
+clf.fit(X_train, y_train)
+""",
+        # Keyword arguments forwarded with **kwargs may hold the validation data.
+        """from tensorflow import keras
+
+def train(model: keras.Model, x, y, **fit_args):
+    model.compile(optimizer="adam", loss="mse")
+    return model.fit(x, y, epochs=5, **fit_args)
+""",
+    ]
+    invalid = [
+        Invalid(
+            """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
+model = tf.keras.Sequential([
+    tf.keras.layers.Rescaling(1 / 255),
+    tf.keras.layers.Flatten(),
+    tf.keras.layers.Dense(10),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=10)
+""",
+            line=10,
+        ),
+        Invalid(
+            """import keras
+
+train_ds = keras.utils.image_dataset_from_directory("data/train")
+model = keras.applications.MobileNetV2(weights=None, classes=5)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+history = model.fit(train_ds, epochs=10)
+""",
+            line=6,
+        ),
+        Invalid(
+            """import tensorflow.keras as K
+
+inputs = K.Input(shape=(8,))
+outputs = K.layers.Dense(1)(inputs)
+model = K.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+model.fit(
+    x,
+    y,
+    epochs=20,
+)
+""",
+            line=7,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        for fit in ctx.dataflow.fits:
+            if fit.validation_data is not None or fit.validation_split is not None:
+                continue
+            if fit.site.has_star_args():
+                continue
+            yield self.report(fit.site.node.func)
