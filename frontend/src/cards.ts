@@ -1,0 +1,199 @@
+// Diagnosis cards (most severe first, as the engine orders them), the fitlint findings recorded
+// at train start, and the empty state for runs without gradient statistics.
+
+import type { Finding, StaticFindingsResponse } from "./api";
+import { fmt, h } from "./dom";
+
+const SEVERITY_LABEL: Record<string, string> = { error: "Error", warning: "Warning", info: "Info" };
+
+export function stepUnit(finding: Finding): string {
+  const unit = finding.evidence["step_unit"];
+  return typeof unit === "string" ? unit : "step";
+}
+
+function rangeText(finding: Finding): string {
+  const unit = stepUnit(finding);
+  const { step_start: a, step_end: b } = finding;
+  if (a === null || b === null) return "";
+  return a === b ? `${unit} ${a}` : `${unit}s ${a}–${b}`;
+}
+
+function evidenceValue(value: unknown): string {
+  if (typeof value === "number") return fmt(value, 4);
+  if (value === "NaN" || value === "Infinity" || value === "-Infinity") {
+    return value === "Infinity" ? "+Inf" : value === "-Infinity" ? "-Inf" : "NaN";
+  }
+  if (typeof value === "string" || typeof value === "boolean") return String(value);
+  if (value === null || value === undefined) return "—";
+  if (Array.isArray(value)) {
+    const shown = value.slice(0, 8).map(evidenceValue).join(", ");
+    return value.length > 8 ? `[${shown}, … ${value.length} items]` : `[${shown}]`;
+  }
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>);
+    const shown = entries.slice(0, 6).map(([k, v]) => `${k}: ${evidenceValue(v)}`);
+    if (entries.length > 6) shown.push(`… ${entries.length - 6} more`);
+    return `{${shown.join(", ")}}`;
+  }
+  return String(value);
+}
+
+interface StaticCause {
+  path: string;
+  line: number;
+  name: string;
+  message: string;
+}
+
+function staticCauses(value: unknown): StaticCause[] {
+  if (!Array.isArray(value)) return [];
+  return value
+    .filter((v): v is Record<string, unknown> => typeof v === "object" && v !== null)
+    .map((v) => ({
+      path: String(v["path"] ?? ""),
+      line: Number(v["line"] ?? 0),
+      name: String(v["name"] ?? ""),
+      message: String(v["message"] ?? ""),
+    }));
+}
+
+export function findingCards(
+  findings: Finding[],
+  staticFindings: StaticFindingsResponse["static_findings"],
+): HTMLElement {
+  if (findings.length === 0) {
+    return h(
+      "div",
+      { class: "card card-ok" },
+      h("div", { class: "card-title" }, "No problems found"),
+      h("p", {}, "The diagnosis found nothing wrong with this run's losses or gradients."),
+    );
+  }
+  const list = h("div", { class: "cards" });
+  const staticByRule = new Map<string, string[]>();
+  for (const f of staticFindings?.findings ?? []) {
+    staticByRule.set(f.name, [...(staticByRule.get(f.name) ?? []), `${f.path}:${f.line}`]);
+  }
+  for (const finding of findings) {
+    const severity = SEVERITY_LABEL[finding.severity] ? finding.severity : "info";
+    const evidence = h("dl", { class: "evidence" });
+    for (const [key, value] of Object.entries(finding.evidence)) {
+      if (key === "step_unit" || key === "static_causes") continue;
+      evidence.append(
+        h("div", { class: "ev" }, h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, evidenceValue(value))),
+      );
+    }
+    const causes = staticCauses(finding.evidence["static_causes"]);
+    const rules = h("ul", { class: "suggestions" });
+    for (const rule of finding.suggestions) {
+      const here = causes.filter((c) => c.name === rule);
+      const where = here.length ? here.map((c) => `${c.path}:${c.line}`) : (staticByRule.get(rule) ?? []);
+      rules.append(
+        h(
+          "li",
+          {},
+          h("code", {}, rule),
+          where.length ? h("span", { class: "flagged" }, ` — flagged by fitlint at ${where.join(", ")}`) : null,
+        ),
+      );
+    }
+    list.append(
+      h(
+        "article",
+        { class: `card card-${severity}`, "data-finding": finding.name },
+        h(
+          "div",
+          { class: "card-head" },
+          h("span", { class: `badge badge-${severity}` }, SEVERITY_LABEL[severity]),
+          h("span", { class: "card-title" }, finding.name),
+          h("span", { class: "card-range" }, rangeText(finding)),
+        ),
+        h("p", { class: "card-message" }, finding.message),
+        finding.summary ? h("p", { class: "card-summary muted" }, finding.summary) : null,
+        evidence.childElementCount ? evidence : null,
+        finding.remedy
+          ? h("div", { class: "card-fixes" }, h("span", { class: "fixes-title" }, "Suggested fix: "), finding.remedy)
+          : null,
+        finding.suggestions.length
+          ? h(
+              "div",
+              { class: "card-fixes" },
+              h("span", { class: "fixes-title" }, "Likely static causes (fitlint rules):"),
+              rules,
+            )
+          : null,
+      ),
+    );
+  }
+  return list;
+}
+
+export function staticFindingsPanel(doc: StaticFindingsResponse["static_findings"]): HTMLElement {
+  const panel = h("section", { class: "static-findings" });
+  if (!doc) {
+    panel.append(
+      h("h2", {}, "fitlint findings"),
+      h("p", { class: "muted" }, "No fitlint findings were recorded for this run (FitDiagCallback records them at train start)."),
+    );
+    return panel;
+  }
+  panel.append(h("h2", {}, "fitlint findings for ", h("code", {}, doc.script)));
+  if (doc.error) {
+    panel.append(h("p", { class: "muted" }, `The script could not be linted: ${doc.error}`));
+    return panel;
+  }
+  if (doc.findings.length === 0) {
+    panel.append(h("p", { class: "muted" }, `fitlint ${doc.fitlint_version} found nothing in the script.`));
+    return panel;
+  }
+  const table = h("table", { class: "static-table" });
+  table.append(h("thead", {}, h("tr", {}, h("th", {}, "where"), h("th", {}, "rule"), h("th", {}, "message"))));
+  const body = h("tbody");
+  for (const f of doc.findings) {
+    const sev = SEVERITY_LABEL[f.severity] ? f.severity : "info";
+    body.append(
+      h(
+        "tr",
+        {},
+        h("td", { class: "mono" }, `${f.path}:${f.line}`),
+        h("td", {}, h("span", { class: `badge badge-${sev}` }, f.code), " ", h("code", {}, f.name)),
+        h("td", {}, f.message),
+      ),
+    );
+  }
+  table.append(body);
+  panel.append(table);
+  return panel;
+}
+
+export function emptyGradients(run: string): HTMLElement {
+  const logDir = `logs/${run}`;
+  const snippet = [
+    "from tb_fitdiag import FitDiagCallback",
+    "",
+    "model.fit(",
+    "    x_train, y_train,",
+    "    validation_data=(x_val, y_val),",
+    "    epochs=20,",
+    `    callbacks=[FitDiagCallback(log_dir=${JSON.stringify(logDir)}, interval=10)],`,
+    ")",
+  ].join("\n");
+  return h(
+    "section",
+    { class: "empty-state" },
+    h("h2", {}, "No gradient statistics in this run"),
+    h(
+      "p",
+      {},
+      "The losses above are diagnosed, but gradient health needs per-layer statistics. " +
+        "Record them by adding FitDiagCallback to model.fit():",
+    ),
+    h("pre", { class: "snippet" }, h("code", {}, snippet)),
+    h(
+      "p",
+      { class: "muted" },
+      "It writes into the same train/ and validation/ folders as keras.callbacks.TensorBoard; " +
+        "reload this tab once training has started.",
+    ),
+  );
+}
