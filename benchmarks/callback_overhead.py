@@ -1,0 +1,236 @@
+"""How much FitDiagCallback slows ``model.fit`` down, against plain ``fit`` in the same process.
+
+Interleaved on CPU, epoch by epoch: each round runs one epoch of each model (a small MLP, CNN and
+LSTM) with each variant, in a rotating order: plain ``fit``, ``fit`` with ``FitDiagCallback()``
+at its defaults, and ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``. Each variant
+keeps its own model and callback instances across rounds (``fit(initial_epoch=e, epochs=e+1)``),
+so only the first round traces; it is dropped. An epoch's time runs from the first callback's
+``on_epoch_begin`` to the last callback's ``on_epoch_end``, so it includes every callback's
+epoch-end work. The table shows, per model, the median over rounds of (epoch time with the
+callback) / (epoch time of plain fit in the same round), with its interquartile range.
+
+Then a long run with statistics at every step checks that memory stays flat.
+
+Usage: python benchmarks/callback_overhead.py [--rounds 30] [--memory-epochs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _models(keras: Any) -> dict[str, tuple[Callable[[], Any], Any, Any]]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 2048
+
+    def mlp() -> Any:
+        return keras.Sequential(
+            [
+                keras.Input((32,)),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
+
+    def cnn() -> Any:
+        return keras.Sequential(
+            [
+                keras.Input((16, 16, 1)),
+                keras.layers.Conv2D(16, 3, activation="relu"),
+                keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(10),
+            ]
+        )
+
+    def lstm() -> Any:
+        return keras.Sequential(
+            [keras.Input((20, 8)), keras.layers.LSTM(32), keras.layers.Dense(10)]
+        )
+
+    labels = rng.integers(0, 10, size=(n,))
+    return {
+        "MLP": (mlp, rng.normal(size=(n, 32)).astype("float32"), labels),
+        "CNN": (cnn, rng.normal(size=(n, 16, 16, 1)).astype("float32"), labels),
+        "LSTM": (lstm, rng.normal(size=(n, 20, 8)).astype("float32"), labels),
+    }
+
+
+def _clocks(
+    keras: Any, times: list[float], batches: list[tuple[int, int, float]]
+) -> tuple[Any, Any]:
+    start: list[float] = []
+
+    class _Start(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            start.append(time.perf_counter())
+            self.epoch = epoch
+
+    first = _Start()
+
+    class _End(keras.callbacks.Callback):  # type: ignore[misc]
+        # Only batch *begin*: overriding on_train_batch_end would make Keras call the
+        # callbacks synchronously and change what is measured.
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            batches.append((first.epoch, batch, time.perf_counter()))
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            times.append(time.perf_counter() - start[-1])
+
+    return first, _End()
+
+
+def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
+    """``batch index -> gaps`` to the next batch's begin, over the timed epochs."""
+    gaps: dict[int, list[float]] = {}
+    for (epoch, batch, t), (next_epoch, _, next_t) in itertools.pairwise(batches):
+        if epoch == next_epoch and epoch > 0:
+            gaps.setdefault(epoch * 64 + batch, []).append(next_t - t)
+    return gaps
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30, help="timed rounds (one epoch each)")
+    parser.add_argument("--memory-epochs", type=int, default=40)
+    args = parser.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from tb_fitdiag import FitDiagCallback
+    from tb_fitdiag.callback import DEFAULT_INTERVAL
+
+    tf.get_logger().setLevel("ERROR")
+    workdir = tempfile.mkdtemp(prefix="fitdiag_bench_")
+    variants: dict[str, Callable[[str], list[Any]]] = {
+        "plain": lambda d: [],
+        "fitdiag": lambda d: [FitDiagCallback(log_dir=d)],
+        # The graph is written once per fit(); with one fit() per epoch here it would be
+        # counted in every epoch, so it is off.
+        "tensorboard": lambda d: [
+            keras.callbacks.TensorBoard(log_dir=d, histogram_freq=1, write_graph=False)
+        ],
+    }
+    models = _models(keras)
+    state: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
+    batches: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
+    for name, (build, _, _) in models.items():
+        for variant, make in variants.items():
+            keras.utils.set_random_seed(0)
+            model = build()
+            model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            times: list[float] = []
+            batches[name, variant] = []
+            start, end = _clocks(keras, times, batches[name, variant])
+            callbacks = [start, *make(os.path.join(workdir, f"{name}_{variant}")), end]
+            state[name, variant] = (model, callbacks, times)
+    for round_ in range(args.rounds + 1):
+        for name, (_, x, y) in models.items():
+            order = list(variants)
+            order = order[round_ % 3 :] + order[: round_ % 3]
+            for variant in order:
+                model, callbacks, _ = state[name, variant]
+                model.fit(
+                    x,
+                    y,
+                    batch_size=32,
+                    initial_epoch=round_,
+                    epochs=round_ + 1,
+                    verbose=0,
+                    callbacks=callbacks,
+                )
+        if round_ % 5 == 0:
+            print(f"round {round_}/{args.rounds} done", file=sys.stderr, flush=True)
+
+    print(
+        "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
+        f"same round\n({args.rounds} interleaved rounds, 64 steps per epoch, CPU, "
+        f"FitDiagCallback defaults: interval={DEFAULT_INTERVAL})"
+    )
+    print(
+        f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
+        f"{'TensorBoard(hist=1) [IQR]':>28}"
+    )
+    for name in models:
+        plain = state[name, "plain"][2][1:]
+        cells = []
+        for variant in ("fitdiag", "tensorboard"):
+            mine = state[name, variant][2][1:]
+            ratios = [a / b for a, b in zip(mine, plain, strict=True)]
+            low, _, high = statistics.quantiles(ratios, n=4)
+            cells.append(f"{statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]")
+        print(f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}")
+
+    # The cost of one recording step, from per-step timings: far less noisy than epoch times.
+    print(
+        f"\nrecording step cost (median step gaps in the FitDiagCallback run; the step before a "
+        f"recording one arms it)\n{'model':<6} {'plain step ms':>14} {'recording +ms':>14} "
+        f"{'share at interval=' + str(DEFAULT_INTERVAL):>20}"
+    )
+    for name in models:
+        plain_gaps = _step_gaps(batches[name, "plain"])
+        plain_step = statistics.median(g for gaps in plain_gaps.values() for g in gaps)
+        gaps = _step_gaps(batches[name, "fitdiag"])
+        recording = [s for s in gaps if s % DEFAULT_INTERVAL == 0]
+        touched = {s for r in recording for s in (r - 1, r)}
+        normal = statistics.median(g for s, v in gaps.items() if s not in touched for g in v)
+        extra = sum(
+            statistics.median(g for s in recording if s + offset in gaps for g in gaps[s + offset])
+            - normal
+            for offset in (-1, 0)
+        )
+        share = extra / (DEFAULT_INTERVAL * plain_step)
+        print(f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} {share:>+19.1%}")
+
+    # Memory over a long run, statistics at every step (the worst case for buffers).
+    build, x, y = models["MLP"]
+    marks: list[float] = []
+
+    class _Memory(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            marks.append(_rss_mib())
+
+    model = build()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=args.memory_epochs,
+        verbose=0,
+        callbacks=[FitDiagCallback(log_dir=os.path.join(workdir, "memory"), interval=1), _Memory()],
+    )
+    steps = args.memory_epochs * 64
+    print(
+        f"memory, MLP, FitDiagCallback(interval=1), {steps} recorded steps: "
+        f"RSS {marks[2]:.0f} MiB after epoch 3, {marks[-1]:.0f} MiB after epoch "
+        f"{args.memory_epochs} ({marks[-1] - marks[2]:+.0f} MiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

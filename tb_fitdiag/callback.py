@@ -1,0 +1,958 @@
+"""The Keras callback that records gradient health while ``model.fit`` runs.
+
+The callback computes statistics and hands them to :mod:`tb_fitdiag.summary`; it never
+diagnoses. This module imports TensorFlow and Keras at import time (the class must subclass
+``keras.callbacks.Callback``); ``tb_fitdiag`` imports it only when ``FitDiagCallback`` is used.
+
+How the applied gradients are captured without a second backward pass: at train begin the
+callback wraps three methods of the model's optimizer (restored at train end) and builds a second
+train function beside Keras's own; only its trace contains the wrappers:
+
+* ``scale_loss`` of the outer optimizer receives the batch loss;
+* ``apply`` of the innermost optimizer (inside a ``LossScaleOptimizer``, so gradients are
+  unscaled) brackets the real update, to measure ``|w_after - w_before|``;
+* ``_all_reduce_sum_gradients`` of the innermost optimizer returns the gradients after clipping
+  and after the cross-replica sum, exactly as the update step receives them.
+
+Before a recording step the callback puts the recording function in ``model.train_function``
+(Keras looks it up for every batch); it runs the same update as Keras's function and also writes
+the statistics into a few non-trainable variables, which the callback reads before the next
+batch. Every other step runs Keras's own function, untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_fitdiag import metadata
+from tb_fitdiag.summary import RunWriters
+
+# Gradient statistics every this many optimizer steps, unless told otherwise: chosen with
+# benchmarks/callback_overhead.py to keep the overhead at or below 5% on small models.
+DEFAULT_INTERVAL = 50
+
+_ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
+# A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
+# counts as saturated: its local derivative is below ~1% of the maximum.
+_SATURATION_MARGIN = 0.01
+
+
+@dataclass
+class _ModelState:
+    """What must survive between ``fit()`` calls on one model."""
+
+    next_step: int = 0
+    next_epoch: int = 0
+    next_record: int = 0
+    next_activation: int = 0
+    # The recording train function of the last fit(), reused while Keras's own stays the same,
+    # so that repeated fit() calls do not retrace it.
+    probe: Any = None
+
+
+# The attribute that keeps a model's _ModelState, so that a second fit() (even with a new
+# callback) continues both axes. On the model itself, not in a weak dictionary: the state's
+# recording function refers to the model, which would keep a weak key alive forever.
+_STATE_ATTRIBUTE = "_fitdiag_state"
+
+
+def _model_state(model: Any) -> _ModelState:
+    """The model's fitdiag state, created on first use (set around Keras's attribute tracking)."""
+    state = vars(model).get(_STATE_ATTRIBUTE)
+    if not isinstance(state, _ModelState):
+        state = _ModelState()
+        object.__setattr__(model, _STATE_ATTRIBUTE, state)
+    return state
+
+
+class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Records per-layer gradient health, losses and metrics for the fitdiag TensorBoard tab.
+
+    Example::
+
+        model.fit(x, y, validation_split=0.2, epochs=20,
+                  callbacks=[FitDiagCallback(log_dir="logs/run1")])
+
+    Args:
+        log_dir: The run's log directory; events go to ``<log_dir>/train`` and
+            ``<log_dir>/validation``, the layout of ``keras.callbacks.TensorBoard``.
+        interval: Record gradient statistics every ``interval`` optimizer steps.
+        activation_interval: Record activation statistics on ``probe_data`` every this many
+            steps; 0 (the default) turns them off.
+        probe_data: One fixed batch of model inputs for the activation statistics (an array, a
+            list or dict of arrays for multi-input models, or an ``(x, y)`` tuple whose ``y`` is
+            ignored).
+        write_scalars: Also write ``epoch_loss``, ``epoch_<metric>`` and
+            ``epoch_learning_rate`` (skipped when a ``keras.callbacks.TensorBoard`` writes to
+            the same ``log_dir`` in the same ``fit``).
+        lint_script: True to lint the training script (``sys.argv[0]``) with fitlint at train
+            begin, a path to lint that file instead, False or None to skip linting.
+        lint_timeout: Seconds after which a lint that has not finished is recorded as an error.
+
+    Raises:
+        ValueError: On an invalid option.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] = "logs",
+        interval: int = DEFAULT_INTERVAL,
+        activation_interval: int = 0,
+        probe_data: Any = None,
+        write_scalars: bool = True,
+        lint_script: bool | str | os.PathLike[str] | None = True,
+        lint_timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"interval must be a positive integer, got {interval!r}")
+        if (
+            isinstance(activation_interval, bool)
+            or not isinstance(activation_interval, int)
+            or activation_interval < 0
+        ):
+            raise ValueError(
+                f"activation_interval must be a non-negative integer, got {activation_interval!r}"
+            )
+        if activation_interval > 0 and probe_data is None:
+            raise ValueError("activation_interval > 0 needs probe_data (one batch of inputs)")
+        if isinstance(lint_timeout, bool) or not isinstance(lint_timeout, (int, float)):
+            raise ValueError(f"lint_timeout must be a number of seconds, got {lint_timeout!r}")
+        if not lint_timeout > 0:
+            raise ValueError(f"lint_timeout must be positive, got {lint_timeout!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.interval = interval
+        self.activation_interval = activation_interval
+        self.probe_data = probe_data
+        self.write_scalars = bool(write_scalars)
+        self.lint_script = lint_script
+        self.lint_timeout = float(lint_timeout)
+
+        self._failed = False
+        self._writers: RunWriters | None = None
+        self._probe: _GradientProbe | None = None
+        self._activations: _ActivationProbe | None = None
+        self._lint: _LintJob | None = None
+        self._linted = False
+        self._state = _ModelState()
+        self._is_writer = True
+        self._keras_tensorboard_beside = False
+        self._epoch_start = 0
+        self._last_batch = -1
+        self._pending: int | None = None
+        self._armed = False
+        self._layers: list[str] = []
+        self._start_step = 0
+        self._setup_done = False
+
+    # ---- Keras hooks: each body is guarded, so an internal error never reaches training. ----
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Installs the gradient probe, writes the run info and starts linting."""
+        self._failed = False
+        self._guard(self._train_begin)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Notes the global step at which the epoch starts."""
+        self._guard(self._epoch_begin, epoch)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Reads the previous recording step's statistics and arms the next one."""
+        self._guard(self._batch_begin, batch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Writes the pending statistics and the epoch scalars, then flushes."""
+        self._guard(self._epoch_end, epoch, dict(logs or {}))
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Writes what is pending, restores the optimizer and closes the event files."""
+        if not self._failed:
+            self._guard(self._train_end)
+        self._teardown()
+
+    # ---- the bodies ----
+
+    def _train_begin(self) -> None:
+        siblings = _sibling_callbacks(self)
+        model = self.model
+        strategy = model.distribute_strategy
+        self._is_writer = _is_chief(strategy)
+        self._state = _model_state(model)
+        optimizer = model.optimizer
+        iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+        self._start_step = max(iterations, self._state.next_step)
+        self._state.next_step = self._start_step
+        self._state.next_record = max(self._state.next_record, self._start_step)
+        self._state.next_activation = max(self._state.next_activation, self._start_step)
+        self._epoch_start = self._start_step
+        self._last_batch = -1
+        self._pending = None
+        self._armed = False
+        self._keras_tensorboard_beside = any(
+            isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
+            for cb in siblings
+            if cb is not self
+        )
+        if self._is_writer:
+            self._writers = RunWriters(self.log_dir)
+
+        self._setup_done = False
+        self._try_setup()
+        if self._writers is not None:
+            script = _script_to_lint(self.lint_script)
+            if script is not None and not self._linted:
+                self._linted = True
+                self._lint = _LintJob(script, self.lint_timeout)
+
+    def _try_setup(self) -> None:
+        """Installs the probes and writes the run info, once the model has its weights.
+
+        A subclassed model is built by its first train step, so this runs again before each
+        batch until the model is built.
+        """
+        model = self.model
+        groups = _layer_groups(model)
+        if not groups and not model.built:
+            return
+        self._setup_done = True
+        self._layers = [path for path, _ in groups]
+        if groups and model.optimizer is not None:
+            if keras.backend.backend() != "tensorflow":
+                _warn("gradient statistics need the TensorFlow backend; recording scalars only")
+            else:
+                probe = self._state.probe
+                if isinstance(probe, _GradientProbe) and probe.fits(model, groups):
+                    probe.on_error = self._fail
+                    probe.patch()
+                else:
+                    probe = _GradientProbe(model, groups, on_error=self._fail)
+                    probe.install()
+                self._probe = self._state.probe = probe
+        if self.activation_interval > 0:
+            self._activations = _ActivationProbe.create(model, self.probe_data)
+        if self._writers is not None:
+            self._writers.train.document(
+                metadata.RUN_INFO_TAG,
+                self._run_info(model, model.distribute_strategy),
+                self._start_step,
+                metadata.KIND_RUN_INFO,
+            )
+            self._writers.train.flush()
+
+    def _epoch_begin(self, epoch: int) -> None:
+        self._collect()
+        self._epoch_start = self._state.next_step
+        self._last_batch = -1
+
+    def _batch_begin(self, batch: int) -> None:
+        step = self._epoch_start + batch
+        self._last_batch = batch
+        self._collect()
+        if not self._setup_done:
+            self._try_setup()
+        probe = self._probe
+        if probe is not None:
+            if step >= self._state.next_record:
+                probe.arm(step)
+                self._armed = True
+                self._pending = step
+                self._state.next_record = (step // self.interval + 1) * self.interval
+            elif self._armed:
+                probe.disarm()
+                self._armed = False
+        self._state.next_step = step + 1
+        activations = self._activations
+        if activations is not None and step >= self._state.next_activation:
+            self._state.next_activation = (
+                step // self.activation_interval + 1
+            ) * self.activation_interval
+            values = activations.measure()
+            if self._writers is not None and values:
+                self._writers.train.stats(values, step)
+
+    def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self._collect()
+        if self._last_batch >= 0:
+            executed = self._last_batch + max(1, int(getattr(self.model, "steps_per_execution", 1)))
+            steps = (self.params or {}).get("steps")
+            if isinstance(steps, int) and steps > 0:
+                executed = min(executed, steps)
+            self._state.next_step = max(self._state.next_step, self._epoch_start + executed)
+        epoch_step = max(epoch, self._state.next_epoch)
+        self._state.next_epoch = epoch_step + 1
+        writers = self._writers
+        if writers is None:
+            return
+        if self.write_scalars and not self._keras_tensorboard_beside:
+            self._write_epoch_scalars(writers, logs, epoch_step)
+        self._poll_lint(wait=False)
+        writers.flush()
+
+    def _train_end(self) -> None:
+        self._collect()
+        self._poll_lint(wait=True)
+
+    # ---- helpers ----
+
+    def _collect(self) -> None:
+        """Reads the statistics of the pending recording step and writes them."""
+        step, self._pending = self._pending, None
+        probe, writers = self._probe, self._writers
+        if step is None or probe is None or writers is None:
+            return
+        values = probe.read(step, self._layers)
+        if values:
+            writers.train.stats(values, step)
+
+    def _write_epoch_scalars(self, writers: RunWriters, logs: dict[str, Any], step: int) -> None:
+        train: dict[str, float] = {}
+        validation: dict[str, float] = {}
+        for name, value in logs.items():
+            number = _as_float(value)
+            if number is None:
+                continue
+            if name.startswith("val_"):
+                validation[name[4:]] = number
+            else:
+                train[name] = number
+        lr = _current_learning_rate(self.model.optimizer)
+        if lr is not None and "learning_rate" not in train:
+            train["learning_rate"] = lr
+        for name, number in train.items():
+            writers.train.scalar(f"epoch_{name}", number, step)
+        for name, number in validation.items():
+            writers.validation.scalar(f"epoch_{name}", number, step)
+
+    def _run_info(self, model: Any, strategy: Any) -> metadata.RunInfo:
+        optimizer = model.optimizer
+        names = []
+        while optimizer is not None:
+            names.append(type(optimizer).__name__)
+            optimizer = getattr(optimizer, "inner_optimizer", None)
+        optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
+        strategy_name = type(strategy).__name__
+        if strategy_name.startswith("_Default"):
+            strategy_name = "default"
+        policy = getattr(model, "dtype_policy", None)
+        mixed = "LossScaleOptimizer" in names or str(getattr(policy, "name", "")).startswith(
+            "mixed"
+        )
+        script = _script_to_lint(self.lint_script)
+        return {
+            "version": metadata.SCHEMA_VERSION,
+            "layers": list(self._layers),
+            "interval": self.interval if self._probe is not None else 0,
+            "activation_interval": self.activation_interval if self._activations else 0,
+            "optimizer": optimizer_name if names else "",
+            "strategy": strategy_name,
+            "mixed_precision": mixed,
+            "script": script,
+        }
+
+    def _poll_lint(self, *, wait: bool) -> None:
+        job = self._lint
+        if job is None or self._writers is None:
+            return
+        result = job.poll(wait=wait)
+        if result is None:
+            return
+        self._lint = None
+        self._writers.train.document(
+            metadata.STATIC_FINDINGS_TAG, result, self._start_step, metadata.KIND_STATIC_FINDINGS
+        )
+
+    def _guard(self, body: Callable[..., None], *args: Any) -> None:
+        if self._failed:
+            return
+        try:
+            body(*args)
+        except Exception as err:
+            self._fail(err)
+
+    def _fail(self, err: BaseException) -> None:
+        """Reports the first internal error once, then stops recording safely."""
+        if self._failed:
+            return
+        self._failed = True
+        _warn(f"recording stopped after an internal error: {type(err).__name__}: {err}")
+        probe, self._probe = self._probe, None
+        self._state.probe = None
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                probe.uninstall()
+        if self._writers is not None:
+            with contextlib.suppress(Exception):
+                self._writers.flush()
+
+    def _teardown(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                probe.uninstall()
+        self._activations = None
+        self._lint = None
+        writers, self._writers = self._writers, None
+        if writers is not None:
+            with contextlib.suppress(Exception):
+                writers.close()
+
+
+# ------------------------------------------------------------------------------------------
+# The graph side: variables written inside the compiled train step on recording steps.
+# ------------------------------------------------------------------------------------------
+
+
+class _GradientProbe:
+    """A second train function, traced with the optimizer wrapped, that records statistics.
+
+    Variable layouts (float64, slot 0 holds the stamp ``step + 1`` of the step that wrote them,
+    so a stale read is recognized):
+
+    * ``grads``: ``[stamp, global_norm, (norm, zero_fraction, nonfinite) per layer]``;
+      ``-1`` marks a layer that got no gradient in that step;
+    * ``updates``: ``[stamp, learning_rate, (weight_norm, update_norm) per layer]``;
+    * ``loss``: ``[stamp, batch_loss]`` (averaged over replicas).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        groups: list[tuple[str, list[Any]]],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self.model = model
+        self.groups = groups
+        self.on_error = on_error
+        self.strategy = model.distribute_strategy
+        self.outer = model.optimizer
+        inner = self.outer
+        while getattr(inner, "inner_optimizer", None) is not None:
+            inner = inner.inner_optimizer
+        self.inner = inner
+        self.replicas = int(self.strategy.num_replicas_in_sync)
+        self.traced: set[str] = set()
+        self._installed: list[tuple[Any, str]] = []
+        self._reported_missing = False
+        # Variable key (as the optimizer computes it) -> layer index.
+        self.layer_of: dict[Any, int] = {}
+        for index, (_, variables) in enumerate(groups):
+            for variable in variables:
+                self.layer_of[inner._var_key(variable)] = index
+        n = len(groups)
+        on_read = tf.VariableSynchronization.ON_READ
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.active = False  # True while the recording train function runs (and is traced)
+        self.plain: Any = None
+        self.recording: Any = None
+        with self.strategy.scope():
+            self.stamp = tf.Variable(
+                0.0,
+                dtype=tf.float64,
+                trainable=False,
+                name="fitdiag_stamp",
+                synchronization=tf.VariableSynchronization.ON_WRITE,
+                aggregation=first,
+            )
+            self.grads = _sync_on_read(np.zeros(2 + 3 * n), "fitdiag_grads", first)
+            self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
+            self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
+            # One call reads all three (aggregated across replicas): one op, not three.
+            self._read_all = tf.function(
+                lambda: tf.concat(
+                    [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()],
+                    axis=0,
+                )
+            )
+            self.snapshots = [
+                [
+                    tf.Variable(
+                        tf.zeros(tuple(v.shape), dtype=v.dtype),
+                        trainable=False,
+                        name="fitdiag_snapshot",
+                        synchronization=on_read,
+                        aggregation=first,
+                    )
+                    for v in variables
+                ]
+                for _, variables in groups
+            ]
+
+    # -- Python side --
+
+    def install(self) -> None:
+        """Wraps the optimizer methods and builds the recording train function beside Keras's.
+
+        Keras's own train function stays in ``model.train_function`` except on recording steps;
+        the wrappers only act while the recording function is traced, so Keras's function never
+        contains them and costs nothing extra.
+        """
+        model = self.model
+        self.patch()
+        if model.train_function is None:
+            model.make_train_function()
+        self.plain = model.train_function
+        model.make_train_function(force=True)
+        self.recording = model.train_function
+        model.train_function = self.plain
+
+    def fits(self, model: Any, groups: list[tuple[str, list[Any]]]) -> bool:
+        """Whether this probe's recording function still matches the model (no recompile)."""
+        return bool(
+            self.model is model
+            and self.outer is model.optimizer
+            and self.plain is not None
+            and self.plain is model.train_function
+            and [(path, [id(v) for v in vs]) for path, vs in self.groups]
+            == [(path, [id(v) for v in vs]) for path, vs in groups]
+        )
+
+    def patch(self) -> None:
+        """Replaces the optimizer methods with the recording wrappers (for any retrace)."""
+        inner, outer = self.inner, self.outer
+        self._patch(inner, "apply", self._wrap_apply(inner.apply))
+        self._patch(
+            inner,
+            "_all_reduce_sum_gradients",
+            self._wrap_reduce(inner._all_reduce_sum_gradients),
+        )
+        self._patch(outer, "scale_loss", self._wrap_scale_loss(outer.scale_loss))
+
+    def uninstall(self) -> None:
+        """Restores the optimizer methods and Keras's own train function."""
+        self.disarm()
+        for owner, name in reversed(self._installed):
+            owner.__dict__.pop(name, None)
+        self._installed = []
+
+    def arm(self, step: int) -> None:
+        """Makes the next train step the recording one, its statistics stamped ``step + 1``."""
+        with self.strategy.scope():
+            self.stamp.assign(float(step + 1))
+        self.active = True
+        self.model.train_function = self.recording
+
+    def disarm(self) -> None:
+        """Makes the following train steps Keras's own."""
+        self.active = False
+        if self.plain is not None:
+            self.model.train_function = self.plain
+
+    def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
+        with self.strategy.scope():
+            packed = np.asarray(self._read_all())
+        n_grads, n_updates = int(self.grads.shape[0]), int(self.updates.shape[0])
+        grads = packed[:n_grads]
+        updates = packed[n_grads : n_grads + n_updates]
+        loss = packed[n_grads + n_updates :]
+        if "reduce" not in self.traced and not self._reported_missing:
+            self._reported_missing = True
+            _warn(
+                f"optimizer {type(self.inner).__name__} does not aggregate gradients through "
+                "Keras's _all_reduce_sum_gradients; gradient norms are not recorded"
+            )
+        stamp = float(step + 1)
+        layer = metadata.KIND_LAYER_STAT
+        glob = metadata.KIND_GLOBAL_STAT
+        values: dict[str, tuple[float, str]] = {}
+        if grads[0] == stamp:
+            values[metadata.global_tag("global_grad_norm")] = (float(grads[1]), glob)
+            for i, path in enumerate(layers):
+                norm, zero, nonfinite = grads[2 + 3 * i : 5 + 3 * i]
+                if norm < 0:
+                    continue  # no gradient reached this layer in that step
+                values[metadata.layer_tag("grad_norm", path)] = (float(norm), layer)
+                values[metadata.layer_tag("zero_fraction", path)] = (float(zero), layer)
+                values[metadata.layer_tag("nonfinite", path)] = (float(nonfinite), layer)
+        if updates[0] == stamp:
+            values[metadata.global_tag("learning_rate")] = (float(updates[1]), glob)
+            for i, path in enumerate(layers):
+                weight, delta = updates[2 + 2 * i : 4 + 2 * i]
+                values[metadata.layer_tag("weight_norm", path)] = (float(weight), layer)
+                if weight > 0 or not math.isfinite(weight):
+                    values[metadata.layer_tag("update_ratio", path)] = (
+                        float(delta / weight),
+                        layer,
+                    )
+        if loss[0] == stamp:
+            values[metadata.global_tag("batch_loss")] = (float(loss[1]), glob)
+        return values
+
+    def _patch(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        object.__setattr__(owner, name, wrapper)
+        self._installed.append((owner, name))
+
+    # -- graph side: these run while the recording train function is traced --
+
+    def _guarded(self, what: str, build: Callable[[], None]) -> None:
+        if not self.active:
+            return  # Keras's own train function is being traced: leave it alone
+        try:
+            build()
+            self.traced.add(what)
+        except Exception as err:  # a tracing problem must not break the user's train step
+            self.on_error(err)
+
+    def _wrap_scale_loss(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def scale_loss(loss: Any) -> Any:
+            def build() -> None:
+                # Keras divides the loss by the replica count before scale_loss; undo it.
+                value = tf.cast(loss, tf.float64) * float(self.replicas)
+                self.loss.assign(tf.stack([self.stamp.read_value(), value]))
+
+            self._guarded("loss", build)
+            return original(loss)
+
+        return scale_loss
+
+    def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def apply(grads: Any, trainable_variables: Any = None) -> Any:
+            rates: list[Any] = []
+
+            def before() -> None:
+                # The learning rate of this step: read before the update advances iterations.
+                rates.append(tf.cast(self.inner.learning_rate, tf.float64))
+                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
+                    for buffer, variable in zip(buffers, variables, strict=True):
+                        buffer.assign(tf.cast(variable.value, buffer.dtype))
+
+            def after() -> None:
+                entries = [self.stamp.read_value(), rates[0]]
+                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
+                    old = _flat([b.read_value() for b in buffers])
+                    new = _flat([v.value for v in variables])
+                    entries.append(tf.sqrt(tf.reduce_sum(tf.square(old))))
+                    entries.append(tf.sqrt(tf.reduce_sum(tf.square(new - old))))
+                self.updates.assign(tf.stack(entries))
+
+            self._guarded("apply", before)
+            result = original(grads, trainable_variables)
+            if rates:
+                self._guarded("apply", after)
+            return result
+
+        return apply
+
+    def _wrap_reduce(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def all_reduce_sum_gradients(grads_and_vars: Any) -> Any:
+            reduced = original(grads_and_vars)
+
+            def build() -> None:
+                per_layer: list[list[Any]] = [[] for _ in self.groups]
+                unowned: list[Any] = []
+                for grad, variable in list(reduced):
+                    if grad is None:
+                        continue
+                    if isinstance(grad, tf.IndexedSlices):
+                        grad = tf.convert_to_tensor(grad)
+                    index = self.layer_of.get(self.inner._var_key(variable))
+                    (unowned if index is None else per_layer[index]).append(grad)
+                squares = [tf.reduce_sum(tf.square(_flat(unowned)))] if unowned else []
+                entries: list[Any] = []
+                for grads in per_layer:
+                    if not grads:
+                        entries.extend([tf.constant(-1.0, tf.float64)] * 3)
+                        continue
+                    flat = _flat(grads)
+                    square = tf.reduce_sum(tf.square(flat))
+                    squares.append(square)
+                    size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
+                    zeros = tf.reduce_sum(tf.cast(tf.equal(flat, 0.0), tf.float64))
+                    bad = tf.reduce_sum(
+                        tf.cast(tf.logical_not(tf.math.is_finite(flat)), tf.float64)
+                    )
+                    entries.extend([tf.sqrt(square), zeros / size, bad])
+                total = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0, tf.float64)
+                self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
+
+            self._guarded("reduce", build)
+            return reduced
+
+        return all_reduce_sum_gradients
+
+
+def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:
+    return tf.Variable(
+        initial,
+        dtype=tf.float64,
+        trainable=False,
+        name=name,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=aggregation,
+    )
+
+
+def _flat(tensors: Sequence[Any]) -> Any:
+    """Several tensors as one flat float64 vector: squares of float32 values cannot overflow."""
+    flat = [tf.reshape(tf.cast(t, tf.float64), [-1]) for t in tensors]
+    return flat[0] if len(flat) == 1 else tf.concat(flat, axis=0)
+
+
+# ------------------------------------------------------------------------------------------
+# Activation statistics on a fixed probe batch.
+# ------------------------------------------------------------------------------------------
+
+
+class _ActivationProbe:
+    """Runs the probe batch through the model and measures dead and saturated units."""
+
+    def __init__(self, extractor: Any, targets: list[tuple[str, str]], inputs: Any) -> None:
+        self.extractor = extractor
+        self.targets = targets
+        self.inputs = inputs
+
+    @classmethod
+    def create(cls, model: Any, probe_data: Any) -> _ActivationProbe | None:
+        """Builds the probe, or warns and returns None when the model does not allow one."""
+        inputs = probe_data
+        if isinstance(inputs, tuple) and len(inputs) in (2, 3):
+            inputs = inputs[0]
+        layers = [
+            (layer, kind)
+            for layer in getattr(model, "layers", [])
+            if (kind := _activation_kind(layer)) is not None
+        ]
+        if not layers:
+            _warn("no relu, sigmoid or tanh layers to probe; activation statistics are off")
+            return None
+        try:
+            model_inputs = model.inputs
+            if isinstance(model_inputs, list) and len(model_inputs) == 1:
+                model_inputs = model_inputs[0]
+            extractor = keras.Model(model_inputs, [layer.output for layer, _ in layers])
+        except Exception:
+            _warn(
+                "activation statistics need a functional or Sequential model with known inputs; "
+                "they are off"
+            )
+            return None
+        targets = [(getattr(layer, "path", None) or layer.name, kind) for layer, kind in layers]
+        return cls(extractor, targets, inputs)
+
+    def measure(self) -> dict[str, tuple[float, str]]:
+        """Returns ``tag -> (value, kind)`` for the probed layers."""
+        outputs = self.extractor(self.inputs, training=False)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        values: dict[str, tuple[float, str]] = {}
+        for (path, kind), output in zip(self.targets, outputs, strict=True):
+            array = np.asarray(keras.ops.convert_to_numpy(output), dtype=np.float64)
+            units = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(-1, 1)
+            if kind == "relu":
+                dead = float(np.mean(np.all(units <= 0.0, axis=0)))
+                values[metadata.layer_tag("dead_fraction", path)] = (
+                    dead,
+                    metadata.KIND_LAYER_STAT,
+                )
+            else:
+                unit_interval = units if kind == "sigmoid" else (units + 1.0) / 2.0
+                saturated = np.logical_or(
+                    unit_interval < _SATURATION_MARGIN, unit_interval > 1.0 - _SATURATION_MARGIN
+                )
+                values[metadata.layer_tag("saturated_fraction", path)] = (
+                    float(np.mean(saturated)),
+                    metadata.KIND_LAYER_STAT,
+                )
+        return values
+
+
+def _activation_kind(layer: Any) -> str | None:
+    if hasattr(layer, "cell"):
+        return None  # recurrent layers keep their gate activations inside
+    if isinstance(layer, keras.layers.ReLU):
+        plain = layer.max_value is None and not layer.negative_slope and not layer.threshold
+        return "relu" if plain else None
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    return name if name in _ACTIVATION_KINDS else None
+
+
+# ------------------------------------------------------------------------------------------
+# Linting the training script at train begin.
+# ------------------------------------------------------------------------------------------
+
+
+class _LintJob:
+    """Lints one file with fitlint in a daemon thread; never raises."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.result: metadata.StaticFindings | None = None
+        self.thread = threading.Thread(target=self._run, name="fitdiag-lint", daemon=True)
+        self.thread.start()
+
+    def poll(self, *, wait: bool) -> metadata.StaticFindings | None:
+        """The findings document, a timeout document past the deadline, or None (not yet)."""
+        if wait:
+            self.thread.join(max(0.0, self.deadline - time.monotonic()))
+        if self.result is not None:
+            return self.result
+        if time.monotonic() >= self.deadline:
+            return self._document("", f"fitlint did not finish within {self.timeout:g} s", [])
+        return None
+
+    def _run(self) -> None:
+        digest = ""
+        try:
+            with open(self.path, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+            from fitlint.api import lint_file
+
+            result = lint_file(self.path)
+            findings: list[metadata.StaticFinding] = [
+                {
+                    "code": str(f.code),
+                    "name": str(f.name),
+                    "severity": str(getattr(f.severity, "value", f.severity)),
+                    "path": str(f.path),
+                    "line": int(f.line),
+                    "column": int(f.column),
+                    "message": str(f.message),
+                }
+                for f in result.findings
+            ]
+            self.result = self._document(digest, result.error, findings)
+        except Exception as err:
+            self.result = self._document(digest, f"{type(err).__name__}: {err}", [])
+
+    def _document(
+        self, digest: str, error: str | None, findings: list[metadata.StaticFinding]
+    ) -> metadata.StaticFindings:
+        try:
+            from fitlint import __version__ as fitlint_version
+        except Exception:
+            fitlint_version = ""
+        return {
+            "version": metadata.SCHEMA_VERSION,
+            "script": self.path,
+            "sha256": digest,
+            "fitlint_version": str(fitlint_version),
+            "error": error,
+            "findings": findings,
+        }
+
+
+def _script_to_lint(option: bool | str | os.PathLike[str] | None) -> str | None:
+    if option is None or option is False:
+        return None
+    if option is not True:
+        return os.path.abspath(os.fspath(option))
+    main = sys.modules.get("__main__")
+    for candidate in (sys.argv[0] if sys.argv else None, getattr(main, "__file__", None)):
+        if candidate and str(candidate).endswith(".py") and os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Model inspection.
+# ------------------------------------------------------------------------------------------
+
+
+def _layer_groups(model: Any) -> list[tuple[str, list[Any]]]:
+    """The model's trainable variables grouped by owning layer, input to output.
+
+    Models nested in the model are walked into; any other layer is a leaf that owns all the
+    variables of its sublayers (an LSTM owns its cell's). Layers without trainable variables
+    are left out.
+    """
+    groups: list[tuple[str, list[Any]]] = []
+    seen: set[int] = set()
+
+    def take(layer: Any) -> list[Any]:
+        fresh = [v for v in layer.trainable_weights if id(v) not in seen]
+        seen.update(id(v) for v in fresh)
+        return fresh
+
+    def visit(layer: Any) -> None:
+        if isinstance(layer, keras.Model):
+            for sublayer in layer.layers:
+                visit(sublayer)
+        own = take(layer)
+        if own:
+            groups.append((getattr(layer, "path", None) or layer.name, own))
+
+    visit(model)
+    return groups
+
+
+def _is_chief(strategy: Any) -> bool:
+    """True unless a multi-worker strategy says this worker is not the chief."""
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    if in_multi_worker is None or not in_multi_worker():
+        return True
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type in (None, "chief"):
+        return True
+    return bool(
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def _sibling_callbacks(callback: Any) -> list[Any]:
+    """The callbacks of the same ``fit`` (the ``CallbackList`` that called this hook)."""
+    frame: Any = sys._getframe(1)
+    for _ in range(16):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        members = getattr(owner, "callbacks", None)
+        if (
+            isinstance(owner, keras.callbacks.CallbackList)
+            and isinstance(members, list)
+            and any(member is callback for member in members)
+        ):
+            return list(members)
+        frame = frame.f_back
+    for referrer in gc.get_referrers(callback):
+        if isinstance(referrer, list) and any(member is callback for member in referrer):
+            return list(referrer)
+    return []
+
+
+def _same_dir(a: Any, b: Any) -> bool:
+    try:
+        return bool(os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b)))
+    except TypeError:
+        return False
+
+
+def _current_learning_rate(optimizer: Any) -> float | None:
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    if optimizer is None or not isinstance(optimizer, keras.optimizers.Optimizer):
+        return None
+    return _as_float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.shape == () else None
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,186 @@
+"""The only code that writes events: fitdiag statistics, JSON documents and epoch scalars.
+
+Events are written with TensorBoard's own pure-Python event file writer (no TensorFlow ops, so
+writing never touches the training graph or the default ``tf.summary`` writer that
+``keras.callbacks.TensorBoard`` uses). Every summary carries the metadata that
+:mod:`tb_fitdiag.metadata` defines; the metadata is attached to the first value of each tag in a
+file, as ``tf.summary`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tb_fitdiag import metadata
+
+# Marks the event files this package writes: `events.out.tfevents.<time>.<host>.<pid>.<n>.fitdiag`.
+FILENAME_SUFFIX = ".fitdiag"
+
+
+class RunWriter:
+    """Writes the events of one run directory (e.g. ``<log_dir>/train``).
+
+    Thread-safe: the linting thread may write a document while the training thread writes
+    statistics. Memory is bounded by the writer's queue, which blocks when full.
+    """
+
+    def __init__(self, run_dir: str, *, max_queue_size: int = 64, flush_secs: float = 30.0):
+        """Opens a new event file in ``run_dir`` (created if missing).
+
+        Args:
+            run_dir: The run directory.
+            max_queue_size: Events buffered before a write blocks.
+            flush_secs: Seconds between background flushes.
+        """
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self.run_dir = run_dir
+        self._writer = EventFileWriter(
+            run_dir,
+            max_queue_size=max_queue_size,
+            flush_secs=flush_secs,
+            filename_suffix=FILENAME_SUFFIX,
+        )
+        self._tagged: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
+        """Writes several fitdiag statistics of one step in one event.
+
+        Args:
+            values: ``tag -> (value, kind)``.
+            step: The global optimizer step.
+        """
+        from tensorboard.compat.proto import summary_pb2
+
+        summary = summary_pb2.Summary()
+        with self._lock:
+            for tag, (value, kind) in values.items():
+                entry = summary.value.add(tag=tag, tensor=_float_tensor(value))
+                if tag not in self._tagged:
+                    entry.metadata.CopyFrom(metadata.create_summary_metadata(kind))
+                    self._tagged.add(tag)
+            self._add(summary, step)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """Writes an ordinary scalar with the ``scalars`` plugin's metadata.
+
+        Args:
+            tag: The tag, e.g. ``epoch_loss``.
+            value: The value.
+            step: The step (the epoch for epoch-level scalars).
+        """
+        self._write(tag, _float_tensor(value), step, _scalars_metadata)
+
+    def document(self, tag: str, document: Mapping[str, Any], step: int, kind: str) -> None:
+        """Writes a JSON document as a string tensor (``DATA_CLASS_TENSOR``).
+
+        Args:
+            tag: ``metadata.RUN_INFO_TAG`` or ``metadata.STATIC_FINDINGS_TAG``.
+            document: A JSON-serializable mapping (a :class:`metadata.RunInfo`, ...).
+            step: The step the document belongs to.
+            kind: ``metadata.KIND_RUN_INFO`` or ``metadata.KIND_STATIC_FINDINGS``.
+        """
+        from tensorboard.util import tensor_util
+
+        payload = json.dumps(document, sort_keys=True).encode("utf-8")
+        tensor = tensor_util.make_tensor_proto(payload)
+        self._write(tag, tensor, step, lambda: metadata.create_summary_metadata(kind, tensor=True))
+
+    def flush(self) -> None:
+        """Writes every buffered event to disk."""
+        with self._lock:
+            if not self._closed:
+                self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file; later writes are ignored."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._writer.close()
+
+    def _write(self, tag: str, tensor: Any, step: int, make_metadata: Any) -> None:
+        from tensorboard.compat.proto import summary_pb2
+
+        summary = summary_pb2.Summary()
+        with self._lock:
+            entry = summary.value.add(tag=tag, tensor=tensor)
+            if tag not in self._tagged:
+                entry.metadata.CopyFrom(make_metadata())
+                self._tagged.add(tag)
+            self._add(summary, step)
+
+    def _add(self, summary: Any, step: int) -> None:
+        from tensorboard.compat.proto import event_pb2
+
+        if self._closed:
+            return
+        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+
+
+class RunWriters:
+    """The ``train`` and ``validation`` writers of one log directory, opened on first use."""
+
+    def __init__(self, log_dir: str):
+        """Args:
+        log_dir: The log directory; runs are ``<log_dir>/train`` and ``<log_dir>/validation``.
+        """
+        self.log_dir = log_dir
+        self._writers: dict[str, RunWriter] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def train(self) -> RunWriter:
+        """The writer of ``<log_dir>/train``."""
+        return self._get(metadata.TRAIN_RUN)
+
+    @property
+    def validation(self) -> RunWriter:
+        """The writer of ``<log_dir>/validation``."""
+        return self._get(metadata.VALIDATION_RUN)
+
+    def flush(self) -> None:
+        """Flushes every open writer."""
+        for writer in list(self._writers.values()):
+            writer.flush()
+
+    def close(self) -> None:
+        """Closes every open writer; a later use opens new event files."""
+        with self._lock:
+            writers, self._writers = list(self._writers.values()), {}
+        for writer in writers:
+            writer.close()
+
+    def _get(self, run: str) -> RunWriter:
+        with self._lock:
+            writer = self._writers.get(run)
+            if writer is None:
+                writer = RunWriter(os.path.join(self.log_dir, run))
+                self._writers[run] = writer
+            return writer
+
+
+def _float_tensor(value: float) -> Any:
+    from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        float_val=[float(value)],
+    )
+
+
+def _scalars_metadata() -> Any:
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+    meta = scalar_metadata.create_summary_metadata(display_name="", description="")
+    meta.data_class = summary_pb2.DATA_CLASS_SCALAR  # explicit, like every summary written here
+    return meta

@@ -1,0 +1,685 @@
+"""FitDiagCallback: real Keras 3 fits on tiny data, read back through TensorBoard's loaders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tb_fitdiag import metadata
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning"),
+]
+
+LR = 0.05
+
+
+def _data(n: int = 64, features: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype("float32")
+    y = (x @ rng.normal(size=(features, 1))).astype("float32")
+    return x, y
+
+
+def _mlp(keras: Any, features: int = 6, dead_units: int = 3) -> Any:
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    # Make some hidden units dead, so that zero fractions are not trivially 0.
+    kernel, bias = model.layers[0].get_weights()
+    bias[:dead_units] = -100.0
+    model.layers[0].set_weights([kernel, bias])
+    return model
+
+
+def _reference(
+    keras: Any, model: Any, x: np.ndarray, y: np.ndarray, batch: int, steps: int
+) -> list[dict[str, Any]]:
+    """Per step: per-layer gradient norms etc. from an independent GradientTape + plain SGD."""
+    import tensorflow as tf
+
+    loss_fn = keras.losses.MeanSquaredError()
+    layers = [layer for layer in model.layers if layer.trainable_weights]
+    out = []
+    for step in range(steps):
+        xb, yb = x[step * batch : (step + 1) * batch], y[step * batch : (step + 1) * batch]
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_weights)
+        by_var = {id(v): g.numpy() for v, g in zip(model.trainable_weights, grads, strict=True)}
+        record: dict[str, Any] = {"loss": float(loss), "layers": []}
+        for layer in layers:
+            g = [by_var[id(v)] for v in layer.trainable_weights]
+            w = [v.numpy() for v in layer.trainable_weights]
+            norm = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in g))
+            weight = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in w))
+            zeros = sum(int(np.sum(a == 0)) for a in g) / sum(a.size for a in g)
+            record["layers"].append({"norm": norm, "weight": weight, "zeros": zeros})
+        record["global"] = math.sqrt(sum(r["norm"] ** 2 for r in record["layers"]))
+        out.append(record)
+        for v, g in zip(model.trainable_weights, grads, strict=True):
+            v.assign(v - LR * g)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_recorded_statistics_equal_an_independent_gradient_tape(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, jit_compile: bool
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    initial = model.get_weights()
+    reference_model = _mlp(keras)
+    reference_model.set_weights(initial)
+    expected = _reference(keras, reference_model, x, y, batch=16, steps=4)
+
+    model.compile(keras.optimizers.SGD(LR), "mse", jit_compile=jit_compile)
+    callback = FitDiagCallback(tmp_path, interval=1, lint_script=False)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+
+    run = cb_load_run(str(tmp_path / "train"))
+    info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
+    assert info["layers"] == ["sequential/dense", "sequential/dense_1"]
+    assert info["interval"] == 1
+    assert info["optimizer"] == "SGD"
+    for step, record in enumerate(expected):
+        assert run.series(metadata.global_tag("global_grad_norm"))[step] == pytest.approx(
+            record["global"], rel=1e-5
+        )
+        assert run.series(metadata.global_tag("batch_loss"))[step] == pytest.approx(
+            record["loss"], rel=1e-5
+        )
+        assert run.series(metadata.global_tag("learning_rate"))[step] == pytest.approx(LR)
+        for path, layer in zip(info["layers"], record["layers"], strict=True):
+            grad_norm = run.series(metadata.layer_tag("grad_norm", path))[step]
+            assert grad_norm == pytest.approx(layer["norm"], rel=1e-5)
+            assert run.series(metadata.layer_tag("weight_norm", path))[step] == pytest.approx(
+                layer["weight"], rel=1e-5
+            )
+            # Plain SGD moves the weights by exactly lr * |g|.
+            assert run.series(metadata.layer_tag("update_ratio", path))[step] == pytest.approx(
+                LR * layer["norm"] / layer["weight"], rel=1e-4
+            )
+            assert run.series(metadata.layer_tag("zero_fraction", path))[step] == pytest.approx(
+                layer["zeros"]
+            )
+            assert run.series(metadata.layer_tag("nonfinite", path))[step] == 0.0
+    # The dead units make a quarter or more of the first layer's gradient exactly zero.
+    assert run.series(metadata.layer_tag("zero_fraction", "sequential/dense"))[0] > 0.25
+    # The optimizer is restored after training.
+    assert "apply" not in vars(model.optimizer)
+    assert "_all_reduce_sum_gradients" not in vars(model.optimizer)
+
+
+@pytest.mark.slow
+def test_every_summary_carries_plugin_name_version_and_data_class(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tensorboard.compat.proto import summary_pb2
+
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("adam", "mse", metrics=["mae"])
+    model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=2, lint_script=False)],
+    )
+    train = cb_load_run(str(tmp_path / "train"))
+    fitdiag_tags = [tag for tag in train.values if tag.startswith(metadata.TAG_PREFIX)]
+    assert metadata.RUN_INFO_TAG in fitdiag_tags
+    assert len(fitdiag_tags) > 10
+    for tag in fitdiag_tags:
+        meta = train.metadata[tag]
+        assert meta.plugin_data.plugin_name == metadata.PLUGIN_NAME
+        content = metadata.parse_plugin_content(meta.plugin_data.content)
+        assert content["version"] == metadata.SCHEMA_VERSION
+        if tag == metadata.RUN_INFO_TAG:
+            assert content["kind"] == metadata.KIND_RUN_INFO
+            assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
+        else:
+            assert metadata.parse_tag(tag) is not None
+            assert meta.data_class == summary_pb2.DATA_CLASS_SCALAR
+    # Epoch scalars for the Scalars tab, in both runs, at the epoch index.
+    for tag in ("epoch_loss", "epoch_mae", "epoch_learning_rate"):
+        assert sorted(train.series(tag)) == [0, 1]
+        assert train.metadata[tag].plugin_data.plugin_name == "scalars"
+    validation = cb_load_run(str(tmp_path / "validation"))
+    assert sorted(validation.series("epoch_loss")) == [0, 1]
+    assert sorted(validation.series("epoch_mae")) == [0, 1]
+    # Statistics every 2 steps: 48 training samples / 16 = 3 steps per epoch, 6 in all.
+    assert sorted(train.series(metadata.global_tag("global_grad_norm"))) == [0, 2, 4]
+
+
+@pytest.mark.slow
+def test_fast_loader_keeps_the_data(tmp_path: Path, cb_clean_keras: Any) -> None:
+    """TensorBoard's Rust data server (the fast loader) serves every fitdiag summary."""
+    keras = cb_clean_keras
+    from tensorboard.data import server_ingester
+    from tensorboard.util import grpc_util
+
+    from tb_fitdiag import FitDiagCallback
+
+    try:
+        binary = server_ingester.get_server_binary()
+    except server_ingester.NoDataServerError as err:
+        pytest.skip(f"no TensorBoard data server: {err}")
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=1, lint_script=False)],
+    )
+    ingester = server_ingester.SubprocessServerDataIngester(
+        binary,
+        str(tmp_path),
+        reload_interval=0,
+        channel_creds_type=grpc_util.ChannelCredsType.LOCAL,
+        samples_per_plugin={"scalars": 0, "tensors": 0},
+    )
+    ingester.start()
+    try:
+        provider = ingester.data_provider
+        from tensorboard.context import RequestContext
+
+        ctx = RequestContext()
+        scalars: dict[str, Any] = {}
+        tensors: dict[str, Any] = {}
+        for _ in range(100):  # the server loads in the background; wait for it (bounded)
+            scalars = provider.list_scalars(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+            tensors = provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+            if scalars.get("train") and tensors.get("train"):
+                break
+            time.sleep(0.1)
+        grad_tag = metadata.layer_tag("grad_norm", "sequential/dense")
+        assert grad_tag in scalars["train"]
+        assert metadata.global_tag("batch_loss") in scalars["train"]
+        assert metadata.RUN_INFO_TAG in tensors["train"]
+        read = provider.read_scalars(
+            ctx,
+            experiment_id="",
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=1000,
+            run_tag_filter=_filter(["train"], [grad_tag]),
+        )
+        assert [point.step for point in read["train"][grad_tag]] == [0, 1, 2, 3]
+    finally:
+        ingester._stdin_handle.close()  # the server exits when its stdin closes
+
+
+def _filter(runs: list[str], tags: list[str]) -> Any:
+    from tensorboard.data import provider
+
+    return provider.RunTagFilter(runs=runs, tags=tags)
+
+
+@pytest.mark.slow
+def test_keras_tensorboard_beside_it_loads_without_clashes(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tensorboard.backend.event_processing import event_file_loader
+
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("adam", "mse")
+    model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=1),
+            FitDiagCallback(tmp_path, interval=1, lint_script=False),
+        ],
+    )
+    # Each tag comes from exactly one event file: nothing written twice, nothing clashing.
+    owners: dict[str, set[str]] = {}
+    for run in ("train", "validation"):
+        for name in os.listdir(tmp_path / run):
+            loader = event_file_loader.EventFileLoader(str(tmp_path / run / name))
+            for event in loader.Load():
+                for value in event.summary.value:
+                    owners.setdefault(f"{run}:{value.tag}", set()).add(name)
+    assert owners, "no events were written"
+    assert all(len(files) == 1 for files in owners.values()), owners
+    # The epoch scalars are Keras's: one value per epoch, in both runs.
+    train = cb_load_run(str(tmp_path / "train"))
+    assert [step for step, _ in train.values["epoch_loss"]] == [0, 1]
+    validation = cb_load_run(str(tmp_path / "validation"))
+    assert [step for step, _ in validation.values["epoch_loss"]] == [0, 1]
+    assert metadata.layer_tag("grad_norm", "sequential/dense") in train.values
+    # The whole log directory loads through TensorBoard's data provider.
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.context import RequestContext
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    ctx = RequestContext()
+    ours = provider.list_scalars(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+    assert metadata.global_tag("global_grad_norm") in ours["train"]
+    theirs = provider.list_scalars(ctx, experiment_id="", plugin_name="scalars")
+    assert "epoch_loss" in theirs["train"] and "epoch_loss" in theirs["validation"]
+
+
+@pytest.mark.slow
+def test_keras_tensorboard_on_another_dir_does_not_silence_epoch_scalars(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("adam", "mse")
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=str(tmp_path / "keras")),
+            FitDiagCallback(tmp_path / "ours", lint_script=False),
+        ],
+    )
+    assert sorted(cb_load_run(str(tmp_path / "ours" / "train")).series("epoch_loss")) == [0]
+
+
+@pytest.mark.slow
+def test_mixed_precision_records_unscaled_gradients(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    import tensorflow as tf
+
+    from tb_fitdiag import FitDiagCallback
+
+    keras.config.set_dtype_policy("mixed_float16")
+    x, y = _data()
+    x, y = x * 0.1, y * 0.1
+    model = _mlp(keras, dead_units=0)
+    reference = _mlp(keras, dead_units=0)
+    reference.set_weights(model.get_weights())
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(y[:16], reference(x[:16], training=True))
+    grads = tape.gradient(loss, reference.trainable_weights)
+    expected = math.sqrt(sum(float(np.sum(g.numpy().astype(np.float64) ** 2)) for g in grads))
+
+    scale = 256.0
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR), initial_scale=scale)
+    model.compile(optimizer, "mse")
+    callback = FitDiagCallback(tmp_path, interval=1, lint_script=False)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+    run = cb_load_run(str(tmp_path / "train"))
+    recorded = run.series(metadata.global_tag("global_grad_norm"))[0]
+    assert recorded == pytest.approx(expected, rel=2e-2)  # float16 forward pass
+    assert recorded < expected * scale / 10
+    info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
+    assert info["mixed_precision"] is True
+    assert info["optimizer"] == "LossScaleOptimizer(SGD)"
+    assert "apply" not in vars(optimizer.inner_optimizer)
+    assert "scale_loss" not in vars(optimizer)
+
+
+@pytest.mark.slow
+def test_nan_from_an_absurd_learning_rate_is_recorded_and_training_goes_on(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras, dead_units=0)
+    model.compile(keras.optimizers.SGD(1e12), "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no internal error may be reported
+        history = model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=3,
+            verbose=0,
+            callbacks=[FitDiagCallback(tmp_path, interval=1, lint_script=False)],
+        )
+    assert len(history.history["loss"]) == 3
+    run = cb_load_run(str(tmp_path / "train"))
+    nonfinite = run.series(metadata.layer_tag("nonfinite", "sequential/dense"))
+    assert sorted(nonfinite) == list(range(12))
+    assert max(nonfinite.values()) > 0
+    last_norm = run.series(metadata.global_tag("global_grad_norm"))[11]
+    assert not math.isfinite(last_norm)
+    assert not math.isfinite(run.series("epoch_loss")[2])
+
+
+@pytest.mark.slow
+def test_step_axis_continues_across_fits_and_initial_epoch(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    model.fit(  # steps 0-7, epochs 0-1
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=3, lint_script=False)],
+    )
+    from tb_fitdiag import callback as callback_module
+
+    probe = callback_module._model_state(model).probe
+    model.fit(  # a new callback on the same model: steps 8-11, epoch 2
+        x,
+        y,
+        batch_size=16,
+        epochs=1,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=3, lint_script=False)],
+    )
+    # The recording train function is reused, not traced again.
+    assert callback_module._model_state(model).probe is probe
+    model.fit(  # initial_epoch: steps 12-15, epoch 3
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        initial_epoch=3,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=3, lint_script=False)],
+    )
+    run = cb_load_run(str(tmp_path / "train"))
+    # One event file per fit(); their load order is TensorBoard's business, the steps are ours.
+    steps = [step for step, _ in run.values[metadata.global_tag("global_grad_norm")]]
+    assert sorted(steps) == [0, 3, 6, 9, 12, 15]
+    assert sorted(step for step, _ in run.values["epoch_loss"]) == [0, 1, 2, 3]
+    assert sorted(step for step, _ in run.values[metadata.RUN_INFO_TAG]) == [0, 8, 12]
+
+
+def _generator(x: np.ndarray, y: np.ndarray, batch: int) -> Any:
+    while True:
+        for start in range(0, len(x), batch):
+            yield x[start : start + batch], y[start : start + batch]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["numpy", "tf.data", "generator"])
+@pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
+def test_models_and_data_sources(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, kind: str, source: str
+) -> None:
+    keras = cb_clean_keras
+    import tensorflow as tf
+
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data(n=32, features=4)
+    keras.utils.set_random_seed(2)
+    if kind == "sequential":
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(5, name="a"), keras.layers.Dense(1, name="b")]
+        )
+        layers = ["sequential/a", "sequential/b"]
+    elif kind == "functional":
+        inputs = keras.Input((4,))
+        inner = keras.Sequential([keras.layers.Dense(3, name="c")], name="inner")
+        hidden = keras.layers.Dense(5, activation="tanh", name="a")(inputs)
+        outputs = keras.layers.Dense(1, name="b")(inner(hidden))
+        model = keras.Model(inputs, outputs)
+        layers = ["a", "inner/c", "b"]
+    else:
+
+        class Net(keras.Model):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__(name="net")
+                self.first = keras.layers.Dense(5, name="a")
+                self.second = keras.layers.Dense(1, name="b")
+
+            def call(self, inputs: Any) -> Any:
+                return self.second(self.first(inputs))
+
+        model = Net()
+        layers = ["net/a", "net/b"]
+    model.compile("sgd", "mse")
+    callback = FitDiagCallback(tmp_path, interval=1, lint_script=False)
+    if source == "numpy":
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+    elif source == "tf.data":
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+        model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
+    else:
+        model.fit(_generator(x, y, 8), steps_per_epoch=4, epochs=2, verbose=0, callbacks=[callback])
+    run = cb_load_run(str(tmp_path / "train"))
+    assert json.loads(run.series(metadata.RUN_INFO_TAG)[0])["layers"] == layers
+    for path in layers:
+        steps = sorted(run.series(metadata.layer_tag("grad_norm", path)))
+        # An unbuilt subclassed model gets its weights in its first step: recorded from step 1.
+        assert steps == list(range(1 if kind == "subclassed" else 0, 8))
+        assert all(v > 0 for v in run.series(metadata.layer_tag("grad_norm", path)).values())
+
+
+@pytest.mark.slow
+def test_activation_statistics_on_a_probe_batch(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", name="relu"),
+            keras.layers.Dense(4, activation="sigmoid", name="sigmoid"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    kernel, bias = model.layers[0].get_weights()
+    bias[:2] = -1000.0  # two of eight units can never fire
+    model.layers[0].set_weights([kernel, bias])
+    kernel, bias = model.layers[1].get_weights()
+    model.layers[1].set_weights([kernel * 0.0, bias * 0.0 + 50.0])  # every output ~1: saturated
+    model.compile(keras.optimizers.SGD(1e-6), "mse")
+    callback = FitDiagCallback(
+        tmp_path, activation_interval=2, probe_data=(x[:32], y[:32]), lint_script=False
+    )
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback])
+    run = cb_load_run(str(tmp_path / "train"))
+    dead = run.series(metadata.layer_tag("dead_fraction", "sequential/relu"))
+    assert sorted(dead) == [0, 2]
+    assert dead[0] >= 0.25
+    saturated = run.series(metadata.layer_tag("saturated_fraction", "sequential/sigmoid"))
+    assert saturated[0] == 1.0
+    assert metadata.layer_tag("dead_fraction", "sequential/out") not in run.values
+    assert json.loads(run.series(metadata.RUN_INFO_TAG)[0])["activation_interval"] == 2
+
+
+@pytest.mark.slow
+def test_static_findings_of_the_script_are_recorded(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    script = tmp_path / "train_script.py"
+    script.write_text("import keras\nmodel.fit(x y)\n")
+    x, y = _data(n=16)
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path / "logs", lint_script=script)],
+    )
+    run = cb_load_run(str(tmp_path / "logs" / "train"))
+    assert run.metadata[metadata.STATIC_FINDINGS_TAG].plugin_data.plugin_name == "fitdiag"
+    document = json.loads(run.series(metadata.STATIC_FINDINGS_TAG)[0])
+    assert document["script"] == str(script)
+    assert document["sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert document["error"] is None
+    assert [(f["code"], f["line"], f["severity"]) for f in document["findings"]] == [
+        ("FL000", 2, "error")
+    ]
+    info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
+    assert info["script"] == str(script)
+
+
+@pytest.mark.slow
+def test_a_script_that_cannot_be_linted_records_an_error(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data(n=16)
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    missing = tmp_path / "missing.py"
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[FitDiagCallback(tmp_path, lint_script=missing)])
+    document = json.loads(
+        cb_load_run(str(tmp_path / "train")).series(metadata.STATIC_FINDINGS_TAG)[0]
+    )
+    assert document["findings"] == []
+    assert document["error"] and "missing.py" in document["error"]
+
+
+@pytest.mark.slow
+def test_an_internal_error_warns_once_and_training_completes(
+    tmp_path: Path, cb_clean_keras: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the log directory should be")
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    with pytest.warns(RuntimeWarning, match="fitdiag: recording stopped") as caught:
+        history = model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=2,
+            verbose=0,
+            callbacks=[FitDiagCallback(blocker, interval=1, lint_script=False)],
+        )
+    assert len(history.history["loss"]) == 2
+    assert len([w for w in caught if "fitdiag" in str(w.message)]) == 1
+    assert "apply" not in vars(model.optimizer)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"interval": 0}, "interval must be a positive integer"),
+        ({"interval": 2.5}, "interval must be a positive integer"),
+        ({"activation_interval": -1}, "activation_interval must be a non-negative integer"),
+        ({"activation_interval": 5}, "needs probe_data"),
+        ({"lint_timeout": 0}, "lint_timeout must be positive"),
+        ({"lint_timeout": "soon"}, "lint_timeout must be a number"),
+    ],
+)
+def test_bad_options_raise_one_line_errors(kwargs: dict[str, Any], message: str) -> None:
+    from tb_fitdiag import FitDiagCallback
+
+    with pytest.raises(ValueError, match=message) as caught:
+        FitDiagCallback(**kwargs)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_steps_per_execution_records_whole_executions(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse", steps_per_execution=2)
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=3, lint_script=False)],
+    )
+    run = cb_load_run(str(tmp_path / "train"))
+    # Executions start at steps 0, 2, 4, 6; the first at or past each multiple of 3 records.
+    norms = run.series(metadata.global_tag("global_grad_norm"))
+    assert sorted(norms) == [0, 4, 6]
+    assert all(math.isfinite(v) and v > 0 for v in norms.values())
+
+
+@pytest.mark.slow
+def test_keras_own_train_function_is_back_after_fit(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    keras_own = model.train_function
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=1,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=1, lint_script=False)],
+    )
+    assert model.train_function is keras_own
+    assert not {"apply", "_all_reduce_sum_gradients", "scale_loss"} & set(vars(model.optimizer))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert math.isfinite(history.history["loss"][0])
+    steps = sorted(cb_load_run(str(tmp_path / "train")).series("fitdiag/global_grad_norm"))
+    assert steps == [4, 5, 6, 7]
