@@ -217,6 +217,10 @@ class ModuleIndex:
         sites = self.assigns_by_name.get(name, [])
         current = scope
         while current is not None:
+            if any(
+                loop.scope is current and name in _names_in(loop.node.target) for loop in self.loops
+            ):
+                return UNKNOWN  # a `for` target rebinds the name on every iteration
             here = [s for s in sites if s.scope is current]
             if here:
                 if len(here) != 1 or here[0].augmented is not None or here[0].unpacked:
@@ -236,6 +240,11 @@ class ModuleIndex:
             while current is not None and current.kind == "class":
                 current = current.parent
         return UNKNOWN
+
+
+def _names_in(target: cst.BaseExpression) -> tuple[str, ...]:
+    names, _ = _target_names(target)
+    return names
 
 
 def _param_names(fn: cst.FunctionDef) -> set[str]:

@@ -1,0 +1,349 @@
+"""Which calls build Keras optimizers and learning-rate schedules, and the rates they use.
+
+Rates are followed through keyword, positional and legacy ``lr=`` arguments, constants and
+names bound once (see :meth:`ModuleIndex.const_value`), and schedule objects passed inline or
+through a variable. Rates set after construction (``opt.learning_rate.assign(0.5)``,
+``K.set_value(model.optimizer.lr, 0.5)``, ``model.optimizer.learning_rate = 0.5``) are
+resolved too when the optimizer behind them is known.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import libcst as cst
+
+from fitlint.analysis.index import UNKNOWN, AssignSite, CallSite, ModuleIndex, Scope
+from fitlint.analysis.names import dotted
+
+# Optimizers whose per-parameter step is normalised: their defaults are around 1e-3.
+ADAPTIVE = frozenset({"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Lion", "Ftrl"})
+SGD = "SGD"
+
+# Classes under keras.optimizers that are not optimizers taking a learning rate first.
+_NOT_RATE_OPTIMIZERS = frozenset({"LossScaleOptimizer", "MultiOptimizer"})
+
+# compile(optimizer="adam") spellings; keras.optimizers.get() maps them to these classes.
+_STRING_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "nadam": "Nadam",
+    "adamax": "Adamax",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "lion": "Lion",
+    "ftrl": "Ftrl",
+    "adafactor": "Adafactor",
+    "lamb": "Lamb",
+}
+
+SCHEDULES = frozenset(
+    {
+        "ExponentialDecay",
+        "PiecewiseConstantDecay",
+        "CosineDecay",
+        "CosineDecayRestarts",
+        "InverseTimeDecay",
+        "PolynomialDecay",
+    }
+)
+
+# Keras's default end_learning_rate of PolynomialDecay: the schedule may rise to it.
+_POLYNOMIAL_DEFAULT_END = 0.0001
+
+_TF_OPTIMIZER_PREFIXES = (
+    "tensorflow.optimizers.legacy.",
+    "tensorflow.optimizers.experimental.",
+    "tensorflow.optimizers.",
+    "keras.optimizers.",
+)
+_SCHEDULE_PREFIXES = (
+    "keras.optimizers.schedules.",
+    "tensorflow.optimizers.schedules.",
+    "keras.experimental.",
+)
+
+
+def optimizer_name(qualname: str | None) -> str | None:
+    """Returns the optimizer class name when ``qualname`` is a Keras optimizer class.
+
+    ``tf.optimizers.Adam`` (which :func:`names.canonical` leaves alone) counts as Keras.
+
+    >>> optimizer_name("keras.optimizers.Adam")
+    'Adam'
+    >>> optimizer_name("tensorflow.optimizers.SGD")
+    'SGD'
+    >>> optimizer_name("keras.optimizers.get") is None
+    True
+    """
+    if qualname is None:
+        return None
+    for prefix in _TF_OPTIMIZER_PREFIXES:
+        if qualname.startswith(prefix):
+            rest = qualname[len(prefix) :]
+            if "." in rest or not rest[:1].isupper() or rest in _NOT_RATE_OPTIMIZERS:
+                return None
+            return rest
+    return None
+
+
+def schedule_name(qualname: str | None) -> str | None:
+    """Returns the schedule class name when ``qualname`` is a built-in learning-rate schedule."""
+    if qualname is None:
+        return None
+    for prefix in _SCHEDULE_PREFIXES:
+        if qualname.startswith(prefix):
+            rest = qualname[len(prefix) :]
+            return rest if rest in SCHEDULES else None
+    return None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One learning rate an optimizer will use.
+
+    Attributes:
+        node: Where the value is written (the node a finding points at).
+        value: The value, or None when it is not statically known.
+    """
+
+    node: cst.CSTNode
+    value: float | None
+
+
+@dataclass(frozen=True)
+class RateSetting:
+    """The learning rates given to one optimizer at one place.
+
+    Attributes:
+        optimizer: The optimizer class name (``Adam``).
+        rates: Every rate the optimizer will use that the source sets here: one for a
+            constant, the initial and peak values of a schedule. Empty when the default
+            rate is used.
+        site: The constructor call, or None for a rate set after construction.
+    """
+
+    optimizer: str
+    rates: tuple[Rate, ...]
+    site: CallSite | None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _scope_chain(scope: Scope | None) -> Iterator[Scope]:
+    first = True
+    while scope is not None:
+        if first or scope.kind != "class":
+            yield scope
+        first = False
+        scope = scope.parent
+
+
+def _param_names(fn: cst.FunctionDef) -> set[str]:
+    p = fn.params
+    names = {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}
+    for star in (p.star_arg, p.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+    return names
+
+
+def binding(index: ModuleIndex, name: str, scope: Scope | None) -> AssignSite | None:
+    """The single assignment that binds ``name`` as seen from ``scope``, if there is one.
+
+    Follows the rules of :meth:`ModuleIndex.const_value`: the nearest scope that assigns the
+    name decides; several assignments, augmented or unpacked ones, assignments in loops,
+    loop variables and parameters make the binding unknown (None).
+    """
+    sites = index.assigns_by_name.get(name, [])
+    for current in _scope_chain(scope):
+        if any(loop.target == name and loop.scope is current for loop in index.loops):
+            return None
+        here = [s for s in sites if s.scope is current]
+        if here:
+            site = here[0]
+            if len(here) != 1 or site.augmented is not None or site.unpacked or site.loops:
+                return None
+            return site
+        if (
+            current.kind == "function"
+            and isinstance(current.node, cst.FunctionDef)
+            and name in _param_names(current.node)
+        ):
+            return None
+    return None
+
+
+def _call_value(
+    index: ModuleIndex, expr: cst.BaseExpression, scope: Scope
+) -> tuple[CallSite, Scope] | None:
+    """The call that ``expr`` is, or that the name ``expr`` is bound to once."""
+    if isinstance(expr, cst.Call):
+        site = index.site_of(expr)
+        return (site, scope) if site is not None else None
+    if isinstance(expr, cst.Name):
+        bound = binding(index, expr.value, scope)
+        if bound is not None and isinstance(bound.value, cst.Call):
+            site = index.site_of(bound.value)
+            return (site, bound.scope) if site is not None else None
+    return None
+
+
+def _rate(index: ModuleIndex, expr: cst.BaseExpression, scope: Scope) -> Rate:
+    value = index.const_value(expr, scope)
+    return Rate(expr, float(value) if _is_number(value) else None)
+
+
+def rates_of(index: ModuleIndex, expr: cst.BaseExpression, scope: Scope) -> tuple[Rate, ...]:
+    """The rates that a ``learning_rate`` argument sets: a number, or a schedule's values."""
+    value = index.const_value(expr, scope)
+    if _is_number(value):
+        return (Rate(expr, float(value)),)
+    if value is not UNKNOWN:
+        return (Rate(expr, None),)
+    found = _call_value(index, expr, scope)
+    if found is not None:
+        site, where = found
+        kind = schedule_name(site.qualname)
+        if kind is not None and not site.has_star_args():
+            return _schedule_rates(index, site, kind, where)
+    return (Rate(expr, None),)
+
+
+def _schedule_rates(
+    index: ModuleIndex, site: CallSite, kind: str, scope: Scope
+) -> tuple[Rate, ...]:
+    if kind == "PiecewiseConstantDecay":
+        values = site.arg("values", 1)
+        if values is None:
+            return (Rate(site.node, None),)
+        if isinstance(values, (cst.List, cst.Tuple)):
+            if any(isinstance(el, cst.StarredElement) for el in values.elements):
+                return (Rate(values, None),)
+            return tuple(_rate(index, el.value, scope) for el in values.elements)
+        known = index.const_value(values, scope)
+        if isinstance(known, tuple) and known and all(_is_number(v) for v in known):
+            return tuple(Rate(values, float(v)) for v in known)
+        return (Rate(values, None),)
+    initial = site.arg("initial_learning_rate", 0)
+    if initial is None:
+        return (Rate(site.node, None),)
+    rates = [_rate(index, initial, scope)]
+    if kind == "CosineDecay":
+        # With warm-up the rate climbs from the initial value to warmup_target.
+        target = site.arg("warmup_target", 4)
+        if target is not None and index.const_value(target, scope) is not None:
+            rates.append(_rate(index, target, scope))
+    elif kind == "PolynomialDecay":
+        end = site.arg("end_learning_rate", 2)
+        rates.append(
+            _rate(index, end, scope)
+            if end is not None
+            else Rate(site.node, _POLYNOMIAL_DEFAULT_END)
+        )
+    return tuple(rates)
+
+
+def _constructor_setting(index: ModuleIndex, site: CallSite) -> RateSetting | None:
+    name = optimizer_name(site.qualname)
+    if name is None:
+        return None
+    expr = site.arg("learning_rate", 0)
+    if expr is None:
+        expr = site.arg("lr")
+    if expr is None:
+        if site.has_star_args():
+            return None  # **config may carry the rate
+        return RateSetting(name, (), site)
+    return RateSetting(name, rates_of(index, expr, site.scope), site)
+
+
+def _optimizer_of(index: ModuleIndex, owner: str, scope: Scope) -> str | None:
+    """The optimizer class behind ``owner`` (``opt`` or ``model.optimizer``), when known."""
+    if "." not in owner:
+        found = _call_value(index, cst.Name(owner), scope)
+        return optimizer_name(found[0].qualname) if found is not None else None
+    model, _, attr = owner.rpartition(".")
+    if attr != "optimizer":
+        return None
+    kinds: set[str | None] = set()
+    for call in index.calls_by_method.get("compile", ()):
+        if call.receiver != model:
+            continue
+        arg = call.arg("optimizer", 0)
+        if arg is None:
+            kinds.add(None if call.has_star_args() else "RMSprop")  # compile()'s default
+            continue
+        text = index.const_value(arg, call.scope)
+        if isinstance(text, str):
+            kinds.add(_STRING_OPTIMIZERS.get(text.lower()))
+            continue
+        found = _call_value(index, arg, call.scope)
+        kinds.add(optimizer_name(found[0].qualname) if found is not None else None)
+    if len(kinds) != 1:
+        return None
+    return kinds.pop()
+
+
+def _rate_owner(expr: cst.BaseExpression | None) -> str | None:
+    """``model.optimizer`` for ``model.optimizer.learning_rate`` (or ``.lr``), else None."""
+    if expr is None:
+        return None
+    text = dotted(expr)
+    if text is None:
+        return None
+    owner, _, attr = text.rpartition(".")
+    return owner if owner and attr in ("learning_rate", "lr") else None
+
+
+def _later_settings(index: ModuleIndex) -> Iterator[RateSetting]:
+    """Rates set on an existing optimizer: ``assign``, ``set_value`` and attribute writes."""
+    for call in index.calls_by_method.get("assign", ()):
+        owner = (
+            _rate_owner(call.node.func.value) if isinstance(call.node.func, cst.Attribute) else None
+        )
+        value = call.arg("value", 0)
+        if owner is not None and value is not None:
+            name = _optimizer_of(index, owner, call.scope)
+            if name is not None:
+                yield RateSetting(name, (_rate(index, value, call.scope),), None)
+    for call in index.calls_to("keras.backend.set_value"):
+        owner = _rate_owner(call.arg("x", 0))
+        value = call.arg("value", 1)
+        if owner is not None and value is not None:
+            name = _optimizer_of(index, owner, call.scope)
+            if name is not None:
+                yield RateSetting(name, (_rate(index, value, call.scope),), None)
+    for assign in index.assigns:
+        if assign.augmented is not None or assign.unpacked or len(assign.targets) != 1:
+            continue
+        owner, _, attr = assign.targets[0].rpartition(".")
+        if owner and attr in ("learning_rate", "lr"):
+            name = _optimizer_of(index, owner, assign.scope)
+            if name is not None:
+                yield RateSetting(name, (_rate(index, assign.value, assign.scope),), None)
+
+
+_CACHE: weakref.WeakKeyDictionary[ModuleIndex, list[RateSetting]] = weakref.WeakKeyDictionary()
+
+
+def rate_settings(index: ModuleIndex) -> list[RateSetting]:
+    """Every place the module gives a Keras optimizer its learning rate (computed once)."""
+    cached = _CACHE.get(index)
+    if cached is not None:
+        return cached
+    out: list[RateSetting] = []
+    for site in index.calls:
+        if site.qualname is not None:
+            setting = _constructor_setting(index, site)
+            if setting is not None:
+                out.append(setting)
+    out.extend(_later_settings(index))
+    _CACHE[index] = out
+    return out
