@@ -1,20 +1,31 @@
-"""The in-process API: ``lint_source`` -> ``lint_file`` -> ``lint_paths``.
+"""The in-process API: ``lint_source`` -> ``lint_file`` -> ``lint_paths``, and the fix pipeline.
 
 The CLI, the editor server and the Keras callback call only this module.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import difflib
+import io
 import os
+import tempfile
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fitlint import engine
 from fitlint.model import Config, Finding
 from fitlint.rules.base import Rule
 
-# Directories never worth descending into.
+if TYPE_CHECKING:
+    from fitlint.config import Resolver
+
+# Directories never worth descending into when no configuration says otherwise (kept for
+# callers of the first API; ``fitlint.config.DEFAULT_EXCLUDE`` is the configurable list).
 DEFAULT_EXCLUDES = frozenset(
     {
         ".git",
@@ -35,6 +46,11 @@ DEFAULT_EXCLUDES = frozenset(
     }
 )
 
+SUFFIXES = (".py", ".pyi", ".ipynb")
+"""The files a directory walk yields."""
+
+MAX_FIX_PASSES = 10
+
 
 @dataclass
 class FileResult:
@@ -44,14 +60,26 @@ class FileResult:
         path: The path as given (or found under a given directory).
         findings: The findings, sorted by position.
         error: A one-line reason the file could not be linted (unreadable, not UTF-8,
-            binary), or an internal error of a rule; None when all went well.
-        source: The text that was linted, when it could be read.
+            binary, an invalid notebook), or an internal error of a rule; None when all went
+            well.
+        source: The text that was linted, when it could be read (for a notebook, the virtual
+            module of its code cells).
+        cells: For a notebook: the original source of each code cell by cell number.
     """
 
     path: str
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     source: str | None = None
+    cells: dict[int, str] | None = None
+
+    def source_line(self, finding: Finding) -> str | None:
+        """The text of the line a finding starts on (within its cell for a notebook)."""
+        text = self.source if finding.cell is None else (self.cells or {}).get(finding.cell)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        return lines[finding.line - 1] if 1 <= finding.line <= len(lines) else None
 
 
 def lint_source(
@@ -82,23 +110,46 @@ def _lint_with(source: str, path: str, rules: Sequence[Rule], *, force: bool = F
     return FileResult(path=path, findings=outcome.findings, error=error, source=source)
 
 
+def lint_notebook(
+    text: str, path: str, config: Config | None = None, *, force: bool = False
+) -> FileResult:
+    """Lints a Jupyter notebook given as its JSON text; findings carry their ``cell``.
+
+    Raises:
+        engine.ConfigError: When the configuration names unknown rules or options.
+    """
+    return _lint_notebook_with(text, path, engine.instantiate(config or Config()), force=force)
+
+
+def _lint_notebook_with(
+    text: str, path: str, rules: Sequence[Rule], *, force: bool = False
+) -> FileResult:
+    from fitlint import notebook
+
+    try:
+        nb = notebook.parse(text, path)
+    except notebook.NotebookError as err:
+        return FileResult(path=path, error=str(err))
+    result = _lint_with(nb.virtual, path, rules, force=force)
+    result.findings = notebook.locate(nb, result.findings)
+    result.cells = nb.cell_sources()
+    return result
+
+
 class SourceReadError(Exception):
     """A file that cannot be read as Python source; the message is one line."""
 
 
-def read_source(path: str | os.PathLike[str]) -> str:
-    """Reads a Python file, honouring a PEP 263 coding cookie.
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Reads a file's bytes.
 
     Raises:
-        SourceReadError: For a missing, unreadable, binary or undecodable file.
+        SourceReadError: For a missing or unreadable file, or a directory.
     """
-    import io
-    import tokenize
-
     p = os.fspath(path)
     try:
         with open(p, "rb") as fh:
-            data = fh.read()
+            return fh.read()
     except FileNotFoundError:
         raise SourceReadError(f"{p}: no such file or directory") from None
     except IsADirectoryError:
@@ -107,27 +158,71 @@ def read_source(path: str | os.PathLike[str]) -> str:
         raise SourceReadError(f"{p}: permission denied") from None
     except OSError as err:
         raise SourceReadError(f"{p}: cannot read: {err.strerror or err}") from None
+
+
+def detect_encoding(data: bytes, path: str) -> str:
+    """The encoding of Python source bytes (PEP 263 cookie, BOM, else UTF-8).
+
+    Raises:
+        SourceReadError: For a binary file or a bad coding cookie.
+    """
     if b"\0" in data:
-        raise SourceReadError(f"{p}: binary file (contains NUL bytes), not Python source")
+        raise SourceReadError(f"{path}: binary file (contains NUL bytes), not Python source")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as err:
-        raise SourceReadError(f"{p}: {err.msg}") from None
+        raise SourceReadError(f"{path}: {err.msg}") from None
+    return encoding
+
+
+def decode_source(data: bytes, path: str) -> str:
+    """Decodes Python source bytes without translating line endings.
+
+    Raises:
+        SourceReadError: For a binary or undecodable file.
+    """
+    encoding = detect_encoding(data, path)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
         raise SourceReadError(
-            f"{p}: not valid {encoding}: byte 0x{data[err.start]:02x} at offset {err.start}"
+            f"{path}: not valid {encoding}: byte 0x{data[err.start]:02x} at offset {err.start}"
         ) from None
     except LookupError:
-        raise SourceReadError(f"{p}: unknown encoding {encoding!r}") from None
+        raise SourceReadError(f"{path}: unknown encoding {encoding!r}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
 
 
+def _decode_notebook(data: bytes, path: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SourceReadError(
+            f"{path}: not valid utf-8: byte 0x{data[err.start]:02x} at offset {err.start}"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_source(path: str | os.PathLike[str]) -> str:
+    """Reads a Python file, honouring a PEP 263 coding cookie.
+
+    Raises:
+        SourceReadError: For a missing, unreadable, binary or undecodable file.
+    """
+    p = os.fspath(path)
+    return decode_source(read_bytes(p), p)
+
+
+def is_notebook(path: str) -> bool:
+    """Whether a path names a Jupyter notebook (by its suffix)."""
+    return path.lower().endswith(".ipynb")
+
+
 def lint_file(path: str | os.PathLike[str], config: Config | None = None) -> FileResult:
-    """Reads and lints one file. Read errors are returned in ``error``, never raised.
+    """Reads and lints one file (a notebook by its ``.ipynb`` suffix). Read errors are
+    returned in ``error``, never raised.
 
     Raises:
         engine.ConfigError: When the configuration names unknown rules or options.
@@ -136,56 +231,251 @@ def lint_file(path: str | os.PathLike[str], config: Config | None = None) -> Fil
     return _lint_file_with(os.fspath(path), rules)
 
 
-def _lint_file_with(path: str, rules: Sequence[Rule]) -> FileResult:
+def lint_bytes(
+    data: bytes, path: str, config: Config | None = None, *, force: bool = False
+) -> FileResult:
+    """Lints a file's bytes (standard input, say): a notebook when ``path`` ends in
+    ``.ipynb``, Python source otherwise. Errors are returned in ``error``.
+
+    Raises:
+        engine.ConfigError: When the configuration names unknown rules or options.
+    """
+    return _lint_data(data, path, engine.instantiate(config or Config()), force=force)
+
+
+def _lint_data(data: bytes, path: str, rules: Sequence[Rule], *, force: bool = False) -> FileResult:
     try:
-        source = read_source(path)
+        if is_notebook(path):
+            return _lint_notebook_with(_decode_notebook(data, path), path, rules, force=force)
+        return _lint_with(decode_source(data, path), path, rules, force=force)
     except SourceReadError as err:
         return FileResult(path=path, error=str(err))
-    try:
-        return _lint_with(source, path, rules)
     except Exception as err:  # the last line of defence: one line, never a traceback
         return FileResult(path=path, error=f"{path}: internal error: {type(err).__name__}: {err}")
 
 
-def expand_paths(paths: Iterable[str]) -> Iterator[str]:
-    """Yields the Python files named by ``paths``: files as given, directories walked.
+def _lint_file_with(
+    path: str,
+    rules: Sequence[Rule],
+    cache_dir: str | None = None,
+    fingerprint: str = "",
+) -> FileResult:
+    try:
+        data = read_bytes(path)
+    except SourceReadError as err:
+        return FileResult(path=path, error=str(err))
+    key = None
+    if cache_dir is not None:
+        from fitlint.cache import Cache, entry_key
 
-    Hidden directories and :data:`DEFAULT_EXCLUDES` are skipped; a missing path is yielded
-    as is so that linting it reports the error.
+        cache = Cache(cache_dir)
+        key = entry_key(data, path, fingerprint)
+        hit = cache.get(key)
+        if hit is not None:
+            result = FileResult(path=path, findings=hit)
+            if hit:
+                _attach_source(result, data)
+            return result
+    result = _lint_data(data, path, rules)
+    if key is not None and result.error is None and cache_dir is not None:
+        Cache(cache_dir).put(key, result.findings)
+    return result
+
+
+def _attach_source(result: FileResult, data: bytes) -> None:
+    try:
+        if is_notebook(result.path):
+            from fitlint import notebook
+
+            nb = notebook.parse(_decode_notebook(data, result.path), result.path)
+            result.source, result.cells = nb.virtual, nb.cell_sources()
+        else:
+            result.source = decode_source(data, result.path)
+    except (SourceReadError, ValueError):
+        pass
+
+
+def attach_source(result: FileResult) -> None:
+    """Reads the source of a result that came without it (for formats that show lines)."""
+    if result.source is not None:
+        return
+    with contextlib.suppress(SourceReadError):
+        _attach_source(result, read_bytes(result.path))
+
+
+# -- finding the files -------------------------------------------------------------------
+
+
+def _git_root(directory: str) -> str | None:
+    current = os.path.abspath(directory)
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _read_gitignore(directory: str) -> tuple[str, object] | None:
+    path = os.path.join(directory, ".gitignore")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    import pathspec
+
+    return directory, pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _gitignored(path: str, is_dir: bool, chain: Sequence[tuple[str, object]]) -> bool:
+    ignored = False
+    for base, spec in chain:
+        rel = os.path.relpath(path, base).replace(os.sep, "/")
+        if rel.startswith(".."):
+            continue
+        if is_dir:
+            rel += "/"
+        check = getattr(spec, "check_file", None)
+        if check is None:  # pathspec < 0.12.1: a match ignores, no match leaves it
+            if spec.match_file(rel):  # type: ignore[attr-defined]
+                ignored = True
+            continue
+        res = check(rel)
+        if res.include is not None:
+            ignored = bool(res.include)
+    return ignored
+
+
+def expand_paths(paths: Iterable[str], resolver: Resolver | None = None) -> Iterator[str]:
+    """Yields the files named by ``paths``: files as given, directories walked.
+
+    Walking a directory yields ``*.py``, ``*.pyi`` and ``*.ipynb`` files, skipping what the
+    ``exclude`` setting matches (by default hidden directories, ``__pycache__``, ``venv``,
+    ``build``, ``dist``, ``site-packages``...) and, unless ``respect-gitignore`` is false, what
+    the ``.gitignore`` files of the repository ignore. A file named explicitly is yielded even
+    when excluded, unless ``force-exclude`` is set. A missing path is yielded as is so that
+    linting it reports the error.
+
+    Raises:
+        fitlint.engine.ConfigError: When a configuration file on the way is invalid.
     """
+    from fitlint.config import Resolver
+
+    resolver = resolver or Resolver()
     seen: set[str] = set()
     for raw in paths:
         if os.path.isdir(raw):
-            for root, dirs, files in os.walk(raw):
-                dirs[:] = sorted(
-                    d for d in dirs if d not in DEFAULT_EXCLUDES and not d.startswith(".")
-                )
-                for name in sorted(files):
-                    if name.endswith((".py", ".pyi")):
-                        full = os.path.join(root, name)
-                        if full not in seen:
-                            seen.add(full)
-                            yield full
+            yield from _walk(raw, resolver, seen)
         elif raw not in seen:
+            settings = resolver.settings_for(raw)
+            if settings.force_exclude and _force_excluded(raw, settings):
+                continue
             seen.add(raw)
             yield raw
 
 
-_WORKER_RULES: list[Rule] = []
+def _force_excluded(path: str, settings: object) -> bool:
+    from fitlint.config import Settings
+
+    assert isinstance(settings, Settings)
+    if settings.is_excluded(path):
+        return True
+    current = os.path.dirname(os.path.abspath(path))
+    root = settings.root
+    while current.startswith(root) and current != root:
+        if settings.is_excluded(current, is_dir=True):
+            return True
+        current = os.path.dirname(current)
+    return False
 
 
-def _init_worker(config: Config) -> None:
-    _WORKER_RULES[:] = engine.instantiate(config)
+def _walk(top: str, resolver: Resolver, seen: set[str]) -> Iterator[str]:
+    top_settings = resolver.settings_for(os.path.join(top, "__init__.py"))
+    chain: list[tuple[str, object]] = []
+    if top_settings.respect_gitignore:
+        root = _git_root(top)
+        if root is not None:
+            ancestors = []
+            current = os.path.dirname(os.path.abspath(top))
+            while len(current) >= len(root):
+                ancestors.append(current)
+                if current == root:
+                    break
+                current = os.path.dirname(current)
+            for d in reversed(ancestors):
+                gi = _read_gitignore(d)
+                if gi is not None:
+                    chain.append(gi)
+    chains: dict[str, list[tuple[str, object]]] = {}
+    for root_dir, dirs, files in os.walk(top):
+        settings = resolver.settings_for(os.path.join(root_dir, "__init__.py"))
+        parent_chain = chains.get(os.path.dirname(root_dir), chain)
+        here = list(parent_chain)
+        if settings.respect_gitignore:
+            gi = _read_gitignore(os.path.abspath(root_dir))
+            if gi is not None:
+                here.append(gi)
+        else:
+            here = []
+        chains[root_dir] = here
+        kept = []
+        for d in sorted(dirs):
+            full = os.path.join(root_dir, d)
+            if settings.is_excluded(full, is_dir=True):
+                continue
+            if here and _gitignored(os.path.abspath(full), True, here):
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        for name in sorted(files):
+            if not name.lower().endswith(SUFFIXES):
+                continue
+            full = os.path.normpath(os.path.join(root_dir, name))
+            if full in seen or settings.is_excluded(full):
+                continue
+            if here and _gitignored(os.path.abspath(full), False, here):
+                continue
+            seen.add(full)
+            yield full
 
 
-def _worker(path: str) -> FileResult:
-    result = _lint_file_with(path, _WORKER_RULES)
-    result.source = None  # not worth sending back across processes
+# -- linting many files ------------------------------------------------------------------
+
+
+_WORKER_RULESETS: dict[str, list[Rule]] = {}
+
+
+@dataclass(frozen=True)
+class _Task:
+    path: str
+    config: Config
+    fingerprint: str
+    cache_dir: str | None
+
+
+def _rules_for(task: _Task) -> list[Rule]:
+    rules = _WORKER_RULESETS.get(task.fingerprint)
+    if rules is None:
+        rules = _WORKER_RULESETS[task.fingerprint] = engine.instantiate(task.config)
+    return rules
+
+
+def _run_task(task: _Task) -> FileResult:
+    result = _lint_file_with(task.path, _rules_for(task), task.cache_dir, task.fingerprint)
+    if not result.findings:
+        result.source = result.cells = None  # not worth sending back across processes
     return result
 
 
 def lint_paths(
-    paths: Iterable[str], config: Config | None = None, *, jobs: int | None = None
+    paths: Iterable[str],
+    config: Config | None = None,
+    *,
+    jobs: int | None = None,
+    resolver: Resolver | None = None,
+    use_cache: bool = False,
 ) -> Iterator[FileResult]:
     """Lints files and directories, in a process pool when there is more than one file.
 
@@ -193,29 +483,278 @@ def lint_paths(
 
     Args:
         paths: Files and directories.
-        config: Which rules and thresholds.
+        config: One configuration for every file (the first API); ignored with ``resolver``.
         jobs: Worker processes; None means the number of cores.
+        resolver: Finds each file's configuration (``pyproject.toml`` plus command line);
+            without it every file gets ``config``.
+        use_cache: Read and write the result cache (each file's ``cache-dir``).
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        engine.ConfigError: When a configuration names unknown rules or options.
     """
-    config = config or Config()
-    rules = engine.instantiate(config)
-    files = list(expand_paths(paths))
-    workers = min(jobs or os.cpu_count() or 1, len(files))
-    if workers <= 1 or len(files) < 4:
-        for f in files:
-            yield _lint_file_with(f, rules)
+    from fitlint import cache as cache_mod
+    from fitlint import config as config_mod
+
+    tasks: list[_Task] = []
+    fixed = config or Config()
+    fixed_fp = config_mod.fingerprint(fixed)
+    engine.instantiate(fixed)  # validate before any work
+    seen_fps: set[str] = {fixed_fp}
+    for path in expand_paths(paths, resolver):
+        if resolver is not None:
+            cfg = resolver.config_for(path)
+            fp = config_mod.fingerprint(cfg)
+            if fp not in seen_fps:
+                _WORKER_RULESETS.setdefault(fp, engine.instantiate(cfg))  # validates
+                seen_fps.add(fp)
+        else:
+            cfg, fp = fixed, fixed_fp
+        cache_dir = None
+        if use_cache:
+            settings = (resolver or config_mod.Resolver()).settings_for(path)
+            cache_dir = settings.cache_dir or os.path.join(settings.root, cache_mod.CACHE_DIR_NAME)
+        tasks.append(_Task(path, cfg, fp, cache_dir))
+    workers = min(jobs or os.cpu_count() or 1, len(tasks))
+    if workers <= 1 or len(tasks) < 4:
+        for t in tasks:
+            yield _lint_file_with(t.path, _rules_for(t), t.cache_dir, t.fingerprint)
         return
     import concurrent.futures
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(config,)
-    ) as pool:
-        chunk = max(1, min(16, len(files) // (workers * 4) or 1))
-        yield from pool.map(_worker, files, chunksize=chunk)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        chunk = max(1, min(16, len(tasks) // (workers * 4) or 1))
+        yield from pool.map(_run_task, tasks, chunksize=chunk)
+
+
+# -- fixes -------------------------------------------------------------------------------
+
+
+@dataclass
+class FixResult:
+    """The outcome of fixing one file (or text).
+
+    Attributes:
+        path: The path.
+        original: The text before fixing (a notebook's JSON text for a notebook).
+        fixed: The text after fixing; equal to ``original`` when nothing changed or the
+            fix was refused.
+        applied: How many fixes were applied.
+        result: The findings that remain after fixing (positions in the fixed text).
+        refused: Why the fixes were not applied (one line), or None.
+    """
+
+    path: str
+    original: str
+    fixed: str
+    applied: int
+    result: FileResult
+    refused: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether fixing changed the text."""
+        return self.fixed != self.original
+
+    def diff(self) -> str:
+        """A unified diff of the change (per changed cell for a notebook)."""
+        if not self.changed:
+            return ""
+        if is_notebook(self.path):
+            return _notebook_diff(self.path, self.original, self.fixed)
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.fixed.splitlines(keepends=True),
+                fromfile=f"a/{self.path}",
+                tofile=f"b/{self.path}",
+            )
+        )
+
+
+def _notebook_diff(path: str, before: str, after: str) -> str:
+    from fitlint import notebook
+
+    old = notebook.parse(before, path).cell_sources()
+    new = notebook.parse(after, path).cell_sources()
+    parts: list[str] = []
+    for number, source in old.items():
+        if new.get(number, source) != source:
+            parts.extend(
+                difflib.unified_diff(
+                    source.splitlines(keepends=True),
+                    new[number].splitlines(keepends=True),
+                    fromfile=f"a/{path}:cell {number}",
+                    tofile=f"b/{path}:cell {number}",
+                )
+            )
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts)
+
+
+def _with_newline(findings: list[Finding], newline: str) -> list[Finding]:
+    if newline == "\n":
+        return findings
+    out = []
+    for f in findings:
+        if f.fix is not None and any("\n" in e.content for e in f.fix.edits):
+            edits = tuple(
+                replace(e, content=e.content.replace("\r\n", "\n").replace("\n", newline))
+                for e in f.fix.edits
+            )
+            f = replace(f, fix=replace(f.fix, edits=edits))
+        out.append(f)
+    return out
+
+
+def _newline_of(text: str) -> str:
+    i = text.find("\n")
+    return "\r\n" if i > 0 and text[i - 1] == "\r" else "\n"
+
+
+def _fix_python(
+    text: str, path: str, rules: Sequence[Rule], *, force: bool
+) -> tuple[str, int, str | None]:
+    import libcst as cst
+
+    newline = _newline_of(text)
+    current, applied = text, 0
+    for _ in range(MAX_FIX_PASSES):
+        result = _lint_with(current, path, rules, force=force)
+        if result.error:
+            return text, 0, f"fix refused: {result.error}"
+        findings = [f for f in result.findings if f.fix is not None]
+        if not findings:
+            break
+        new, n = engine.apply_fixes(current, _with_newline(findings, newline))
+        if n == 0 or new == current:
+            break
+        try:
+            cst.parse_module(new)
+        except Exception:
+            codes = ", ".join(sorted({f.code for f in findings}))
+            return text, 0, f"fix refused: result does not parse (fixes of {codes})"
+        current, applied = new, applied + n
+    return current, applied, None
+
+
+def fix_source(
+    source: str,
+    path: str = "<stdin>",
+    config: Config | None = None,
+    *,
+    rules: Sequence[Rule] | None = None,
+    force: bool = False,
+) -> FixResult:
+    """Applies every fix the rules offer to a text, pass after pass until none is left
+    (at most ``MAX_FIX_PASSES``), and lints the result. A notebook's JSON text is fixed cell
+    by cell when ``path`` ends in ``.ipynb``. A fix whose result does not parse is refused
+    and the text is left unchanged.
+
+    Args:
+        source: The text (Python source, or a notebook's JSON).
+        path: The path shown in findings; its suffix selects notebook handling.
+        config: Which rules and thresholds; defaults when None.
+        rules: Already-instantiated rules (instead of ``config``).
+        force: Skip the cheap relevance check.
+
+    Raises:
+        engine.ConfigError: When the configuration names unknown rules or options.
+    """
+    active = list(rules) if rules is not None else engine.instantiate(config or Config())
+    if is_notebook(path):
+        return _fix_notebook(source, path, active, force=force)
+    fixed, applied, refused = _fix_python(source, path, active, force=force)
+    result = _lint_with(fixed, path, active, force=force)
+    return FixResult(path, source, fixed, applied, result, refused)
+
+
+def _fix_notebook(text: str, path: str, rules: Sequence[Rule], *, force: bool) -> FixResult:
+    from fitlint import notebook
+
+    try:
+        nb = notebook.parse(text, path)
+    except notebook.NotebookError as err:
+        return FixResult(path, text, text, 0, FileResult(path=path, error=str(err)))
+    virtual, applied, refused = _fix_python(nb.virtual, path, rules, force=force)
+    fixed = text
+    if applied and refused is None:
+        try:
+            fixed = notebook.rebuild(nb, virtual)
+        except notebook.NotebookError as err:
+            refused, applied = str(err).split(": ", 1)[-1], 0
+    result = _lint_notebook_with(fixed, path, rules, force=force)
+    return FixResult(path, text, fixed, applied, result, refused)
+
+
+def fix_file(
+    path: str | os.PathLike[str],
+    config: Config | None = None,
+    *,
+    rules: Sequence[Rule] | None = None,
+    write: bool = True,
+) -> FixResult:
+    """Fixes one file in place (or only computes the fix with ``write=False``).
+
+    The file is written atomically (a temporary file in the same directory, then a rename),
+    keeps its mode, encoding (a BOM and coding cookie included) and line endings, and is
+    written only when the fixes changed it. Read errors come back in ``result.error``.
+
+    Raises:
+        engine.ConfigError: When the configuration names unknown rules or options.
+    """
+    p = os.fspath(path)
+    active = list(rules) if rules is not None else engine.instantiate(config or Config())
+    try:
+        data = read_bytes(p)
+        if is_notebook(p):
+            encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+            text = _decode_notebook(data, p)
+        else:
+            encoding = detect_encoding(data, p)
+            text = decode_source(data, p)
+    except SourceReadError as err:
+        error = FileResult(path=p, error=str(err))
+        return FixResult(p, "", "", 0, error)
+    outcome = fix_source(text, p, rules=active)
+    if outcome.changed and outcome.refused is None:
+        try:
+            new_data = outcome.fixed.encode(encoding)
+        except UnicodeEncodeError:
+            outcome.refused = f"fix refused: the result cannot be encoded in {encoding}"
+            outcome.fixed, outcome.applied = text, 0
+            outcome.result = _lint_data(data, p, active)
+            return outcome
+        if write:
+            write_atomic(p, new_data)
+    return outcome
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replaces a file's content atomically, keeping its mode (and a symlink's target).
+
+    Raises:
+        OSError: When the directory is not writable.
+    """
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target) or "."
+    try:
+        mode: int | None = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def relative(path: str | Path) -> str:

@@ -1,6 +1,8 @@
 """Parse once, run every enabled rule over one shared analysis, position the findings.
 
 The engine never prints and does no I/O: ``api`` reads files, ``formats`` writes text.
+Suppression comments (``fitlint.suppression``) are honoured here: a file-level
+``# fitlint: ignore-file`` before parsing, line comments on the findings only.
 """
 
 from __future__ import annotations
@@ -8,9 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
+if TYPE_CHECKING:
+    from libcst.metadata import CodeRange
+
+from fitlint import suppression
 from fitlint.model import Config, Edit, Finding, Fix, Severity
 from fitlint.rules.base import Report, Rule, RuleContext, all_rules
 
@@ -30,7 +37,9 @@ class SourceResult:
     internal_errors: list[str] = field(default_factory=list)
 
 
-def _matches(selector: str, code: str, name: str) -> bool:
+def matches(selector: str, code: str, name: str) -> bool:
+    """Whether a selector (``ALL``, a code, a code prefix such as ``FL2``, or a name)
+    designates the rule ``code``/``name``."""
     selector = selector.strip()
     if selector == "ALL":
         return True
@@ -43,7 +52,7 @@ def validate_selectors(selectors: Iterable[str]) -> None:
     """Raises ConfigError for a selector that matches no rule."""
     rules = all_rules()
     for sel in selectors:
-        if not any(_matches(sel, code, r.name) for code, r in rules.items()):
+        if not any(matches(sel, code, r.name) for code, r in rules.items()):
             raise ConfigError(f"unknown rule selector {sel!r} (see `fitlint --list-rules`)")
 
 
@@ -54,12 +63,12 @@ def enabled_rules(config: Config) -> list[type[Rule]]:
     out = []
     for code, rule in rules.items():
         if config.select:
-            on = any(_matches(s, code, rule.name) for s in config.select)
+            on = any(matches(s, code, rule.name) for s in config.select)
         else:
             on = rule.default_enabled
-        if any(_matches(s, code, rule.name) for s in config.extend_select):
+        if any(matches(s, code, rule.name) for s in config.extend_select):
             on = True
-        if any(_matches(s, code, rule.name) for s in config.ignore):
+        if any(matches(s, code, rule.name) for s in config.ignore):
             on = False
         if on:
             out.append(rule)
@@ -103,11 +112,19 @@ def lint_text(
     result = SourceResult()
     if not force and not _RELEVANT.search(source):
         return result
+    directive = suppression.file_directive(source)
+    if directive is not None:
+        off = suppression.disabled_by(directive, ((r.code, r.name) for r in rules))
+        rules = [r for r in rules if r.code not in off]
+        if not rules:
+            return result
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as err:
         if any(r.code == "FL000" for r in rules):
-            result.findings.append(_syntax_finding(err, source, path))
+            result.findings = suppression.filter_findings(
+                [_syntax_finding(err, source, path)], source
+            )
         return result
     except (RecursionError, MemoryError) as err:
         result.internal_errors.append(f"{path}: cannot parse: {type(err).__name__}")
@@ -133,7 +150,8 @@ def lint_text(
                 f"{type(err).__name__}: {err}"
             )
     if reports:
-        result.findings.extend(_position(module, path, reports))
+        findings = _position(index.positions(), path, reports)
+        result.findings.extend(suppression.filter_findings(findings, source))
     result.findings.sort(key=lambda f: (f.line, f.column, f.code))
     return result
 
@@ -168,11 +186,9 @@ def _syntax_finding(err: cst.ParserSyntaxError, source: str, path: str) -> Findi
     )
 
 
-def _position(module: cst.Module, path: str, reports: list[tuple[Rule, Report]]) -> list[Finding]:
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions: Mapping[cst.CSTNode, cst.metadata.CodeRange] = wrapper.resolve(PositionProvider)
+def _position(
+    positions: Mapping[cst.CSTNode, CodeRange], path: str, reports: list[tuple[Rule, Report]]
+) -> list[Finding]:
     findings: dict[tuple[str, int, int], Finding] = {}
     for rule, report in reports:
         rng = positions.get(report.node)

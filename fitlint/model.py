@@ -68,6 +68,8 @@ class Finding:
     end_column: int
     message: str
     fix: Fix | None = None
+    cell: int | None = None
+    """In a notebook: the 1-based cell number; ``line`` is then the line within the cell."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -83,6 +85,8 @@ class Finding:
         }
         if self.fix is not None:
             out["fix"] = self.fix.to_json()
+        if self.cell is not None:
+            out["cell"] = self.cell
         return out
 
 

@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import libcst as cst
 
@@ -132,14 +132,28 @@ class ModuleIndex:
     _positions: Mapping[cst.CSTNode, CodeRange] | None = None
 
     def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
-        """Every node's source range, computed on first use (it costs about two parses, so
+        """Every node's source range, computed on first use (about the cost of a parse, so
         only files with findings pay it) and shared by the rules and the engine."""
-        if self._positions is None:
-            from libcst.metadata import MetadataWrapper, PositionProvider
+        if self._positions is not None:
+            return self._positions
+        from libcst.metadata import MetadataWrapper, PositionProvider
 
+        positions: Mapping[cst.CSTNode, CodeRange]
+        try:
+            # The provider's own code generation, without MetadataWrapper's extra walk
+            # over the tree: 2-3x cheaper. It is private API, so it is checked below and
+            # the public path remains the fallback.
+            provider = PositionProvider()
+            provider._gen_impl(self.module)
+            computed = provider._computed
+            if self.module not in computed:
+                raise LookupError("no position for the module")
+            positions = cast("Mapping[cst.CSTNode, CodeRange]", computed)
+        except Exception:
             wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions
+            positions = wrapper.resolve(PositionProvider)
+        self._positions = positions
+        return positions
 
     def calls_to(self, *qualnames: str) -> Iterator[CallSite]:
         """Calls whose callee resolves to one of ``qualnames``, in source order."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from fitlint.api import FileResult
+    from fitlint.model import Finding
 
 Renderer = Callable[[Sequence["FileResult"], TextIO, bool], None]
 """A format: ``render(results, stream, color)`` writes every finding of ``results``."""
@@ -23,4 +24,12 @@ def get(name: str) -> Renderer:
     return render
 
 
-NAMES = ("full", "json")
+def location(f: Finding) -> str:
+    """``path:line:col``, or ``path:cell N:line:col`` in a notebook."""
+    cell = f"cell {f.cell}:" if f.cell is not None else ""
+    return f"{f.path}:{cell}{f.line}:{f.column}"
+
+
+NAMES = ("full", "concise", "json", "sarif", "github")
+TEXT_NAMES = ("full", "concise")
+"""The formats meant for people: they get a summary line and ``--statistics`` as text."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from fitlint.formats import location
+
 if TYPE_CHECKING:
     from fitlint.api import FileResult
 
@@ -19,19 +21,20 @@ _SEVERITY_COLOR = {"error": _RED, "warning": _YELLOW, "info": _CYAN}
 
 
 def render(results: Sequence[FileResult], stream: TextIO, color: bool) -> None:
-    """Writes every finding as ``path:line:col: CODE [name] message`` plus the source line."""
+    """Writes every finding as ``path:line:col: CODE name message`` plus the source line
+    (``path:cell N:line:col`` in a notebook)."""
 
     def c(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
     for result in results:
-        lines = result.source.splitlines() if result.source else []
         for f in result.findings:
             sev = _SEVERITY_COLOR.get(f.severity.value, "")
-            head = c(_BOLD, f"{f.path}:{f.line}:{f.column}:")
+            head = c(_BOLD, f"{location(f)}:")
             stream.write(f"{head} {c(sev + _BOLD, f.code)} {c(sev, f.name)} {f.message}\n")
-            if 1 <= f.line <= len(lines):
-                src = lines[f.line - 1].expandtabs(1)
+            line = result.source_line(f)
+            if line is not None:
+                src = line.expandtabs(1)
                 width = len(src) - f.column + 1 if f.end_line > f.line else f.end_column - f.column
                 width = max(1, min(width, len(src) - f.column + 1))
                 gutter = f"{f.line:>5} | "

@@ -1,0 +1,489 @@
+"""``fitdiag diagnose LOGDIR``: the runtime diagnosis, headless, for terminals and pipelines.
+
+Exit status: 0 when no finding reaches ``--fail-on``, 1 when one does, 2 on errors (missing
+directory, no runs, unreadable logs, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import logging
+import math
+import os
+import re
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from tb_fitdiag import __version__
+from tb_fitdiag.diagnosis import (
+    FINDING_KINDS,
+    SEVERITIES,
+    DiagnosisConfig,
+    Finding,
+    RunData,
+    TagMapping,
+    coverage_notes,
+    diagnose,
+    severity_rank,
+)
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+# Event files above this total size are read with TensorFlow's C++ record reader when it is
+# installed; smaller logdirs use TensorBoard's pure-Python reader, which starts ~20x faster.
+TENSORFLOW_READER_BYTES = 64 * 1024 * 1024
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+@dataclass
+class RunReport:
+    """The diagnosis of one training run, ready to print."""
+
+    run: str
+    findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, through TensorBoard's own code
+
+
+class _SkipCollector(logging.Handler):
+    """Collects what TensorBoard's loader skipped (it logs and carries on)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = str(record.msg)
+        if record.levelno >= logging.WARNING or msg.startswith("Truncated record"):
+            self.records.append(record)
+
+
+@contextmanager
+def _captured_tensorboard_logs() -> Iterator[_SkipCollector]:
+    """Routes the ``tensorboard`` logger into a collector, and keeps it off the terminal."""
+    logger = logging.getLogger("tensorboard")
+    collector = _SkipCollector()
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    logger.handlers = [collector]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield collector
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers = saved[2]
+
+
+def _event_bytes(logdir: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(logdir):
+        for name in files:
+            if "tfevents" in name:
+                with suppress(OSError):
+                    total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+def _choose_record_reader(logdir: str) -> None:
+    """Uses TensorBoard's TensorFlow-free reader for small logdirs.
+
+    TensorBoard's loader imports TensorFlow when it is installed (seconds of start-up and log
+    noise) unless ``tensorboard.compat.notf`` exists, which is how TensorBoard's own
+    ``no_tensorflow`` build selects its stub. Large logdirs keep TensorFlow's faster C++ reader.
+    The choice holds for the whole process, so only the console script makes it.
+    """
+    if "tensorflow" in sys.modules or "tensorboard.compat.notf" in sys.modules:
+        return
+    if _event_bytes(logdir) > TENSORFLOW_READER_BYTES and _import_tensorflow_quietly():
+        return
+    sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+
+
+def _import_tensorflow_quietly() -> bool:
+    """Imports TensorFlow with the process' stderr (file descriptor 2) muted, so its native
+    start-up lines (oneDNN, absl) stay off the terminal. False when it is not installed."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                return False
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return True
+
+
+def _describe_skip(record: logging.LogRecord, logdir: str) -> tuple[str | None, str]:
+    """-> (TensorBoard run name or None, human-readable note)."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    msg = str(record.msg)
+    if msg.startswith("Truncated record") and len(args) >= 2:
+        path = str(args[0])
+        run = os.path.relpath(os.path.dirname(path), logdir).replace(os.sep, "/")
+        reason = re.sub(r"^b?'[^']*'\s*", "", str(args[1])).strip() or "unreadable"
+        return run, (
+            f"stopped reading {os.path.basename(path)} at a truncated or corrupt record "
+            f"({reason}); the events after it were skipped"
+        )
+    text = record.getMessage()
+    for arg in args:
+        if isinstance(arg, str) and arg and not os.path.isabs(arg):
+            return arg, text
+    return None, text
+
+
+def load_logdir(
+    logdir: str, *, tensorflow_free: bool = False
+) -> tuple[Any, Any, dict[str | None, list[str]]]:
+    """Loads a log directory with TensorBoard's multiplexer.
+
+    Args:
+        logdir: The directory to read.
+        tensorflow_free: Read small logdirs without importing TensorFlow (a process-wide
+            choice: TensorBoard resolves its TensorFlow module once per process).
+
+    Returns:
+        ``(provider, ctx, skipped)``: a ``MultiplexerDataProvider``, a ``RequestContext``, and
+        what the loader skipped, by TensorBoard run name (None: not tied to a run).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if tensorflow_free:
+        _choose_record_reader(logdir)
+    from tensorboard import context as tb_context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_accumulator
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as multiplexer
+
+    skipped: dict[str | None, list[str]] = {}
+    with _captured_tensorboard_logs() as collector:
+        mux = multiplexer.EventMultiplexer(
+            size_guidance={plugin_event_accumulator.TENSORS: 0},  # 0: keep every event
+        )
+        mux.AddRunsFromDirectory(logdir)
+        mux.Reload()
+    for record in collector.records:
+        run, note = _describe_skip(record, logdir)
+        skipped.setdefault(run, []).append(note)
+    provider = data_provider.MultiplexerDataProvider(mux, logdir)
+    return provider, tb_context.RequestContext(), skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnosis
+
+
+def diagnose_logdir(
+    logdir: str, run_glob: str | None, config: DiagnosisConfig, *, tensorflow_free: bool = False
+) -> tuple[list[RunReport], list[str]]:
+    """Diagnoses every training run of a log directory.
+
+    Args:
+        logdir: The directory to read.
+        run_glob: fnmatch pattern on the training run names, or None for all.
+        config: Thresholds and tag mapping.
+        tensorflow_free: See :func:`load_logdir`.
+
+    Returns:
+        ``(reports, skipped)``: one report per matched run, and skip notes tied to no run.
+
+    Raises:
+        CliError: Missing directory, no runs, no run matching ``run_glob``.
+    """
+    from tb_fitdiag import reading
+
+    if not os.path.exists(logdir):
+        raise CliError(f"no such directory: {logdir}")
+    if not os.path.isdir(logdir):
+        raise CliError(f"not a directory: {logdir}")
+    provider, ctx, skipped = load_logdir(logdir, tensorflow_free=tensorflow_free)
+    runs = reading.list_training_runs(provider, ctx, "")
+    unassigned = list(skipped.get(None, []))
+    known = {tb_run for run in runs for tb_run in run.runs()}
+    for tb_run, notes in skipped.items():
+        if tb_run is not None and tb_run not in known:
+            unassigned += [f"{tb_run}: {note}" for note in notes]
+    if not runs:
+        detail = "; ".join(unassigned)
+        raise CliError(
+            f"no TensorBoard runs with scalar data under {logdir}"
+            + (f" ({detail})" if detail else "")
+        )
+    if run_glob is not None:
+        matched = [run for run in runs if fnmatch.fnmatchcase(run.name, run_glob)]
+        if not matched:
+            names = ", ".join(run.name for run in runs)
+            raise CliError(f"no run matches {run_glob!r}; runs: {names}")
+        runs = matched
+    reports = []
+    for run in runs:
+        data: RunData = reading.load_run(provider, ctx, "", run, config)
+        for tb_run in run.runs():
+            data.skipped += [f"{tb_run}: {note}" for note in skipped.get(tb_run, [])]
+        reports.append(
+            RunReport(
+                run=run.name,
+                findings=diagnose(data, config),
+                notes=coverage_notes(data, config),
+                skipped=list(data.skipped),
+            )
+        )
+    return reports, unassigned
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats become the strings "nan", "inf", "-inf" so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def render_json(reports: list[RunReport], skipped: list[str]) -> str:
+    """The JSON report: ``{"runs": [{"run", "findings", "notes", "skipped"}], "skipped"}``."""
+    doc = {
+        "runs": [
+            {
+                "run": r.run,
+                "findings": [f.to_json() for f in r.findings],
+                "notes": r.notes,
+                "skipped": r.skipped,
+            }
+            for r in reports
+        ],
+        "skipped": skipped,
+    }
+    return json.dumps(_json_safe(doc), indent=2, allow_nan=False)
+
+
+def _evidence_line(evidence: dict[str, Any]) -> str:
+    parts = []
+    for key, value in evidence.items():
+        if key == "static_causes":
+            continue
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        elif isinstance(value, (int, str, bool)):
+            parts.append(f"{key}={value}")
+        elif isinstance(value, (list, dict)):
+            flat = all(isinstance(v, (int, float, str)) for v in _values(value))
+            if flat and len(value) <= 4:
+                parts.append(f"{key}={_compact(value)}")
+            else:
+                parts.append(f"{key}=<{len(value)} entries>")
+    return ", ".join(parts)
+
+
+def _values(value: list[Any] | dict[str, Any]) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else value
+
+
+def _compact(value: list[Any] | dict[str, Any]) -> str:
+    def one(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {one(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(one(v) for v in value) + "]"
+
+
+def _counts(findings: Sequence[Finding]) -> str:
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    return ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
+
+
+def render_text(reports: list[RunReport], skipped: list[str]) -> str:
+    """The terminal report: runs, findings by severity, evidence, likely causes and fixes."""
+    lines: list[str] = []
+    for report in reports:
+        header = f"{report.run}: " + (_counts(report.findings) or "no findings")
+        lines.append(header)
+        for finding in report.findings:
+            span = (
+                f"{finding.evidence.get('step_unit', 'step')}s "
+                f"{finding.step_start}-{finding.step_end}"
+            )
+            lines.append(f"  {finding.severity.upper():<7} {finding.name}  ({span})")
+            lines.append(f"          {finding.message}")
+            evidence = _evidence_line(finding.evidence)
+            if evidence:
+                lines.append(f"          evidence: {evidence}")
+            if finding.suggestions:
+                lines.append(f"          likely causes (fitlint): {', '.join(finding.suggestions)}")
+            for cause in finding.evidence.get("static_causes", []):
+                lines.append(
+                    f"          found by fitlint: {cause['path']}:{cause['line']} "
+                    f"{cause['name']}: {cause['message']}"
+                )
+            kind = FINDING_KINDS.get(finding.name)
+            if kind is not None:
+                lines.append(f"          fix: {kind.remedy}")
+        lines += [f"  note: {note}" for note in report.notes]
+        lines += [f"  skipped: {note}" for note in report.skipped]
+    lines += [f"skipped: {note}" for note in skipped]
+    every = [f for r in reports for f in r.findings]
+    lines.append(
+        f"{len(reports)} run{'s' if len(reports) != 1 else ''}: {_counts(every) or 'no findings'}"
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _parse_setting(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise CliError(f"--set expects NAME=VALUE, got {text!r}")
+    default = getattr(DiagnosisConfig(), name.strip(), None)
+    if default is None or isinstance(default, TagMapping):
+        raise CliError(f"unknown diagnosis setting {name!r} (see docs/diagnose.md)")
+    kind = "an integer" if isinstance(default, int) else "a number"
+    try:
+        value: Any = int(raw) if isinstance(default, int) else float(raw)
+    except ValueError:
+        raise CliError(f"--set {name}: {raw!r} is not {kind}") from None
+    return name.strip(), value
+
+
+def _config(args: argparse.Namespace) -> DiagnosisConfig:
+    tags = TagMapping()
+    if args.train_loss_tag:
+        tags = TagMapping(
+            **{**_tag_fields(tags), "train_loss": tuple(args.train_loss_tag) + tags.train_loss}
+        )
+    if args.validation_loss_tag:
+        tags = TagMapping(
+            **{
+                **_tag_fields(tags),
+                "validation_loss": tuple(args.validation_loss_tag) + tags.validation_loss,
+            }
+        )
+    overrides = dict(_parse_setting(s) for s in args.set or [])
+    return DiagnosisConfig(tags=tags).with_overrides(**overrides)
+
+
+def _tag_fields(tags: TagMapping) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(tags, f.name) for f in fields(tags)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fitdiag",
+        description="Diagnose Keras training runs from their TensorBoard logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"fitdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    diag = sub.add_parser(
+        "diagnose",
+        help="print the convergence findings of every run under LOGDIR",
+        description=(
+            "Read every run under LOGDIR with TensorBoard's loader and print its findings. "
+            "Exit status: 0 no finding at or above --fail-on, 1 otherwise, 2 on errors."
+        ),
+    )
+    diag.add_argument("logdir", metavar="LOGDIR", help="TensorBoard log directory")
+    diag.add_argument(
+        "--run",
+        metavar="GLOB",
+        help="diagnose only training runs whose name (path relative to LOGDIR) matches GLOB",
+    )
+    diag.add_argument("--format", choices=("text", "json"), default="text")
+    diag.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        default="error",
+        help="exit 1 when a finding of this severity or worse exists (default: error)",
+    )
+    diag.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a threshold, e.g. --set min_points=12 (repeatable)",
+    )
+    diag.add_argument(
+        "--train-loss-tag",
+        action="append",
+        metavar="TAG",
+        help="scalar tag of the training loss, tried before the defaults (repeatable)",
+    )
+    diag.add_argument(
+        "--validation-loss-tag",
+        action="append",
+        metavar="TAG",
+        help="scalar tag of the validation loss, tried before the defaults (repeatable)",
+    )
+    return parser
+
+
+def _error(message: str, stderr: TextIO) -> int:
+    print(f"fitdiag: error: {message}", file=stderr)
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fitdiag`` console script.
+
+    Args:
+        argv: The arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit status: 0, 1 (findings at or above ``--fail-on``) or 2 (errors).
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, bad arguments
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("fitdiag: error: a command is required (diagnose)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        config = _config(args)
+        # Called as the console script (argv None), main owns the process and may keep
+        # TensorFlow out of it; called from Python, it leaves the process as it finds it.
+        reports, skipped = diagnose_logdir(
+            args.logdir, args.run, config, tensorflow_free=argv is None
+        )
+    except (CliError, ValueError) as err:
+        return _error(str(err), sys.stderr)
+    except Exception as err:  # unreadable logs: one line, never a traceback
+        return _error(f"could not read {args.logdir}: {type(err).__name__}: {err}", sys.stderr)
+    out = render_json(reports, skipped) if args.format == "json" else render_text(reports, skipped)
+    print(out)
+    threshold = severity_rank(args.fail_on)
+    failing = any(severity_rank(f.severity) <= threshold for r in reports for f in r.findings)
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Runs every check on a run and links the findings to fitlint's static findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from tb_fitdiag.diagnosis import gradients, loss
+from tb_fitdiag.diagnosis.config import DiagnosisConfig
+from tb_fitdiag.diagnosis.context import CheckContext
+from tb_fitdiag.diagnosis.model import Finding, RunData, severity_rank
+
+Check = Callable[[CheckContext], "Finding | None"]
+
+CHECKS: tuple[Check, ...] = (
+    loss.check_non_finite,
+    loss.check_diverging,
+    loss.check_oscillating,
+    loss.check_plateau,
+    loss.check_overfitting,
+    gradients.check_exploding,
+    gradients.check_vanishing,
+    gradients.check_dead_units,
+    gradients.check_update_ratio,
+)
+
+# Verdicts that make other verdicts meaningless: once the loss is NaN, or the loss diverges,
+# "it plateaued" or "it oscillates" adds nothing.
+# A network whose units died, or that blew up, also shows tiny updates and no gradient at its
+# first layer; reporting those as "learning rate too low" or "saturating activations" would
+# point away from the cause.
+_SUPERSEDED_BY = {
+    loss.LOSS_PLATEAU: {loss.NON_FINITE_LOSS, loss.DIVERGING_LOSS},
+    loss.OSCILLATING_LOSS: {loss.NON_FINITE_LOSS, loss.DIVERGING_LOSS},
+    loss.OVERFITTING: {loss.NON_FINITE_LOSS, loss.DIVERGING_LOSS},
+    gradients.UPDATE_RATIO_TOO_LOW: {
+        loss.NON_FINITE_LOSS,
+        loss.DIVERGING_LOSS,
+        gradients.EXPLODING_GRADIENTS,
+        gradients.DEAD_UNITS,
+    },
+}
+
+
+def _superseded(finding: Finding, found: list[Finding]) -> bool:
+    names = {f.name for f in found}
+    if _SUPERSEDED_BY.get(finding.name, set()) & names:
+        return True
+    if finding.name == gradients.VANISHING_GRADIENTS:
+        # No gradient at the first layer because its units are dead is not vanishing.
+        dead = [f for f in found if f.name == gradients.DEAD_UNITS]
+        return bool(dead) and finding.evidence.get("first_layer") in dead[0].evidence["layers"]
+    return False
+
+
+def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Finding]:
+    """Diagnoses one run.
+
+    Args:
+        data: The run's series.
+        config: Thresholds and tag mapping; the defaults when None.
+
+    Returns:
+        The findings, most severe first (then by first step, then by name).
+    """
+    cfg = config or DiagnosisConfig()
+    ctx = CheckContext.build(data, cfg)
+    found: list[Finding] = []
+    for check in CHECKS:
+        finding = check(ctx)
+        if finding is not None:
+            found.append(finding)
+    found = [f for f in found if not _superseded(f, found)]
+    found = [_link_static_causes(f, data.static_findings) for f in found]
+    found.sort(key=lambda f: (severity_rank(f.severity), f.step_start, f.name))
+    return found
+
+
+def _link_static_causes(finding: Finding, static: dict[str, Any] | None) -> Finding:
+    """Adds ``evidence["static_causes"]``: fitlint findings whose rule is a suggested cause."""
+    if not static or not finding.suggestions:
+        return finding
+    entries = static.get("findings")
+    if not isinstance(entries, list):
+        return finding
+    causes = [
+        {
+            "path": entry.get("path"),
+            "line": entry.get("line"),
+            "name": entry.get("name"),
+            "message": entry.get("message"),
+        }
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("name") in finding.suggestions
+    ]
+    if not causes:
+        return finding
+    rank = {name: i for i, name in enumerate(finding.suggestions)}
+    causes.sort(key=lambda c: (rank.get(str(c["name"]), 99), str(c["path"]), c["line"] or 0))
+    return replace(finding, evidence={**finding.evidence, "static_causes": causes})
+
+
+def coverage_notes(data: RunData, config: DiagnosisConfig | None = None) -> list[str]:
+    """Explains which checks could not run on this run and why (missing or short series).
+
+    Args:
+        data: The run's series.
+        config: Thresholds and tag mapping; the defaults when None.
+
+    Returns:
+        Human-readable notes, empty when every check had the data it needs.
+    """
+    cfg = config or DiagnosisConfig()
+    ctx = CheckContext.build(data, cfg)
+    notes: list[str] = []
+    if data.is_empty():
+        return ["the run holds no scalar data"]
+    if ctx.train_loss is None:
+        looked = ", ".join(cfg.tags.train_loss + cfg.tags.batch_loss)
+        notes.append(f"no training loss found (looked for {looked}): loss checks skipped")
+    else:
+        n = int(np.count_nonzero(np.isfinite(ctx.train_loss.series.values)))
+        if n < cfg.min_points:
+            notes.append(
+                f"training loss ({ctx.train_loss.tag}) has {n} finite point(s); trend verdicts "
+                f"need {cfg.min_points}"
+            )
+    if ctx.validation_loss is None:
+        notes.append("no validation loss found: overfitting not checked")
+    else:
+        n = int(np.count_nonzero(np.isfinite(ctx.validation_loss.series.values)))
+        if n < cfg.min_points:
+            notes.append(
+                f"validation loss ({ctx.validation_loss.tag}) has {n} finite point(s); "
+                f"overfitting needs {cfg.min_points}"
+            )
+    grad = data.layer_stats.get("grad_norm", {})
+    if not grad and not data.global_stats.get("global_grad_norm"):
+        notes.append(
+            "no fitdiag gradient statistics: gradient checks skipped (record them with "
+            "tb_fitdiag.FitDiagCallback)"
+        )
+    elif grad:
+        longest = max(len(s) for s in grad.values())
+        if longest < cfg.min_records:
+            notes.append(
+                f"gradient statistics have {longest} record(s); gradient verdicts need "
+                f"{cfg.min_records}"
+            )
+    return notes

@@ -1,0 +1,323 @@
+"""Checks on the gradient statistics that ``FitDiagCallback`` records."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tb_fitdiag.diagnosis.context import CheckContext
+from tb_fitdiag.diagnosis.model import ERROR, WARNING, Finding, Series
+from tb_fitdiag.diagnosis.robust import bin_medians, edge_level, mann_kendall
+
+EXPLODING_GRADIENTS = "exploding-gradients"
+VANISHING_GRADIENTS = "vanishing-gradients"
+DEAD_UNITS = "dead-units"
+UPDATE_RATIO_TOO_HIGH = "update-ratio-too-high"
+UPDATE_RATIO_TOO_LOW = "update-ratio-too-low"
+
+_MAX_LISTED = 8  # layers named in a message; the evidence lists them all
+
+
+def _ordered_layers(ctx: CheckContext, stat: str) -> list[str]:
+    """Layers with data for ``stat``, input to output (run_info order, then the rest sorted)."""
+    by_layer = ctx.data.layer_stats.get(stat, {})
+    ordered = [layer for layer in ctx.data.layers if layer in by_layer]
+    known = set(ordered)
+    ordered += sorted(layer for layer in by_layer if layer not in known)
+    return ordered
+
+
+def _tail_level(series: Series, ctx: CheckContext) -> float | None:
+    """Median of the last ``tail_fraction`` of the finite records, or None if too few."""
+    values = series.values[np.isfinite(series.values)]
+    if values.size < ctx.config.min_records:
+        return None
+    return edge_level(values, at_end=True, fraction=ctx.config.tail_fraction)
+
+
+def _levels(ctx: CheckContext, stat: str) -> dict[str, float]:
+    """Layer -> tail level of ``stat``, for layers with enough records, in layer order."""
+    out: dict[str, float] = {}
+    by_layer = ctx.data.layer_stats.get(stat, {})
+    for layer in _ordered_layers(ctx, stat):
+        level = _tail_level(by_layer[layer], ctx)
+        if level is not None:
+            out[layer] = level
+    return out
+
+
+def _span(series_list: list[Series]) -> tuple[int, int]:
+    starts = [int(s.steps[0]) for s in series_list if len(s)]
+    ends = [int(s.steps[-1]) for s in series_list if len(s)]
+    return (min(starts), max(ends)) if starts else (0, 0)
+
+
+def _names(layers: list[str]) -> str:
+    shown = ", ".join(layers[:_MAX_LISTED])
+    more = len(layers) - _MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _with_lr(ctx: CheckContext, evidence: dict[str, Any]) -> dict[str, Any]:
+    if ctx.learning_rate is not None:
+        evidence["learning_rate"] = ctx.learning_rate
+    evidence["step_unit"] = "step"
+    return evidence
+
+
+def check_exploding(ctx: CheckContext) -> Finding | None:
+    """exploding-gradients: non-finite gradients, gradients that grow by orders of magnitude,
+    or a first layer whose gradient dwarfs the last layer's (AUTOTRAINER's beta_3)."""
+    cfg = ctx.config
+    # 1. Non-finite gradient entries.
+    nonfinite = ctx.data.layer_stats.get("nonfinite", {})
+    grad_norms = ctx.data.layer_stats.get("grad_norm", {})
+    bad_layers: list[str] = []
+    first_bad: int | None = None
+    involved: list[Series] = []
+    for layer in _ordered_layers(ctx, "nonfinite"):
+        s = nonfinite[layer]
+        hit = np.nonzero((s.values > 0) | ~np.isfinite(s.values))[0]
+        if hit.size:
+            bad_layers.append(layer)
+            involved.append(s)
+            step = int(s.steps[hit[0]])
+            first_bad = step if first_bad is None else min(first_bad, step)
+    for layer in _ordered_layers(ctx, "grad_norm"):
+        s = grad_norms[layer]
+        hit = np.nonzero(~np.isfinite(s.values))[0]
+        if hit.size:
+            if layer not in bad_layers:
+                bad_layers.append(layer)
+                involved.append(s)
+            step = int(s.steps[hit[0]])
+            first_bad = step if first_bad is None else min(first_bad, step)
+    if bad_layers and first_bad is not None:
+        _, end = _span(involved)
+        return Finding(
+            name=EXPLODING_GRADIENTS,
+            severity=ERROR,
+            step_start=first_bad,
+            step_end=end,
+            message=(
+                f"gradients became NaN/Inf at step {first_bad} in {len(bad_layers)} layer(s): "
+                f"{_names(bad_layers)}"
+            ),
+            evidence=_with_lr(
+                ctx, {"kind": "non-finite", "layers": bad_layers, "first_step": first_bad}
+            ),
+            suggestions=("learning-rate-too-high", "missing-input-normalization"),
+        )
+    # 2. Global gradient norm growing by orders of magnitude.
+    global_norm = ctx.data.global_stats.get("global_grad_norm")
+    if global_norm is not None:
+        g = global_norm.finite()
+        g = g if len(g) == 0 else Series(g.steps[g.values > 0], g.values[g.values > 0])
+        if len(g) >= max(cfg.min_records, cfg.min_points):
+            steps, values = bin_medians(g.steps, np.log10(g.values), cfg.max_trend_points)
+            start = edge_level(values, at_end=False)
+            end_level = edge_level(values, at_end=True)
+            growth = 10.0 ** (end_level - start)
+            trend = mann_kendall(values)
+            if growth >= cfg.explode_growth and trend.p_increasing < cfg.trend_alpha:
+                return Finding(
+                    name=EXPLODING_GRADIENTS,
+                    severity=ERROR,
+                    step_start=int(steps[0]),
+                    step_end=int(steps[-1]),
+                    message=(
+                        f"the global gradient norm grew {growth:.3g}x, from {10**start:.3g} to "
+                        f"{10**end_level:.3g} (Mann-Kendall p={trend.p_increasing:.2g})"
+                    ),
+                    evidence=_with_lr(
+                        ctx,
+                        {
+                            "kind": "growth",
+                            "growth": growth,
+                            "start_norm": 10.0**start,
+                            "end_norm": 10.0**end_level,
+                            "mann_kendall_p": trend.p_increasing,
+                        },
+                    ),
+                    suggestions=("learning-rate-too-high", "missing-input-normalization"),
+                )
+    # 3. First layer's gradient far larger than the last layer's.
+    levels = _levels(ctx, "grad_norm")
+    if len(levels) >= 2:
+        layers = list(levels)
+        first, last = levels[layers[0]], levels[layers[-1]]
+        if last > 0 and first / last >= cfg.explode_ratio:
+            start, end = _span([grad_norms[layers[0]], grad_norms[layers[-1]]])
+            return Finding(
+                name=EXPLODING_GRADIENTS,
+                severity=WARNING,
+                step_start=start,
+                step_end=end,
+                message=(
+                    f"the first layer's gradient norm ({layers[0]}: {first:.3g}) is "
+                    f"{first / last:.3g}x the last layer's ({layers[-1]}: {last:.3g}); "
+                    f"gradients grow toward the input"
+                ),
+                evidence=_with_lr(
+                    ctx,
+                    {
+                        "kind": "ratio",
+                        "first_layer": layers[0],
+                        "last_layer": layers[-1],
+                        "ratio": first / last,
+                        "grad_norm_by_layer": levels,
+                    },
+                ),
+                suggestions=("missing-input-normalization", "learning-rate-too-high"),
+            )
+    return None
+
+
+def check_vanishing(ctx: CheckContext) -> Finding | None:
+    """vanishing-gradients: the first layer's gradient is a tiny fraction of the last layer's
+    and tiny in absolute terms (AUTOTRAINER's beta_1 and beta_2)."""
+    cfg = ctx.config
+    levels = _levels(ctx, "grad_norm")
+    if len(levels) < 2:
+        return None
+    layers = list(levels)
+    first, last = levels[layers[0]], levels[layers[-1]]
+    if last <= 0 or not math.isfinite(last):
+        return None
+    ratio = first / last
+    if ratio > cfg.vanish_ratio or first >= cfg.vanish_first_layer_norm:
+        return None
+    grad_norms = ctx.data.layer_stats["grad_norm"]
+    start, end = _span([grad_norms[layers[0]], grad_norms[layers[-1]]])
+    evidence: dict[str, Any] = {
+        "first_layer": layers[0],
+        "last_layer": layers[-1],
+        "ratio": ratio,
+        "first_layer_norm": first,
+        "grad_norm_by_layer": levels,
+    }
+    saturated = _levels(ctx, "saturated_fraction")
+    if saturated:
+        evidence["saturated_fraction_by_layer"] = saturated
+    return Finding(
+        name=VANISHING_GRADIENTS,
+        severity=WARNING,
+        step_start=start,
+        step_end=end,
+        message=(
+            f"the first layer's gradient norm ({layers[0]}: {first:.3g}) is {ratio:.2g} of the "
+            f"last layer's ({layers[-1]}: {last:.3g}) over the last "
+            f"{cfg.tail_fraction:.0%} of the records"
+        ),
+        evidence=_with_lr(ctx, evidence),
+        suggestions=("deep-saturating-activations", "deep-stacked-rnn"),
+    )
+
+
+def check_dead_units(ctx: CheckContext) -> Finding | None:
+    """dead-units: layers where most ReLU units never fire, or most gradients are exactly 0
+    (AUTOTRAINER's gamma)."""
+    cfg = ctx.config
+    dead = _levels(ctx, "dead_fraction")
+    zero = _levels(ctx, "zero_fraction")
+    flagged: dict[str, dict[str, float]] = {}
+    for layer, level in dead.items():
+        if level >= cfg.dead_fraction:
+            flagged.setdefault(layer, {})["dead_fraction"] = level
+    for layer, level in zero.items():
+        if level >= cfg.dead_fraction:
+            flagged.setdefault(layer, {})["zero_gradient_fraction"] = level
+    if not flagged:
+        return None
+    order = {layer: i for i, layer in enumerate(ctx.data.layers)}
+    layers = sorted(flagged, key=lambda layer: (order.get(layer, len(order)), layer))
+    flagged = {layer: flagged[layer] for layer in layers}
+    stats = ctx.data.layer_stats
+    series = [
+        stats[stat][layer]
+        for layer in layers
+        for stat in ("dead_fraction", "zero_fraction")
+        if layer in stats.get(stat, {})
+    ]
+    start, end = _span(series)
+    parts = []
+    for layer in layers[:_MAX_LISTED]:
+        d = flagged[layer]
+        if "dead_fraction" in d:
+            parts.append(f"{layer}: {d['dead_fraction']:.0%} of units never active")
+        else:
+            parts.append(f"{layer}: {d['zero_gradient_fraction']:.0%} of gradients exactly 0")
+    more = len(layers) - _MAX_LISTED
+    return Finding(
+        name=DEAD_UNITS,
+        severity=WARNING,
+        step_start=start,
+        step_end=end,
+        message=(
+            f"{len(layers)} layer(s) have at least {cfg.dead_fraction:.0%} dead units: "
+            + "; ".join(parts)
+            + (f"; and {more} more" if more > 0 else "")
+        ),
+        evidence=_with_lr(ctx, {"layers": flagged}),
+        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    )
+
+
+def _ratio_levels(ctx: CheckContext) -> dict[str, float]:
+    """Layer -> median update-to-weight ratio over all its finite records."""
+    out: dict[str, float] = {}
+    by_layer = ctx.data.layer_stats.get("update_ratio", {})
+    for layer in _ordered_layers(ctx, "update_ratio"):
+        values = by_layer[layer].values
+        values = values[np.isfinite(values)]
+        if values.size >= ctx.config.min_records:
+            out[layer] = float(np.median(values))
+    return out
+
+
+def check_update_ratio(ctx: CheckContext) -> Finding | None:
+    """update-ratio-too-high / update-ratio-too-low: the size of each step against the size of
+    the weights, compared with the ~1e-3 rule of thumb."""
+    cfg = ctx.config
+    levels = _ratio_levels(ctx)
+    if not levels:
+        return None
+    by_layer = ctx.data.layer_stats["update_ratio"]
+    high = {layer: r for layer, r in levels.items() if r > cfg.update_ratio_high}
+    if high:
+        layers = list(high)
+        start, end = _span([by_layer[layer] for layer in layers])
+        worst = max(high, key=lambda layer: high[layer])
+        return Finding(
+            name=UPDATE_RATIO_TOO_HIGH,
+            severity=WARNING,
+            step_start=start,
+            step_end=end,
+            message=(
+                f"{len(layers)} layer(s) change by more than {cfg.update_ratio_high:.0e} of "
+                f"their weight norm per step (median); the largest is {worst} at "
+                f"{high[worst]:.3g}, against a rule of thumb of ~1e-3"
+            ),
+            evidence=_with_lr(ctx, {"update_ratio_by_layer": levels, "layers": layers}),
+            suggestions=("learning-rate-too-high",),
+        )
+    overall = float(np.median(np.array(list(levels.values()))))
+    if overall < cfg.update_ratio_low:
+        start, end = _span(list(by_layer.values()))
+        return Finding(
+            name=UPDATE_RATIO_TOO_LOW,
+            severity=WARNING,
+            step_start=start,
+            step_end=end,
+            message=(
+                f"the median layer changes by {overall:.3g} of its weight norm per step, below "
+                f"{cfg.update_ratio_low:.0e} (rule of thumb ~1e-3): the weights barely move"
+            ),
+            evidence=_with_lr(
+                ctx, {"median_update_ratio": overall, "update_ratio_by_layer": levels}
+            ),
+            suggestions=("learning-rate-too-low", "deep-saturating-activations"),
+        )
+    return None

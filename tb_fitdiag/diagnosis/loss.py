@@ -1,0 +1,384 @@
+"""Checks on the loss curves: they need only the scalars of a plain TensorBoard callback."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tb_fitdiag.diagnosis.context import CheckContext, NamedSeries
+from tb_fitdiag.diagnosis.model import ERROR, INFO, WARNING, Finding
+from tb_fitdiag.diagnosis.robust import (
+    FloatArray,
+    IntArray,
+    bin_medians,
+    count_swings,
+    edge_level,
+    mann_kendall,
+    running_median,
+    theil_sen_slope,
+)
+
+NON_FINITE_LOSS = "non-finite-loss"
+DIVERGING_LOSS = "diverging-loss"
+OSCILLATING_LOSS = "oscillating-loss"
+LOSS_PLATEAU = "loss-plateau"
+OVERFITTING = "overfitting"
+
+
+def _fmt(x: float) -> str:
+    """A number for a message: 4 significant digits."""
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def _pct(fraction: float) -> str:
+    pct = abs(fraction) * 100
+    if 99.5 <= pct < 100:
+        return f"{pct:.1f}%"  # not "100%" for a loss that did not reach 0
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"
+
+
+def _rel(ref: float, value: float) -> float:
+    """``(value - ref) / |ref|`` with a guard for a reference at zero."""
+    return (value - ref) / max(abs(ref), 1e-12)
+
+
+def _prepared(ctx: CheckContext, named: NamedSeries) -> tuple[IntArray, FloatArray]:
+    finite = named.series.finite()
+    return bin_medians(finite.steps, finite.values, ctx.config.max_trend_points)
+
+
+def _base_evidence(ctx: CheckContext, named: NamedSeries) -> dict[str, Any]:
+    evidence: dict[str, Any] = {"tag": named.tag, "step_unit": named.unit}
+    if ctx.learning_rate is not None:
+        evidence["learning_rate"] = ctx.learning_rate
+    return evidence
+
+
+def check_non_finite(ctx: CheckContext) -> Finding | None:
+    """non-finite-loss: a training or validation loss became NaN or Inf."""
+    candidates = [ctx.train_loss, *ctx.batch_losses, ctx.validation_loss]
+    seen: set[tuple[str, str]] = set()
+    hits: list[tuple[NamedSeries, int]] = []
+    for named in candidates:
+        if named is None or (named.role, named.tag) in seen:
+            continue
+        seen.add((named.role, named.tag))
+        bad = np.nonzero(~np.isfinite(named.series.values))[0]
+        if bad.size:
+            hits.append((named, int(bad[0])))
+    if not hits:
+        return None
+    # Report the finest series (per step before per epoch), then the earliest bad point.
+    named, first = min(hits, key=lambda h: (h[0].unit != "step", h[1] / max(len(h[0].series), 1)))
+    steps, values = named.series.steps, named.series.values
+    n_bad = int(np.count_nonzero(~np.isfinite(values)))
+    first_value = float(values[first])
+    finite_before = np.nonzero(np.isfinite(values[:first]))[0]
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        first_non_finite_step=int(steps[first]),
+        first_non_finite_value=first_value,
+        non_finite_count=n_bad,
+        point_count=int(values.size),
+        series_affected=[f"{h[0].role}: {h[0].tag}" for h in hits],
+    )
+    message = (
+        f"{named.label()} became {first_value} at {named.at(int(steps[first]))}; "
+        f"{n_bad} of {values.size} values are non-finite"
+    )
+    if finite_before.size:
+        last = int(finite_before[-1])
+        evidence["last_finite_step"] = int(steps[last])
+        evidence["last_finite_value"] = float(values[last])
+        where = named.at(int(steps[last]))
+        message += f"; the last finite value was {_fmt(float(values[last]))} at {where}"
+    return Finding(
+        name=NON_FINITE_LOSS,
+        severity=ERROR,
+        step_start=int(steps[first]),
+        step_end=int(steps[-1]),
+        message=message,
+        evidence=evidence,
+        suggestions=(
+            "learning-rate-too-high",
+            "missing-input-normalization",
+            "output-activation-loss-mismatch",
+        ),
+    )
+
+
+def check_diverging(ctx: CheckContext) -> Finding | None:
+    """diverging-loss: the training loss rose well above its minimum and stays there, or blew
+    up by an order of magnitude for a while."""
+    named = ctx.train_loss
+    if named is None:
+        return None
+    sustained = _sustained_divergence(ctx, named)
+    if sustained is not None:
+        return sustained
+    for candidate in [named, *ctx.batch_losses]:
+        spike = _loss_spike(ctx, candidate)
+        if spike is not None:
+            return spike
+    return None
+
+
+def _loss_spike(ctx: CheckContext, named: NamedSeries) -> Finding | None:
+    cfg = ctx.config
+    steps, values = _prepared(ctx, named)
+    if values.size < cfg.min_points:
+        return None
+    smooth = running_median(values, cfg.smoothing_window)
+    best = np.minimum.accumulate(smooth)
+    positive = best > 0
+    if not positive.any():
+        return None
+    ratio = np.where(positive, smooth / np.where(positive, best, 1.0), 0.0)
+    peak = int(np.argmax(ratio))
+    if ratio[peak] < cfg.divergence_spike:
+        return None
+    i_min = int(np.argmin(smooth[: peak + 1]))
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        kind="spike",
+        minimum=float(smooth[i_min]),
+        minimum_step=int(steps[i_min]),
+        peak=float(smooth[peak]),
+        peak_step=int(steps[peak]),
+        factor=float(ratio[peak]),
+        end_level=edge_level(values, at_end=True, fraction=0.25),
+        points=int(values.size),
+    )
+    return Finding(
+        name=DIVERGING_LOSS,
+        severity=ERROR,
+        step_start=int(steps[i_min]),
+        step_end=int(steps[peak]),
+        message=(
+            f"{named.label()} blew up {ratio[peak]:.3g}x, from {_fmt(float(smooth[i_min]))} at "
+            f"{named.at(int(steps[i_min]))} to {_fmt(float(smooth[peak]))} around "
+            f"{named.at(int(steps[peak]))} (running median of {cfg.smoothing_window} points)"
+        ),
+        evidence=evidence,
+        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    )
+
+
+def _sustained_divergence(ctx: CheckContext, named: NamedSeries) -> Finding | None:
+    cfg = ctx.config
+    steps, values = _prepared(ctx, named)
+    if values.size < cfg.min_points:
+        return None
+    smooth = running_median(values, cfg.smoothing_window)
+    i_min = int(np.argmin(smooth))
+    ref = float(smooth[i_min])
+    end = edge_level(values, at_end=True, fraction=0.25)
+    rise = _rel(ref, end)
+    if rise < cfg.divergence_rise:
+        return None
+    tail = values[i_min:]
+    trend = mann_kendall(tail)
+    start = float(values[0])
+    above_start = _rel(start, end)
+    trending = tail.size >= cfg.min_points and trend.p_increasing < cfg.trend_alpha
+    if not (trending or above_start >= cfg.divergence_rise):
+        return None
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        kind="sustained",
+        minimum=ref,
+        minimum_step=int(steps[i_min]),
+        end_level=end,
+        rise_above_minimum=rise,
+        start_value=start,
+        rise_above_start=above_start,
+        mann_kendall_p=trend.p_increasing,
+        kendall_tau=trend.tau,
+        points=int(values.size),
+    )
+    how = (
+        f"a significant upward trend (Mann-Kendall p={trend.p_increasing:.2g})"
+        if trending
+        else f"{_pct(above_start)} above its first value {_fmt(start)}"
+    )
+    return Finding(
+        name=DIVERGING_LOSS,
+        severity=ERROR,
+        step_start=int(steps[i_min]),
+        step_end=int(steps[-1]),
+        message=(
+            f"{named.label()} rose {_pct(rise)} above its minimum {_fmt(ref)} at "
+            f"{named.at(int(steps[i_min]))} to {_fmt(end)} by {named.at(int(steps[-1]))}, "
+            f"{how}"
+        ),
+        evidence=evidence,
+        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    )
+
+
+def check_oscillating(ctx: CheckContext) -> Finding | None:
+    """oscillating-loss: the training loss swings up and down by large amounts without
+    making progress."""
+    named = ctx.train_loss
+    cfg = ctx.config
+    if named is None:
+        return None
+    steps, values = _prepared(ctx, named)
+    if values.size < cfg.min_points:
+        return None
+    # An epoch value is already an average; per-step values are smoothed first, so ordinary
+    # mini-batch noise is not taken for oscillation.
+    curve = values if named.unit == "epoch" else running_median(values, cfg.smoothing_window)
+    swings = count_swings(curve, cfg.oscillation_amplitude)
+    rate = swings / values.size
+    if rate < cfg.oscillation_rate:
+        return None
+    second_half = values[values.size // 2 :]
+    trend = mann_kendall(second_half)
+    if trend.p_decreasing < cfg.trend_alpha:
+        return None  # still making significant progress: noisy but converging
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        swings=swings,
+        points=int(values.size),
+        swing_rate=rate,
+        amplitude_threshold=cfg.oscillation_amplitude,
+        second_half_mann_kendall_p_decreasing=trend.p_decreasing,
+        minimum=float(np.min(values)),
+        maximum=float(np.max(values)),
+    )
+    return Finding(
+        name=OSCILLATING_LOSS,
+        severity=WARNING,
+        step_start=int(steps[0]),
+        step_end=int(steps[-1]),
+        message=(
+            f"{named.label()} swung by at least {_pct(cfg.oscillation_amplitude)} of its level "
+            f"{swings} times in {values.size} points (between {_fmt(float(np.min(values)))} and "
+            f"{_fmt(float(np.max(values)))}) with no significant decrease over the second half"
+        ),
+        evidence=evidence,
+        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    )
+
+
+def check_plateau(ctx: CheckContext) -> Finding | None:
+    """loss-plateau: the training loss barely improved over the whole run."""
+    named = ctx.train_loss
+    cfg = ctx.config
+    if named is None:
+        return None
+    steps, values = _prepared(ctx, named)
+    if values.size < cfg.min_points:
+        return None
+    start = edge_level(values, at_end=False)
+    end = edge_level(values, at_end=True)
+    if abs(start) < 1e-12:
+        return None  # a loss that starts at 0 has no scale to judge progress against
+    improvement = -_rel(start, end)
+    if improvement >= cfg.plateau_min_improvement or -improvement >= cfg.divergence_rise:
+        return None
+    trend = mann_kendall(values)
+    x = steps.astype(np.float64)
+    slope = theil_sen_slope(x, values)
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        start_level=start,
+        end_level=end,
+        improvement=improvement,
+        theil_sen_slope=slope,
+        mann_kendall_p_decreasing=trend.p_decreasing,
+        points=int(values.size),
+    )
+    span = int(steps[-1] - steps[0])
+    change = (
+        f"improved only {_pct(improvement)}" if improvement >= 0 else f"rose {_pct(improvement)}"
+    )
+    return Finding(
+        name=LOSS_PLATEAU,
+        severity=WARNING,
+        step_start=int(steps[0]),
+        step_end=int(steps[-1]),
+        message=(
+            f"{named.label()} {change} over {span} {named.unit}s "
+            f"({_fmt(start)} -> {_fmt(end)}; Theil-Sen slope {slope:.3g} per {named.unit})"
+        ),
+        evidence=evidence,
+        suggestions=(
+            "learning-rate-too-low",
+            "deep-saturating-activations",
+            "missing-input-normalization",
+            "output-activation-loss-mismatch",
+            "missing-hidden-activation",
+        ),
+    )
+
+
+def check_overfitting(ctx: CheckContext) -> Finding | None:
+    """overfitting: validation loss rose above its minimum while training loss did not rise
+    (Prechelt's generalization loss, with a Mann-Kendall test in place of his UP strips)."""
+    val, train = ctx.validation_loss, ctx.train_loss
+    cfg = ctx.config
+    if val is None or train is None:
+        return None
+    v_steps, v = _prepared(ctx, val)
+    if v.size < cfg.min_points:
+        return None
+    smooth = running_median(v, min(cfg.smoothing_window, 3))
+    i_min = int(np.argmin(smooth))
+    after = v.size - 1 - i_min
+    if after < cfg.overfit_min_points_after_min:
+        return None
+    opt = float(smooth[i_min])
+    end = edge_level(v, at_end=True)
+    gl = _rel(opt, end)
+    if gl < cfg.overfit_generalization_loss_info:
+        return None
+    trend = mann_kendall(v[i_min:])
+    if trend.p_increasing >= cfg.trend_alpha:
+        return None
+    t_steps, t = _prepared(ctx, train)
+    stretch = t[t_steps >= v_steps[i_min]]
+    if stretch.size < 2:
+        return None
+    t_trend = mann_kendall(stretch)
+    if t_trend.p_increasing < cfg.trend_alpha:
+        return None  # training loss rises too: that is divergence, not overfitting
+    t_change = _rel(float(stretch[0]), edge_level(stretch, at_end=True))
+    if t_change > -cfg.overfit_train_drop and t_trend.p_decreasing >= cfg.trend_alpha:
+        return None  # training loss is not improving either: not overfitting
+    k = min(cfg.progress_strip, t.size)
+    strip = t[-k:]
+    progress = 1000.0 * (float(np.sum(strip)) / (k * max(float(np.min(strip)), 1e-12)) - 1.0)
+    severity = WARNING if gl >= cfg.overfit_generalization_loss else INFO
+    evidence = _base_evidence(ctx, val)
+    evidence.update(
+        train_tag=train.tag,
+        validation_minimum=opt,
+        validation_minimum_step=int(v_steps[i_min]),
+        validation_end_level=end,
+        generalization_loss=gl,
+        mann_kendall_p=trend.p_increasing,
+        points_after_minimum=after,
+        train_change_since_minimum=t_change,
+        training_progress=progress,
+        progress_quotient=(100.0 * gl / progress) if progress > 0 else math.inf,
+    )
+    t_move = f"fell {_pct(t_change)}" if t_change <= 0 else f"rose only {_pct(t_change)}"
+    return Finding(
+        name=OVERFITTING,
+        severity=severity,
+        step_start=int(v_steps[i_min]),
+        step_end=int(v_steps[-1]),
+        message=(
+            f"{val.label()} rose {_pct(gl)} above its minimum {_fmt(opt)} at "
+            f"{val.at(int(v_steps[i_min]))} (to {_fmt(end)} by {val.at(int(v_steps[-1]))}, "
+            f"Mann-Kendall p={trend.p_increasing:.2g}) while training loss {t_move}"
+        ),
+        evidence=evidence,
+        suggestions=(),
+    )

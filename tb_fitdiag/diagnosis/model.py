@@ -1,0 +1,162 @@
+"""What the diagnosis reads (:class:`Series`, :class:`RunData`) and writes (:class:`Finding`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+ERROR: Final = "error"
+WARNING: Final = "warning"
+INFO: Final = "info"
+# Most severe first; the rank of a severity is its index here.
+SEVERITIES: Final = (ERROR, WARNING, INFO)
+
+
+def severity_rank(severity: str) -> int:
+    """Returns 0 for error, 1 for warning, 2 for info (lower is more severe).
+
+    Raises:
+        ValueError: For an unknown severity.
+    """
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise ValueError(
+            f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One scalar time series: ``steps`` (int64, strictly ascending) and ``values`` (float64).
+
+    Build it with :meth:`from_points` unless the steps are already sorted and unique.
+    """
+
+    steps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if self.steps.shape != self.values.shape or self.steps.ndim != 1:
+            raise ValueError(
+                f"steps {self.steps.shape} and values {self.values.shape} must be equal-length 1-D"
+            )
+
+    @classmethod
+    def from_points(
+        cls, steps: Sequence[int] | npt.ArrayLike, values: Sequence[float] | npt.ArrayLike
+    ) -> Series:
+        """Builds a series from unordered points: sorts by step and keeps the last value
+        written for a repeated step (as TensorBoard does when a run is restarted)."""
+        s = np.asarray(steps, dtype=np.int64).reshape(-1)
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if s.shape != v.shape:
+            raise ValueError(f"{s.size} steps but {v.size} values")
+        if s.size and np.any(np.diff(s) <= 0):
+            order = np.argsort(s, kind="stable")
+            s, v = s[order], v[order]
+            keep = np.ones(s.size, dtype=bool)
+            keep[:-1] = s[1:] != s[:-1]  # the last of equal steps survives
+            s, v = s[keep], v[keep]
+        return cls(s, v)
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+    def finite(self) -> Series:
+        """The points whose value is finite."""
+        mask = np.isfinite(self.values)
+        if mask.all():
+            return self
+        return Series(self.steps[mask], self.values[mask])
+
+
+@dataclass
+class RunData:
+    """Everything the diagnosis knows about one training run.
+
+    Attributes:
+        train: Ordinary scalar tag -> series, from the training run.
+        validation: Scalar tag -> series from the validation run (Keras layout) or from the
+            training run's validation-twin tags (``val_loss``, ``Loss/val``, ...).
+        layer_stats: Statistic (``metadata.LAYER_STATS``) -> layer path -> series.
+        global_stats: Statistic (``metadata.GLOBAL_STATS``) -> series.
+        layers: Layer paths, input to output (``run_info["layers"]``, else sorted).
+        run_info: The ``fitdiag/run_info`` JSON document, if any.
+        static_findings: The ``fitdiag/static_findings`` JSON document, if any.
+        skipped: Human-readable notes on what could not be read.
+    """
+
+    train: dict[str, Series] = field(default_factory=dict)
+    validation: dict[str, Series] = field(default_factory=dict)
+    layer_stats: dict[str, dict[str, Series]] = field(default_factory=dict)
+    global_stats: dict[str, Series] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
+    run_info: dict[str, Any] | None = None
+    static_findings: dict[str, Any] | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """True when the run holds no series at all."""
+        return not (
+            any(len(s) for s in self.train.values())
+            or any(len(s) for s in self.validation.values())
+            or any(len(s) for s in self.global_stats.values())
+            or any(len(s) for by_layer in self.layer_stats.values() for s in by_layer.values())
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem of a run.
+
+    Attributes:
+        name: Stable identifier, e.g. ``overfitting``.
+        severity: ``error``, ``warning`` or ``info``.
+        step_start: First step (or epoch, see ``evidence["step_unit"]``) of the evidence.
+        step_end: Last step (or epoch) of the evidence.
+        message: The evidence in numbers, one sentence.
+        evidence: The numbers behind the message (JSON-serialisable).
+        suggestions: fitlint rule names of the likely static causes.
+    """
+
+    name: str
+    severity: str
+    step_start: int
+    step_end: int
+    message: str
+    evidence: dict[str, Any]
+    suggestions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as a JSON-ready dict (numpy scalars and arrays become Python values;
+        NaN and Inf stay floats, which ``json.dumps`` writes by default)."""
+        return {
+            "name": self.name,
+            "severity": self.severity,
+            "step_start": int(self.step_start),
+            "step_end": int(self.step_end),
+            "message": self.message,
+            "evidence": _jsonable(self.evidence),
+            "suggestions": list(self.suggestions),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return value

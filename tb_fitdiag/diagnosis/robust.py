@@ -1,0 +1,147 @@
+"""Noise-aware statistics on short, noisy series: binning, running medians, Mann-Kendall, Theil-Sen.
+
+All functions take finite float64 arrays; callers drop non-finite values first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def bin_medians(
+    steps: IntArray, values: FloatArray, max_points: int
+) -> tuple[IntArray, FloatArray]:
+    """Reduces a series to at most ``max_points`` points: the median of consecutive bins.
+
+    Each bin keeps its last step, so a reduced series still ends where the original ends.
+    """
+    n = values.size
+    if n <= max_points:
+        return steps, values
+    size = math.ceil(n / max_points)
+    full = (n // size) * size
+    head = values[:full].reshape(-1, size)
+    med = np.median(head, axis=1)
+    last_steps = steps[size - 1 : full : size]
+    if full < n:
+        med = np.append(med, np.median(values[full:]))
+        last_steps = np.append(last_steps, steps[-1])
+    return last_steps.astype(np.int64), med.astype(np.float64)
+
+
+def running_median(values: FloatArray, window: int) -> FloatArray:
+    """Centred running median; near the ends the window is cut off (not shrunk symmetrically),
+    so one outlier at either end never passes. ``window`` <= 1 is a copy."""
+    n = values.size
+    if window <= 1 or n < 3:
+        return values.copy()
+    w = min(window, n if n % 2 else n - 1)
+    if w % 2 == 0:
+        w -= 1
+    if w <= 1:
+        return values.copy()
+    half = w // 2
+    out = np.empty(n, dtype=np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(values, w)
+    out[half : n - half] = np.median(windows, axis=1)
+    for i in range(half):
+        out[i] = np.median(values[: i + half + 1])
+        out[n - 1 - i] = np.median(values[n - 1 - i - half :])
+    return out
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The result of a Mann-Kendall test.
+
+    Attributes:
+        s: The Mann-Kendall statistic (positive: increasing).
+        z: Its normal score (with continuity and tie correction).
+        p_increasing: One-sided p-value of "no trend" against "increasing".
+        p_decreasing: One-sided p-value of "no trend" against "decreasing".
+        tau: Kendall's tau-a (S over the number of pairs), in [-1, 1].
+    """
+
+    s: float
+    z: float
+    p_increasing: float
+    p_decreasing: float
+    tau: float
+
+
+def mann_kendall(values: FloatArray) -> Trend:
+    """Mann-Kendall trend test (normal approximation, tie-corrected variance)."""
+    n = values.size
+    if n < 3:
+        return Trend(0.0, 0.0, 1.0, 1.0, 0.0)
+    diff = values[None, :] - values[:, None]
+    s = float(np.sign(diff[np.triu_indices(n, k=1)]).sum())
+    _, counts = np.unique(values, return_counts=True)
+    ties = counts[counts > 1].astype(np.float64)
+    var = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18.0
+    if var <= 0:
+        return Trend(s, 0.0, 1.0, 1.0, 0.0)
+    if s > 0:
+        z = (s - 1) / math.sqrt(var)
+    elif s < 0:
+        z = (s + 1) / math.sqrt(var)
+    else:
+        z = 0.0
+    p_inc = 0.5 * math.erfc(z / math.sqrt(2))
+    p_dec = 0.5 * math.erfc(-z / math.sqrt(2))
+    return Trend(s, z, p_inc, p_dec, s / (n * (n - 1) / 2))
+
+
+def theil_sen_slope(x: FloatArray, y: FloatArray) -> float:
+    """Theil-Sen estimator: the median of the slopes between all pairs of points."""
+    n = y.size
+    if n < 2:
+        return 0.0
+    i, j = np.triu_indices(n, k=1)
+    dx = x[j] - x[i]
+    ok = dx != 0
+    if not ok.any():
+        return 0.0
+    return float(np.median((y[j][ok] - y[i][ok]) / dx[ok]))
+
+
+def relative_change(start: float, end: float, floor: float = 1e-12) -> float:
+    """``(end - start) / |start|``, guarded against a zero start."""
+    return (end - start) / max(abs(start), floor)
+
+
+def edge_level(values: FloatArray, at_end: bool, fraction: float = 0.1) -> float:
+    """Median of the first (or last) ``fraction`` of a series, at least one point."""
+    k = max(1, round(values.size * fraction))
+    part = values[-k:] if at_end else values[:k]
+    return float(np.median(part))
+
+
+def count_swings(values: FloatArray, amplitude: float) -> int:
+    """Counts local-maximum -> next-local-minimum swings at least ``amplitude`` times the
+    local level (the mean of the two extremes' absolute values)."""
+    if values.size < 3:
+        return 0
+    d = np.diff(values)
+    # Plateaus (d == 0) take the sign of the previous move so they do not split an extreme.
+    sign = np.sign(d)
+    for k in range(1, sign.size):
+        if sign[k] == 0:
+            sign[k] = sign[k - 1]
+    turns = np.nonzero(sign[1:] != sign[:-1])[0] + 1
+    extremes = values[turns]
+    kinds = sign[turns - 1]  # +1: a maximum (rose into it), -1: a minimum
+    swings = 0
+    for a in range(extremes.size - 1):
+        if kinds[a] > 0 and kinds[a + 1] < 0:
+            level = max((abs(extremes[a]) + abs(extremes[a + 1])) / 2, 1e-12)
+            if (extremes[a] - extremes[a + 1]) / level >= amplitude:
+                swings += 1
+    return swings
