@@ -178,15 +178,21 @@ def _sustained_divergence(ctx: CheckContext, named: NamedSeries) -> Finding | No
     ref = float(smooth[i_min])
     end = edge_level(values, at_end=True, fraction=0.25)
     rise = _rel(ref, end)
-    if rise < cfg.divergence_rise:
-        return None
     tail = values[i_min:]
     trend = mann_kendall(tail)
     start = float(values[0])
     above_start = _rel(start, end)
-    trending = tail.size >= cfg.min_points and trend.p_increasing < cfg.trend_alpha
-    if not (trending or above_start >= cfg.divergence_rise):
+    # The second half must stay up too, so a late single excursion is not "ended above start".
+    stayed_up = _rel(start, float(np.median(values[values.size // 2 :]))) >= cfg.divergence_rise
+    trending = (
+        rise >= cfg.divergence_rise
+        and tail.size >= cfg.min_points
+        and trend.p_increasing < cfg.trend_alpha
+    )
+    if not (trending or (above_start >= cfg.divergence_rise and stayed_up)):
         return None
+    if not trending:  # the loss went up right away: its first value is the reference
+        ref, i_min, rise = start, 0, above_start
     evidence = _base_evidence(ctx, named)
     evidence.update(
         kind="sustained",
@@ -200,21 +206,25 @@ def _sustained_divergence(ctx: CheckContext, named: NamedSeries) -> Finding | No
         kendall_tau=trend.tau,
         points=int(values.size),
     )
-    how = (
-        f"a significant upward trend (Mann-Kendall p={trend.p_increasing:.2g})"
-        if trending
-        else f"{_pct(above_start)} above its first value {_fmt(start)}"
-    )
+    last = named.at(int(steps[-1]))
+    if trending:
+        message = (
+            f"{named.label()} rose {_pct(rise)} above its minimum {_fmt(ref)} at "
+            f"{named.at(int(steps[i_min]))} to {_fmt(end)} by {last}, a significant upward "
+            f"trend (Mann-Kendall p={trend.p_increasing:.2g})"
+        )
+    else:
+        message = (
+            f"{named.label()} ended {_pct(rise)} above its first value {_fmt(ref)} at "
+            f"{named.at(int(steps[0]))} ({_fmt(end)} by {last}) and stayed up over the "
+            f"second half"
+        )
     return Finding(
         name=DIVERGING_LOSS,
         severity=ERROR,
         step_start=int(steps[i_min]),
         step_end=int(steps[-1]),
-        message=(
-            f"{named.label()} rose {_pct(rise)} above its minimum {_fmt(ref)} at "
-            f"{named.at(int(steps[i_min]))} to {_fmt(end)} by {named.at(int(steps[-1]))}, "
-            f"{how}"
-        ),
+        message=message,
         evidence=evidence,
         suggestions=("learning-rate-too-high", "missing-input-normalization"),
     )
