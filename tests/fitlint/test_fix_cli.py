@@ -182,3 +182,43 @@ def test_unreadable_file_is_an_error_not_a_traceback(
     code, _, err = _run(capsys, "--fix", str(tmp_path / "missing.py"))
     assert code == 2
     assert err.strip() == f"fitlint: error: {tmp_path / 'missing.py'}: no such file or directory"
+
+
+def test_fix_notebook_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Training ✓"]},
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "metadata": {},
+            "outputs": [],
+            "source": ["!pip install keras\n", "import keras"],
+        },
+        {
+            "cell_type": "code",
+            "execution_count": 2,
+            "metadata": {},
+            "outputs": [],
+            "source": ["%%time\n", "opt = keras.optimizers.Adam(lr=0.001)"],
+        },
+    ]
+    nb = {
+        "cells": cells,
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = tmp_path / "train.ipynb"
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    code, out, _ = _run(capsys, "--diff", "--select", REMOVED.code, str(path))
+    assert code == 1 and f"a/{path}:cell 3" in out
+    code, _, err = _run(capsys, "--fix", "--select", REMOVED.code, str(path))
+    assert code == 0, err
+    nb["cells"][2]["source"][1] = "opt = keras.optimizers.Adam(learning_rate=0.001)"
+    assert path.read_text(encoding="utf-8") == json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    code, _, _ = _run(capsys, "--diff", "--select", REMOVED.code, str(path))
+    assert code == 0
