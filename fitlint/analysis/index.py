@@ -370,6 +370,20 @@ def _range_count(index: ModuleIndex, it: cst.BaseExpression, scope: Scope) -> in
 _LEAVES = (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Imaginary)
 
 
+_KIND: dict[type, str] = {
+    **{leaf: "leaf" for leaf in _LEAVES},
+    cst.Call: "call",
+    cst.Assign: "assign",
+    cst.AnnAssign: "assign",
+    cst.AugAssign: "assign",
+    cst.FunctionDef: "function",
+    cst.ClassDef: "class",
+    cst.For: "for",
+    cst.Import: "import",
+    cst.ImportFrom: "import_from",
+}
+
+
 class _Walker:
     def __init__(self, index: ModuleIndex) -> None:
         self.index = index
@@ -378,39 +392,38 @@ class _Walker:
 
     def walk(self, node: cst.CSTNode, scope: Scope) -> None:
         self.order += 1
-        if isinstance(node, _LEAVES):
+        # Dispatch on the exact type: one dict lookup per node instead of a chain of
+        # isinstance checks (libcst node classes are final in practice).
+        kind = _KIND.get(type(node))
+        if kind is None:
+            self._children(node, scope)
+        elif kind == "leaf":
             return
-        if isinstance(node, cst.Call):
-            self._call(node, scope)
-        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            self._assign(node, scope)  # walks the value and the targets itself
-            return
-        elif isinstance(node, cst.FunctionDef):
-            self._function(node, scope)
-            return
-        elif isinstance(node, cst.ClassDef):
-            self._class(node, scope)
-            return
-        elif isinstance(node, cst.For):
-            self._for(node, scope)
-            return
-        elif isinstance(node, cst.Import):
-            self.index.imports.add_import(node)
-            return
-        elif isinstance(node, cst.ImportFrom):
-            self.index.imports.add_import_from(node)
-            return
-        self._children(node, scope)
+        elif kind == "call":
+            self._call(cast(cst.Call, node), scope)
+            self._children(node, scope)
+        elif kind == "assign":
+            self._assign(cast("cst.Assign | cst.AnnAssign | cst.AugAssign", node), scope)
+        elif kind == "function":
+            self._function(cast(cst.FunctionDef, node), scope)
+        elif kind == "class":
+            self._class(cast(cst.ClassDef, node), scope)
+        elif kind == "for":
+            self._for(cast(cst.For, node), scope)
+        elif kind == "import":
+            self.index.imports.add_import(cast(cst.Import, node))
+        elif kind == "import_from":
+            self.index.imports.add_import_from(cast(cst.ImportFrom, node))
 
     def _children(self, node: cst.CSTNode, scope: Scope) -> None:
         for name in _code_fields(type(node)):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                self.walk(value, scope)
-            elif isinstance(value, (tuple, list)):
+            if type(value) is tuple or type(value) is list:
                 for child in value:
                     if isinstance(child, cst.CSTNode):
                         self.walk(child, scope)
+            elif isinstance(value, cst.CSTNode):
+                self.walk(value, scope)
 
     def _call(self, node: cst.Call, scope: Scope) -> None:
         func = dotted(node.func)
