@@ -537,6 +537,13 @@ class DataFlow:
                 n = math.floor(n * (1.0 - float(split)))
         return n
 
+    def plain_binding(self, name: str, scope: Scope, order: int | None) -> AssignSite | None:
+        """Like :meth:`binding`, but only a plain ``name = value`` (no ``+=``, no unpacking)."""
+        b = self.binding(name, scope, order)
+        if b is None or b.augmented is not None or b.unpacked:
+            return None
+        return b
+
     def binding(self, name: str, scope: Scope, order: int | None) -> AssignSite | None:
         """The assignment that gives ``name`` its value at ``order`` in ``scope``.
 
@@ -762,8 +769,8 @@ class DataFlow:
         name = dotted(expr)
         if name is None:
             return None
-        b = self.binding(name, scope, order)
-        if b is None or b.augmented is not None or b.unpacked:
+        b = self.plain_binding(name, scope, order)
+        if b is None:
             return None
         return self._constructor(b.value, b.scope, b.order, depth + 1)
 
@@ -1626,8 +1633,8 @@ class DataFlow:
         name = dotted(expr)
         if name is None:
             return None
-        b = self.binding(name, scope, order)
-        if b is None or b.augmented is not None or b.unpacked:
+        b = self.plain_binding(name, scope, order)
+        if b is None:
             return None
         value = b.value
         if not isinstance(value, cst.Call):
@@ -1686,8 +1693,8 @@ class DataFlow:
             return None
         for layer in layers:
             if isinstance(layer, cst.Name):
-                b = self.binding(layer.value, scope, order)
-                if b is None or b.augmented is not None or b.unpacked:
+                b = self.plain_binding(layer.value, scope, order)
+                if b is None:
                     return None
                 layer = b.value
             if not isinstance(layer, cst.Call):
