@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import json
 import math
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -42,9 +44,15 @@ import tensorflow as tf
 from tb_fitdiag import metadata
 from tb_fitdiag.summary import RunWriters
 
-# Gradient statistics every this many optimizer steps, unless told otherwise: chosen with
-# benchmarks/callback_overhead.py to keep the overhead at or below 5% on small models.
+# At most this many optimizer steps between two records of the gradient statistics when the
+# interval is chosen automatically: chosen with benchmarks/callback_overhead.py to keep the
+# overhead at or below 5% on small models.
 DEFAULT_INTERVAL = 50
+# With the automatic interval, every one of the first DENSE_STEPS steps is recorded (a blow-up
+# in the first steps is the commonest failure of all), and a run gets at least about
+# MIN_RECORDS regular records however short it is.
+DENSE_STEPS = 32
+MIN_RECORDS = 20
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
 # A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
@@ -91,7 +99,13 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
     Args:
         log_dir: The run's log directory; events go to ``<log_dir>/train`` and
             ``<log_dir>/validation``, the layout of ``keras.callbacks.TensorBoard``.
-        interval: Record gradient statistics every ``interval`` optimizer steps.
+        interval: Record gradient statistics every ``interval`` optimizer steps. None (the
+            default) chooses it: every step for the first ``DENSE_STEPS`` steps, then every
+            ``planned steps / MIN_RECORDS`` steps, at most every ``DEFAULT_INTERVAL``. Whatever
+            the interval, running aggregates kept inside every train step (largest and
+            smallest batch loss, largest global gradient norm, counts of non-finite losses and
+            gradients, the first non-finite step) are written with each record and at each
+            epoch end, so no extreme between two records is lost.
         activation_interval: Record activation statistics on ``probe_data`` every this many
             steps; 0 (the default) turns them off.
         probe_data: One fixed batch of model inputs for the activation statistics (an array, a
@@ -111,7 +125,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
     def __init__(
         self,
         log_dir: str | os.PathLike[str] = "logs",
-        interval: int = DEFAULT_INTERVAL,
+        interval: int | None = None,
         activation_interval: int = 0,
         probe_data: Any = None,
         write_scalars: bool = True,
@@ -119,8 +133,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         lint_timeout: float = 10.0,
     ) -> None:
         super().__init__()
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError(f"interval must be a positive integer, got {interval!r}")
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int) or interval < 1
+        ):
+            raise ValueError(f"interval must be a positive integer or None, got {interval!r}")
         if (
             isinstance(activation_interval, bool)
             or not isinstance(activation_interval, int)
@@ -137,6 +153,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             raise ValueError(f"lint_timeout must be positive, got {lint_timeout!r}")
         self.log_dir = os.fspath(log_dir)
         self.interval = interval
+        self._interval = interval or DEFAULT_INTERVAL  # the interval of the current fit()
         self.activation_interval = activation_interval
         self.probe_data = probe_data
         self.write_scalars = bool(write_scalars)
@@ -203,6 +220,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._last_batch = -1
         self._pending = None
         self._armed = False
+        self._interval = self.interval or _auto_interval(self.params)
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
             for cb in siblings
@@ -271,7 +289,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 probe.arm(step)
                 self._armed = True
                 self._pending = step
-                self._state.next_record = (step // self.interval + 1) * self.interval
+                self._state.next_record = self._next_record_after(step)
             elif self._armed:
                 probe.disarm()
                 self._armed = False
@@ -285,6 +303,12 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             if self._writers is not None and values:
                 self._writers.train.stats(values, step)
 
+    def _next_record_after(self, step: int) -> int:
+        """The first step after ``step`` whose gradient statistics are recorded."""
+        if self.interval is None and step + 1 < DENSE_STEPS:
+            return step + 1
+        return (step // self._interval + 1) * self._interval
+
     def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self._collect()
         if self._last_batch >= 0:
@@ -295,6 +319,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._state.next_step = max(self._state.next_step, self._epoch_start + executed)
         epoch_step = max(epoch, self._state.next_epoch)
         self._state.next_epoch = epoch_step + 1
+        self._collect_aggregates()
         writers = self._writers
         if writers is None:
             return
@@ -305,6 +330,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _train_end(self) -> None:
         self._collect()
+        self._collect_aggregates()
         self._poll_lint(wait=True)
 
     # ---- helpers ----
@@ -318,6 +344,15 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         values = probe.read(step, self._layers)
         if values:
             writers.train.stats(values, step)
+
+    def _collect_aggregates(self) -> None:
+        """Writes the running aggregates of the steps since the last read, at the last step."""
+        probe, writers = self._probe, self._writers
+        if probe is None or writers is None or self._state.next_step <= self._start_step:
+            return
+        values = probe.read_aggregates()
+        if values:
+            writers.train.stats(values, self._state.next_step - 1)
 
     def _write_epoch_scalars(self, writers: RunWriters, logs: dict[str, Any], step: int) -> None:
         train: dict[str, float] = {}
@@ -353,15 +388,20 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             "mixed"
         )
         script = _script_to_lint(self.lint_script)
+        loss_name, units, chance = _loss_summary(model)
         return {
             "version": metadata.SCHEMA_VERSION,
             "layers": list(self._layers),
-            "interval": self.interval if self._probe is not None else 0,
+            "interval": self._interval if self._probe is not None else 0,
+            "dense_steps": DENSE_STEPS if self._probe is not None and not self.interval else 0,
             "activation_interval": self.activation_interval if self._activations else 0,
             "optimizer": optimizer_name if names else "",
             "strategy": strategy_name,
             "mixed_precision": mixed,
             "script": script,
+            "loss": loss_name,
+            "output_units": units,
+            "chance_loss": chance,
         }
 
     def _poll_lint(self, *, wait: bool) -> None:
@@ -427,6 +467,13 @@ class _GradientProbe:
       ``-1`` marks a layer that got no gradient in that step;
     * ``updates``: ``[stamp, learning_rate, (weight_norm, update_norm) per layer]``;
     * ``loss``: ``[stamp, batch_loss]`` (averaged over replicas).
+
+    And the running aggregates, updated by every train step that this probe traced (the light
+    function of ordinary steps and the recording one), reset by each read:
+
+    * ``loss_agg``: ``[max, min, nonfinite_count, steps, first_nonfinite_step]`` of the batch
+      loss (the first non-finite step is -1 until there is one, and never reset);
+    * ``grad_agg``: ``[max_global_norm, nonfinite_count, first_nonfinite_step]``.
     """
 
     def __init__(
@@ -456,8 +503,11 @@ class _GradientProbe:
         n = len(groups)
         on_read = tf.VariableSynchronization.ON_READ
         first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        self.active = False  # True while the recording train function runs (and is traced)
+        # What a train function traced now contains: "full" (the recording function), "light"
+        # (the aggregates only: every other step of our fit()), None (Keras's own function).
+        self.mode: str | None = None
         self.plain: Any = None
+        self.light: Any = None
         self.recording: Any = None
         with self.strategy.scope():
             self.stamp = tf.Variable(
@@ -471,13 +521,12 @@ class _GradientProbe:
             self.grads = _sync_on_read(np.zeros(2 + 3 * n), "fitdiag_grads", first)
             self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
             self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
-            # One call reads all three (aggregated across replicas): one op, not three.
-            self._read_all = tf.function(
-                lambda: tf.concat(
-                    [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()],
-                    axis=0,
-                )
-            )
+            self.loss_agg = _sync_on_read(_LOSS_AGG_START, "fitdiag_loss_agg", first)
+            self.grad_agg = _sync_on_read(_GRAD_AGG_START, "fitdiag_grad_agg", first)
+            # One call reads everything (aggregated across replicas) and restarts the
+            # aggregates: one op, not five.
+            self._read_all = tf.function(self._read_and_restart)
+            self._read_aggregates = tf.function(self._read_and_restart_aggregates)
             self.snapshots = [
                 [
                     tf.Variable(
@@ -492,14 +541,29 @@ class _GradientProbe:
                 for _, variables in groups
             ]
 
+    def _read_and_restart_aggregates(self) -> Any:
+        values = tf.concat([self.loss_agg.read_value(), self.grad_agg.read_value()], axis=0)
+        with tf.control_dependencies([values]):
+            # The first non-finite steps are kept: they are facts of the whole run.
+            loss_start = tf.concat([_LOSS_AGG_START[:4], values[4:5]], axis=0)
+            grad_start = tf.concat([_GRAD_AGG_START[:2], values[7:8]], axis=0)
+            restart = [self.loss_agg.assign(loss_start), self.grad_agg.assign(grad_start)]
+        with tf.control_dependencies(restart):
+            return tf.identity(values)
+
+    def _read_and_restart(self) -> Any:
+        packed = tf.concat(
+            [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()], axis=0
+        )
+        return tf.concat([packed, self._read_and_restart_aggregates()], axis=0)
+
     # -- Python side --
 
     def install(self) -> None:
-        """Wraps the optimizer methods and builds the recording train function beside Keras's.
+        """Wraps the optimizer methods and builds the light and the recording train functions.
 
-        Keras's own train function stays in ``model.train_function`` except on recording steps;
-        the wrappers only act while the recording function is traced, so Keras's function never
-        contains them and costs nothing extra.
+        Keras's own train function is kept aside and put back at train end; the wrappers act
+        only while one of ours is traced, so Keras's function never contains them.
         """
         model = self.model
         self.patch()
@@ -507,8 +571,10 @@ class _GradientProbe:
             model.make_train_function()
         self.plain = model.train_function
         model.make_train_function(force=True)
+        self.light = model.train_function
+        model.make_train_function(force=True)
         self.recording = model.train_function
-        model.train_function = self.plain
+        self.disarm()
 
     def fits(self, model: Any, groups: list[tuple[str, list[Any]]]) -> bool:
         """Whether this probe's recording function still matches the model (no recompile)."""
@@ -534,7 +600,9 @@ class _GradientProbe:
 
     def uninstall(self) -> None:
         """Restores the optimizer methods and Keras's own train function."""
-        self.disarm()
+        self.mode = None
+        if self.plain is not None:
+            self.model.train_function = self.plain
         for owner, name in reversed(self._installed):
             owner.__dict__.pop(name, None)
         self._installed = []
@@ -543,14 +611,19 @@ class _GradientProbe:
         """Makes the next train step the recording one, its statistics stamped ``step + 1``."""
         with self.strategy.scope():
             self.stamp.assign(float(step + 1))
-        self.active = True
+        self.mode = "full"
         self.model.train_function = self.recording
 
     def disarm(self) -> None:
-        """Makes the following train steps Keras's own."""
-        self.active = False
-        if self.plain is not None:
-            self.model.train_function = self.plain
+        """Makes the following train steps the light ones (aggregates only)."""
+        self.mode = "light"
+        if self.light is not None:
+            self.model.train_function = self.light
+
+    def read_aggregates(self) -> dict[str, tuple[float, str]]:
+        """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
+        with self.strategy.scope():
+            return _aggregate_values(np.asarray(self._read_aggregates()))
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
@@ -559,7 +632,8 @@ class _GradientProbe:
         n_grads, n_updates = int(self.grads.shape[0]), int(self.updates.shape[0])
         grads = packed[:n_grads]
         updates = packed[n_grads : n_grads + n_updates]
-        loss = packed[n_grads + n_updates :]
+        loss = packed[n_grads + n_updates : n_grads + n_updates + 2]
+        aggregates = packed[n_grads + n_updates + 2 :]
         if "reduce" not in self.traced and not self._reported_missing:
             self._reported_missing = True
             _warn(
@@ -591,6 +665,7 @@ class _GradientProbe:
                     )
         if loss[0] == stamp:
             values[metadata.global_tag("batch_loss")] = (float(loss[1]), glob)
+        values.update(_aggregate_values(aggregates))
         return values
 
     def _patch(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
@@ -599,26 +674,67 @@ class _GradientProbe:
 
     # -- graph side: these run while the recording train function is traced --
 
-    def _guarded(self, what: str, build: Callable[[], None]) -> None:
-        if not self.active:
-            return  # Keras's own train function is being traced: leave it alone
+    def _guarded(self, what: str, build: Callable[[], None], *, light: bool = False) -> None:
+        if self.mode is None or (self.mode == "light" and not light):
+            return  # Keras's own train function (or the light one) is being traced
         try:
             build()
             self.traced.add(what)
         except Exception as err:  # a tracing problem must not break the user's train step
             self.on_error(err)
 
+    def _step(self) -> Any:
+        """The global step of the running train step (read before the update advances it)."""
+        return tf.cast(self.inner.iterations, tf.float64)
+
     def _wrap_scale_loss(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def scale_loss(loss: Any) -> Any:
-            def build() -> None:
-                # Keras divides the loss by the replica count before scale_loss; undo it.
-                value = tf.cast(loss, tf.float64) * float(self.replicas)
-                self.loss.assign(tf.stack([self.stamp.read_value(), value]))
+            # Keras divides the loss by the replica count before scale_loss; undo it.
+            def value() -> Any:
+                return tf.reshape(tf.cast(loss, tf.float64), []) * float(self.replicas)
 
+            def aggregate() -> None:
+                v = value()
+                finite = tf.math.is_finite(v)
+                old = self.loss_agg.read_value()
+                first = tf.where(
+                    tf.logical_and(tf.logical_not(finite), old[4] < 0), self._step(), old[4]
+                )
+                self.loss_agg.assign(
+                    tf.stack(
+                        [
+                            tf.where(finite, tf.maximum(old[0], v), old[0]),
+                            tf.where(finite, tf.minimum(old[1], v), old[1]),
+                            old[2] + tf.cast(tf.logical_not(finite), tf.float64),
+                            old[3] + 1.0,
+                            first,
+                        ]
+                    )
+                )
+
+            def build() -> None:
+                self.loss.assign(tf.stack([self.stamp.read_value(), value()]))
+
+            self._guarded("loss_aggregates", aggregate, light=True)
             self._guarded("loss", build)
             return original(loss)
 
         return scale_loss
+
+    def _aggregate_gradients(self, total: Any) -> None:
+        """Folds one step's global gradient norm into ``grad_agg``."""
+        finite = tf.math.is_finite(total)
+        old = self.grad_agg.read_value()
+        first = tf.where(tf.logical_and(tf.logical_not(finite), old[2] < 0), self._step(), old[2])
+        self.grad_agg.assign(
+            tf.stack(
+                [
+                    tf.where(finite, tf.maximum(old[0], total), old[0]),
+                    old[1] + tf.cast(tf.logical_not(finite), tf.float64),
+                    first,
+                ]
+            )
+        )
 
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def apply(grads: Any, trainable_variables: Any = None) -> Any:
@@ -652,6 +768,15 @@ class _GradientProbe:
         def all_reduce_sum_gradients(grads_and_vars: Any) -> Any:
             reduced = original(grads_and_vars)
 
+            def light() -> None:
+                squares = [
+                    tf.reduce_sum(tf.square(_flat([tf.convert_to_tensor(grad)])))
+                    for grad, _ in list(reduced)
+                    if grad is not None
+                ]
+                if squares:
+                    self._aggregate_gradients(tf.sqrt(tf.add_n(squares)))
+
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
                 unowned: list[Any] = []
@@ -679,11 +804,55 @@ class _GradientProbe:
                     entries.extend([tf.sqrt(square), zeros / size, bad])
                 total = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0, tf.float64)
                 self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
+                self._aggregate_gradients(total)
 
+            if self.mode == "light":
+                self._guarded("reduce_aggregates", light, light=True)
             self._guarded("reduce", build)
             return reduced
 
         return all_reduce_sum_gradients
+
+
+_LOSS_AGG_START = np.array([-np.inf, np.inf, 0.0, 0.0, -1.0])
+_GRAD_AGG_START = np.array([-np.inf, 0.0, -1.0])
+
+
+def _aggregate_values(packed: Any) -> dict[str, tuple[float, str]]:
+    """The running aggregates ``loss_agg + grad_agg`` as ``tag -> (value, kind)``.
+
+    A window without steps writes nothing; extremes are written only when some value of the
+    window was finite, the first non-finite steps only once there is one.
+    """
+    glob = metadata.KIND_GLOBAL_STAT
+    loss_max, loss_min, loss_bad, steps, loss_first, grad_max, grad_bad, grad_first = (
+        float(v) for v in packed[:8]
+    )
+    if steps <= 0:
+        return {}
+    values: dict[str, tuple[float, str]] = {
+        metadata.global_tag("nonfinite_loss_count"): (loss_bad, glob),
+        metadata.global_tag("nonfinite_grad_count"): (grad_bad, glob),
+    }
+    if math.isfinite(loss_max):
+        values[metadata.global_tag("batch_loss_max")] = (loss_max, glob)
+        values[metadata.global_tag("batch_loss_min")] = (loss_min, glob)
+    if math.isfinite(grad_max):
+        values[metadata.global_tag("grad_norm_max")] = (grad_max, glob)
+    if loss_first >= 0:
+        values[metadata.global_tag("first_nonfinite_loss_step")] = (loss_first, glob)
+    if grad_first >= 0:
+        values[metadata.global_tag("first_nonfinite_grad_step")] = (grad_first, glob)
+    return values
+
+
+def _auto_interval(params: dict[str, Any] | None) -> int:
+    """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
+    params = params or {}
+    epochs, steps = params.get("epochs"), params.get("steps")
+    if not (isinstance(epochs, int) and isinstance(steps, int) and epochs > 0 and steps > 0):
+        return DEFAULT_INTERVAL
+    return max(1, min(DEFAULT_INTERVAL, (epochs * steps) // MIN_RECORDS))
 
 
 def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:
@@ -787,8 +956,22 @@ def _activation_kind(layer: Any) -> str | None:
 # ------------------------------------------------------------------------------------------
 
 
+# The lint subprocess: fitlint's own command line, at a lower priority.
+_LINT_MAIN = (
+    "import os, sys\n"
+    "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
+    "from fitlint.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 class _LintJob:
-    """Lints one file with fitlint in a daemon thread; never raises."""
+    """Lints one file with fitlint in a low-priority subprocess; never raises.
+
+    A subprocess, not a thread: parsing holds the GIL, and a thread would take it from the
+    training loop for milliseconds at a time; the subprocess also runs at a lower priority
+    (nice 10), so on a small machine it yields the cores to training.
+    """
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path
@@ -813,22 +996,48 @@ class _LintJob:
         try:
             with open(self.path, "rb") as handle:
                 digest = hashlib.sha256(handle.read()).hexdigest()
-            from fitlint.api import lint_file
-
-            result = lint_file(self.path)
+            command = [
+                sys.executable,
+                "-c",
+                _LINT_MAIN,
+                "--format",
+                "json",
+                "--no-cache",
+                "--exit-zero",
+                "--",
+                self.path,
+            ]
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                check=False,
+            )
+            if done.returncode != 0:
+                lines = [line for line in done.stderr.splitlines() if line.strip()]
+                reason = lines[-1] if lines else f"fitlint exited with {done.returncode}"
+                self.result = self._document(digest, reason, [])
+                return
+            entries = json.loads(done.stdout or "[]")
             findings: list[metadata.StaticFinding] = [
                 {
-                    "code": str(f.code),
-                    "name": str(f.name),
-                    "severity": str(getattr(f.severity, "value", f.severity)),
-                    "path": str(f.path),
-                    "line": int(f.line),
-                    "column": int(f.column),
-                    "message": str(f.message),
+                    "code": str(entry["code"]),
+                    "name": str(entry["name"]),
+                    "severity": str(entry["severity"]),
+                    "path": str(entry["path"]),
+                    "line": int(entry["line"]),
+                    "column": int(entry["column"]),
+                    "message": str(entry["message"]),
                 }
-                for f in result.findings
+                for entry in entries
             ]
-            self.result = self._document(digest, result.error, findings)
+            self.result = self._document(digest, None, findings)
+        except subprocess.TimeoutExpired:
+            self.result = self._document(
+                digest, f"fitlint did not finish within {self.timeout:g} s", []
+            )
         except Exception as err:
             self.result = self._document(digest, f"{type(err).__name__}: {err}", [])
 
@@ -891,6 +1100,44 @@ def _layer_groups(model: Any) -> list[tuple[str, list[Any]]]:
 
     visit(model)
     return groups
+
+
+def _loss_summary(model: Any) -> tuple[str, int | None, float | None]:
+    """The compiled loss by name, the units of the output, and the loss at chance level.
+
+    The chance level is the cross-entropy of a uniform prediction: ln C for C classes
+    (categorical cross-entropies), ln 2 for binary cross-entropy; None when the model has
+    several outputs or losses, or a loss without a chance level (regression losses).
+    """
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple, dict)):
+        values = list(loss.values()) if isinstance(loss, dict) else list(loss)
+        loss = values[0] if len(values) == 1 else None
+    if isinstance(loss, str):
+        name = loss
+    elif loss is None:
+        name = ""
+    else:
+        name = str(getattr(loss, "name", None) or getattr(loss, "__name__", "") or "")
+        if not name:
+            name = type(loss).__name__
+    key = name.lower().replace("_", "")
+    units: int | None = None
+    with contextlib.suppress(Exception):
+        outputs = model.outputs
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            last = outputs[0].shape[-1]
+            units = int(last) if last is not None else None
+    if units is None:
+        with contextlib.suppress(Exception):
+            layer_units = getattr(model.layers[-1], "units", None)
+            units = int(layer_units) if isinstance(layer_units, int) else None
+    chance: float | None = None
+    if key in ("binarycrossentropy", "bce") or key.endswith("binarycrossentropy"):
+        chance = math.log(2.0)
+    elif key.endswith("categoricalcrossentropy") and units is not None and units >= 2:
+        chance = math.log(float(units))
+    return name, units, chance
 
 
 def _is_chief(strategy: Any) -> bool:

@@ -23,9 +23,19 @@ tag                           class   value
 ``fitdiag/global_grad_norm``  scalar  L2 norm over every applied gradient
 ``fitdiag/batch_loss``        scalar  the training loss of the recorded batch
 ``fitdiag/learning_rate``     scalar  the optimizer's current learning rate (schedules resolved)
+``fitdiag/batch_loss_max``    scalar  largest finite batch loss since the previous write [*]
+``fitdiag/batch_loss_min``    scalar  smallest finite batch loss since the previous write [*]
+``fitdiag/nonfinite_loss_count``  scalar  batches with a NaN/Inf loss since the previous write [*]
+``fitdiag/grad_norm_max``     scalar  largest finite global gradient norm since then [*]
+``fitdiag/nonfinite_grad_count``  scalar  steps with a NaN/Inf gradient since the previous write [*]
+``fitdiag/first_nonfinite_loss_step``  scalar  the first step whose loss was NaN/Inf [*]
+``fitdiag/first_nonfinite_grad_step``  scalar  the first step whose gradient was NaN/Inf [*]
 ``fitdiag/run_info``          tensor  JSON document :class:`RunInfo` (layer order, interval, ...)
 ``fitdiag/static_findings``   tensor  JSON document :class:`StaticFindings` (fitlint at train begin)
 ============================  ======  =========================================================
+
+[*] Running aggregates, kept inside every train step and written with each record and at each
+epoch end (at the last step run), so that no extreme between two records is lost.
 
 Steps are global optimizer steps (batches), continuing across ``fit()`` calls. Epoch-level
 scalars (``epoch_loss``, ``epoch_<metric>``, ``epoch_learning_rate``) are written by the callback
@@ -53,7 +63,19 @@ LAYER_STATS: Final = (
     "saturated_fraction",
 )
 # Whole-model statistics: the tag is f"{TAG_PREFIX}{stat}".
-GLOBAL_STATS: Final = ("global_grad_norm", "batch_loss", "learning_rate")
+GLOBAL_STATS: Final = (
+    "global_grad_norm",
+    "batch_loss",
+    "learning_rate",
+    # Running aggregates over every step since the previous write.
+    "batch_loss_max",
+    "batch_loss_min",
+    "nonfinite_loss_count",
+    "grad_norm_max",
+    "nonfinite_grad_count",
+    "first_nonfinite_loss_step",
+    "first_nonfinite_grad_step",
+)
 
 RUN_INFO_TAG: Final = TAG_PREFIX + "run_info"
 STATIC_FINDINGS_TAG: Final = TAG_PREFIX + "static_findings"
@@ -74,11 +96,15 @@ class RunInfo(TypedDict):
     version: int
     layers: list[str]  # layer paths, input to output: the order of the heatmap's rows
     interval: int  # gradient statistics are recorded every `interval` steps
+    dense_steps: int  # ... and at every one of the first `dense_steps` steps
     activation_interval: int  # 0 when activation statistics are off
     optimizer: str
     strategy: str
     mixed_precision: bool
     script: str | None
+    loss: str  # the compiled loss, by name ("" when unknown)
+    output_units: int | None  # units of the (single) output, when known
+    chance_loss: float | None  # the loss of a prediction at chance level (ln C), when known
 
 
 class StaticFinding(TypedDict):
