@@ -24,12 +24,14 @@ from tb_fitdiag import __version__
 from tb_fitdiag.diagnosis import (
     FINDING_KINDS,
     SEVERITIES,
+    Diagnosis,
     DiagnosisConfig,
     Finding,
+    Headline,
     RunData,
     TagMapping,
     coverage_notes,
-    diagnose,
+    diagnose_run,
     severity_rank,
 )
 
@@ -52,6 +54,7 @@ class RunReport:
 
     run: str
     findings: list[Finding]
+    headline: Headline | None = None
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -238,10 +241,12 @@ def diagnose_logdir(
         data: RunData = reading.load_run(provider, ctx, "", run, config)
         for tb_run in run.runs():
             data.skipped += [f"{tb_run}: {note}" for note in skipped.get(tb_run, [])]
+        result = diagnose_run(data, config)
         reports.append(
             RunReport(
                 run=run.name,
-                findings=diagnose(data, config),
+                findings=result.findings,
+                headline=result.headline,
                 notes=coverage_notes(data, config),
                 skipped=list(data.skipped),
             )
@@ -265,12 +270,13 @@ def _json_safe(value: Any) -> Any:
 
 
 def render_json(reports: list[RunReport], skipped: list[str]) -> str:
-    """The JSON report: ``{"runs": [{"run", "findings", "notes", "skipped"}], "skipped"}``."""
+    """The JSON report: ``{"runs": [{"run", "headline", "findings", "notes", "skipped"}],
+    "skipped"}``."""
     doc = {
         "runs": [
             {
                 "run": r.run,
-                "findings": [f.to_json() for f in r.findings],
+                **Diagnosis(r.findings, r.headline).to_json(),
                 "notes": r.notes,
                 "skipped": r.skipped,
             }
@@ -317,12 +323,24 @@ def _counts(findings: Sequence[Finding]) -> str:
     return ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
 
 
+def _location(static: dict[str, Any]) -> str:
+    line = static.get("line")
+    return f"{static.get('path')}:{line}" if line else str(static.get("path"))
+
+
 def render_text(reports: list[RunReport], skipped: list[str]) -> str:
     """The terminal report: runs, findings by severity, evidence, likely causes and fixes."""
     lines: list[str] = []
     for report in reports:
         header = f"{report.run}: " + (_counts(report.findings) or "no findings")
         lines.append(header)
+        headline = report.headline
+        if headline is not None:
+            where = f" at {_location(headline.static)}" if headline.static else ""
+            lines.append(f"  MOST LIKELY {headline.cause}{where}")
+            lines.append(f"          {headline.message}")
+            lines.append(f"          explains: {', '.join(headline.explains)}")
+            lines.append(f"          fix: {headline.fix}")
         for finding in report.findings:
             span = (
                 f"{finding.evidence.get('step_unit', 'step')}s "
@@ -341,8 +359,9 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
                     f"{cause['name']}: {cause['message']}"
                 )
             kind = FINDING_KINDS.get(finding.name)
-            if kind is not None:
-                lines.append(f"          fix: {kind.remedy}")
+            remedy = finding.remedy or (kind.remedy if kind is not None else "")
+            if remedy:
+                lines.append(f"          fix: {remedy}")
         lines += [f"  note: {note}" for note in report.notes]
         lines += [f"  skipped: {note}" for note in report.skipped]
     lines += [f"skipped: {note}" for note in skipped]

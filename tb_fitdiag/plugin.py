@@ -35,7 +35,7 @@ from werkzeug import wrappers
 from tb_fitdiag import metadata
 
 if TYPE_CHECKING:
-    from tb_fitdiag.diagnosis import DiagnosisConfig, Finding, RunData
+    from tb_fitdiag.diagnosis import Diagnosis, DiagnosisConfig, RunData
     from tb_fitdiag.reading import TrainingRun
 
 _STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -86,7 +86,7 @@ class _Engine:
 
     list_training_runs: Callable[..., list[TrainingRun]]
     load_run: Callable[..., RunData]
-    diagnose: Callable[..., list[Finding]]
+    diagnose: Callable[..., Diagnosis]
     coverage_notes: Callable[..., list[str]]
     config: DiagnosisConfig
     finding_kinds: Mapping[str, Any]
@@ -97,13 +97,18 @@ class _Engine:
 class _CachedRun:
     fingerprint: tuple[Any, ...]
     data: RunData
-    findings: list[Finding] | None = None
+    diagnosis: Diagnosis | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _load_engine() -> _Engine:
     try:
-        from tb_fitdiag.diagnosis import FINDING_KINDS, DiagnosisConfig, coverage_notes, diagnose
+        from tb_fitdiag.diagnosis import (
+            FINDING_KINDS,
+            DiagnosisConfig,
+            coverage_notes,
+            diagnose_run,
+        )
         from tb_fitdiag.diagnosis.context import CheckContext
         from tb_fitdiag.reading import list_training_runs, load_run
     except ImportError as err:  # numpy missing, or a broken install
@@ -132,7 +137,7 @@ def _load_engine() -> _Engine:
     return _Engine(
         list_training_runs=list_training_runs,
         load_run=load_run,
-        diagnose=diagnose,
+        diagnose=diagnose_run,
         coverage_notes=coverage_notes,
         config=DiagnosisConfig(),
         finding_kinds=FINDING_KINDS,
@@ -416,20 +421,22 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         engine = self._get_engine()
         name, cached = self._load(ctx, experiment, run)
         with cached.lock:
-            if cached.findings is None:
-                cached.findings = engine.diagnose(cached.data, engine.config)
-            findings = cached.findings
+            if cached.diagnosis is None:
+                cached.diagnosis = engine.diagnose(cached.data, engine.config)
+            diagnosis = cached.diagnosis
         data = cached.data
         kinds = engine.finding_kinds
+        served = diagnosis.to_json()
         body = {
             "run": name,
+            "headline": served["headline"],
             "findings": [
                 {
-                    **f.to_json(),
-                    "summary": getattr(kinds.get(f.name), "summary", None),
-                    "remedy": getattr(kinds.get(f.name), "remedy", None),
+                    **entry,
+                    "summary": getattr(kinds.get(entry["name"]), "summary", None),
+                    "remedy": entry["remedy"] or getattr(kinds.get(entry["name"]), "remedy", None),
                 }
-                for f in findings
+                for entry in served["findings"]
             ],
             "notes": engine.coverage_notes(data, engine.config),
             "skipped": list(data.skipped),

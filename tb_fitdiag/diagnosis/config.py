@@ -130,6 +130,15 @@ class DiagnosisConfig:
         MANN_KENDALL,
     )
 
+    # --- references ----------------------------------------------------------------------
+    initial_points: int = _t(
+        3,
+        "The initial loss (the reference of the untrained model) is the median of the first "
+        "this many per-step losses, when they were recorded at consecutive early steps "
+        "(FitDiagCallback records every one of the first 32 steps).",
+        FITDIAG,
+    )
+
     # --- diverging-loss ------------------------------------------------------------------
     divergence_rise: float = _t(
         0.5,
@@ -146,6 +155,27 @@ class DiagnosisConfig:
         "minimum, even if it later comes back down.",
         AUTOTRAINER + " flags a loss of 1e5 or more as 'explode'; a loss that grows 10x over "
         "its best level is the scale-free version: " + FITDIAG,
+    )
+
+    divergence_initial_factor: float = _t(
+        10.0,
+        "diverging-loss: the running median of the per-step loss rises to at least this many "
+        "times the initial loss.",
+        AUTOTRAINER + " flags a loss of 1e5 or more as 'explode'; 10x the untrained model's "
+        "loss is the scale-free version: " + FITDIAG,
+    )
+    divergence_peak_factor: float = _t(
+        100.0,
+        "diverging-loss: the largest batch loss between two records (the callback's running "
+        "maximum) reaches at least this many times the initial loss in at least "
+        "divergence_peak_windows windows; a cross-entropy of a healthy model never gets there "
+        "(Keras clips probabilities at 1e-7, so a sample's loss stays below 16.2).",
+        FITDIAG,
+    )
+    divergence_peak_windows: int = _t(
+        2,
+        "diverging-loss: how many windows must reach divergence_peak_factor.",
+        FITDIAG,
     )
 
     # --- oscillating-loss ----------------------------------------------------------------
@@ -170,6 +200,15 @@ class DiagnosisConfig:
         "of its starting level over the whole run.",
         AUTOTRAINER + " flags slow convergence when accuracy improves by less than "
         "delta = 0.01 per epoch; on a loss, over the run, " + FITDIAG,
+    )
+
+    plateau_chance_fraction: float = _t(
+        0.95,
+        "loss-plateau (at chance): the training loss ends at or above this fraction of the "
+        "chance-level loss (ln C for C classes, ln 2 for binary cross-entropy), so the model "
+        "predicts no better than a uniform guess, whatever it started from.",
+        "the cross-entropy of a uniform prediction is ln C (Goodfellow et al., Deep Learning, "
+        "8.2); the 5% margin is " + FITDIAG,
     )
 
     # --- overfitting ---------------------------------------------------------------------
@@ -217,6 +256,14 @@ class DiagnosisConfig:
         "exploding-gradients: the global gradient norm grows by at least this factor "
         "(smoothed end over smoothed start) with a significant upward trend.",
         FITDIAG,
+    )
+    large_gradient_norm: float = _t(
+        100.0,
+        "exploding-gradients (large): the median global gradient norm over the recorded steps "
+        "is at least this, even if it stays finite (an adaptive optimizer normalizes such "
+        "gradients away, but the weights then move by the full step at every update).",
+        "the 'exploding > 100' band of the tab's heatmap; gradient clipping defaults are 1-10 "
+        "(Pascanu et al. 2013 clip at a norm of about 1-10): " + FITDIAG,
     )
     vanish_ratio: float = _t(
         1e-3,

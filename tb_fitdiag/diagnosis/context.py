@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,15 @@ class CheckContext:
     validation_loss: NamedSeries | None
     batch_losses: list[NamedSeries] = field(default_factory=list)
     learning_rate: float | None = None
+    # References every loss is judged against (None when the run does not tell).
+    initial_loss: float | None = None  # the loss of the first steps, before training moved
+    chance_loss: float | None = None  # the loss of a prediction at chance level (ln C)
+    optimizer: str = ""
+
+    def aggregate(self, stat: str) -> Series | None:
+        """A running aggregate of the callback (``batch_loss_max``, ...), if recorded."""
+        series = self.data.global_stats.get(stat)
+        return series if series is not None and len(series) else None
 
     @classmethod
     def build(cls, data: RunData, config: DiagnosisConfig) -> CheckContext:
@@ -68,6 +78,9 @@ class CheckContext:
         if train is None and batch:
             train = batch[0]
         validation = _first(data.validation, tags.validation_loss, "validation loss", config)
+        info = data.run_info or {}
+        chance = info.get("chance_loss")
+        optimizer = info.get("optimizer")
         return cls(
             data=data,
             config=config,
@@ -75,7 +88,29 @@ class CheckContext:
             validation_loss=validation,
             batch_losses=batch,
             learning_rate=_learning_rate(data, config),
+            initial_loss=_initial_loss(batch, config),
+            chance_loss=(
+                float(chance)
+                if isinstance(chance, (int, float)) and math.isfinite(chance) and chance > 0
+                else None
+            ),
+            optimizer=optimizer if isinstance(optimizer, str) else "",
         )
+
+
+def _initial_loss(batch: list[NamedSeries], config: DiagnosisConfig) -> float | None:
+    """The median of the first ``initial_points`` per-step losses, when they were recorded
+    within the first ``initial_points`` steps of the run (so they show the untrained model)."""
+    k = config.initial_points
+    for named in batch:
+        steps, values = named.series.steps, named.series.values
+        if steps.size < k or int(steps[k - 1]) - int(steps[0]) >= 2 * k:
+            continue
+        first = values[:k]
+        first = first[np.isfinite(first)]
+        if first.size:
+            return float(np.median(first))
+    return None
 
 
 def _named(tag: str, series: Series, role: str, config: DiagnosisConfig) -> NamedSeries:

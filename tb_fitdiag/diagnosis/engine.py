@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from tb_fitdiag.diagnosis import gradients, loss
+from tb_fitdiag.diagnosis.causes import (
+    NON_FINITE_FROM_START,
+    Headline,
+    explain,
+    symptom,
+    with_remedies,
+)
 from tb_fitdiag.diagnosis.config import DiagnosisConfig
 from tb_fitdiag.diagnosis.context import CheckContext
 from tb_fitdiag.diagnosis.model import Finding, RunData, severity_rank
@@ -49,11 +56,50 @@ def _superseded(finding: Finding, found: list[Finding]) -> bool:
     names = {f.name for f in found}
     if _SUPERSEDED_BY.get(finding.name, set()) & names:
         return True
+    from_start = any(symptom(f) == NON_FINITE_FROM_START for f in found)
+    if from_start and finding.name in (gradients.EXPLODING_GRADIENTS, loss.DIVERGING_LOSS):
+        # The loss was NaN before any update: NaN gradients follow from it, they explain nothing.
+        return finding.name == loss.DIVERGING_LOSS or finding.evidence.get("kind") == "non-finite"
     if finding.name == gradients.VANISHING_GRADIENTS:
         # No gradient at the first layer because its units are dead is not vanishing.
         dead = [f for f in found if f.name == gradients.DEAD_UNITS]
         return bool(dead) and finding.evidence.get("first_layer") in dead[0].evidence["layers"]
     return False
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The diagnosis of one run: its headline and its findings.
+
+    Attributes:
+        findings: Most severe first, each with its remedy.
+        headline: The most likely cause and its fix; None when nothing was raised.
+    """
+
+    findings: list[Finding]
+    headline: Headline | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The diagnosis as a JSON-ready dict (the shape the CLI and the plugin both serve)."""
+        return {
+            "headline": self.headline.to_json() if self.headline else None,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def diagnose_run(data: RunData, config: DiagnosisConfig | None = None) -> Diagnosis:
+    """Diagnoses one run and names the most likely cause.
+
+    Args:
+        data: The run's series.
+        config: Thresholds and tag mapping; the defaults when None.
+
+    Returns:
+        The headline and the findings.
+    """
+    found = _findings(data, config or DiagnosisConfig())
+    headline = explain(found, data.static_findings)
+    return Diagnosis(with_remedies(found, headline), headline)
 
 
 def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Finding]:
@@ -64,9 +110,13 @@ def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Findi
         config: Thresholds and tag mapping; the defaults when None.
 
     Returns:
-        The findings, most severe first (then by first step, then by name).
+        The findings, most severe first (then by first step, then by name), each with its
+        remedy (consistent with :func:`diagnose_run`'s headline).
     """
-    cfg = config or DiagnosisConfig()
+    return diagnose_run(data, config).findings
+
+
+def _findings(data: RunData, cfg: DiagnosisConfig) -> list[Finding]:
     ctx = CheckContext.build(data, cfg)
     found: list[Finding] = []
     for check in CHECKS:
@@ -74,7 +124,7 @@ def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Findi
         if finding is not None:
             found.append(finding)
     found = [f for f in found if not _superseded(f, found)]
-    found = [_link_static_causes(f, data.static_findings) for f in found]
+    found = [_rank_suggestions(_link_static_causes(f, data.static_findings)) for f in found]
     found.sort(key=lambda f: (severity_rank(f.severity), f.step_start, f.name))
     return found
 
@@ -101,6 +151,16 @@ def _link_static_causes(finding: Finding, static: dict[str, Any] | None) -> Find
     rank = {name: i for i, name in enumerate(finding.suggestions)}
     causes.sort(key=lambda c: (rank.get(str(c["name"]), 99), str(c["path"]), c["line"] or 0))
     return replace(finding, evidence={**finding.evidence, "static_causes": causes})
+
+
+def _rank_suggestions(finding: Finding) -> Finding:
+    """Puts the suggested rules that fitlint flagged in the script first."""
+    flagged = [str(c.get("name")) for c in finding.evidence.get("static_causes", [])]
+    if not flagged:
+        return finding
+    first = [s for s in finding.suggestions if s in flagged]
+    rest = [s for s in finding.suggestions if s not in flagged]
+    return replace(finding, suggestions=tuple(first + rest))
 
 
 def coverage_notes(data: RunData, config: DiagnosisConfig | None = None) -> list[str]:

@@ -30,11 +30,19 @@ def _ordered_layers(ctx: CheckContext, stat: str) -> list[str]:
 
 
 def _tail_level(series: Series, ctx: CheckContext) -> float | None:
-    """Median of the last ``tail_fraction`` of the finite records, or None if too few."""
-    values = series.values[np.isfinite(series.values)]
-    if values.size < ctx.config.min_records:
+    """Median of the finite records in the last ``tail_fraction`` of the recorded steps (at
+    least ``min_records`` of them), or None if too few: by steps, not by records, so the dense
+    records of the first steps do not count for more than their share of the run."""
+    finite = series.finite()
+    n = ctx.config.min_records
+    if len(finite) < n:
         return None
-    return edge_level(values, at_end=True, fraction=ctx.config.tail_fraction)
+    steps, values = finite.steps, finite.values
+    cut = steps[0] + (1.0 - ctx.config.tail_fraction) * (steps[-1] - steps[0])
+    tail = values[steps >= cut]
+    if tail.size < n:
+        tail = values[-n:]
+    return float(np.median(tail))
 
 
 def _levels(ctx: CheckContext, stat: str) -> dict[str, float]:
@@ -63,6 +71,8 @@ def _names(layers: list[str]) -> str:
 def _with_lr(ctx: CheckContext, evidence: dict[str, Any]) -> dict[str, Any]:
     if ctx.learning_rate is not None:
         evidence["learning_rate"] = ctx.learning_rate
+    if ctx.optimizer:
+        evidence["optimizer"] = ctx.optimizer
     evidence["step_unit"] = "step"
     return evidence
 
@@ -94,6 +104,15 @@ def check_exploding(ctx: CheckContext) -> Finding | None:
                 involved.append(s)
             step = int(s.steps[hit[0]])
             first_bad = step if first_bad is None else min(first_bad, step)
+    counts = ctx.data.global_stats.get("nonfinite_grad_count")
+    first_series = ctx.data.global_stats.get("first_nonfinite_grad_step")
+    if not bad_layers and counts is not None and bool(np.any(counts.values > 0)):
+        # Non-finite gradients between two records: the callback's running counts saw them.
+        bad_layers = ["(between records)"]
+        involved.append(counts)
+        first_bad = int(counts.steps[np.nonzero(counts.values > 0)[0][0]])
+        if first_series is not None and len(first_series):
+            first_bad = int(np.min(first_series.values))
     if bad_layers and first_bad is not None:
         _, end = _span(involved)
         return Finding(
@@ -143,7 +162,11 @@ def check_exploding(ctx: CheckContext) -> Finding | None:
                     ),
                     suggestions=("learning-rate-too-high", "missing-input-normalization"),
                 )
-    # 3. First layer's gradient far larger than the last layer's.
+    # 3. Large but finite: an adaptive optimizer keeps the loss finite, the weights still jump.
+    large = _large_gradients(ctx)
+    if large is not None:
+        return large
+    # 4. First layer's gradient far larger than the last layer's.
     levels = _levels(ctx, "grad_norm")
     if len(levels) >= 2:
         layers = list(levels)
@@ -173,6 +196,43 @@ def check_exploding(ctx: CheckContext) -> Finding | None:
                 suggestions=("missing-input-normalization", "learning-rate-too-high"),
             )
     return None
+
+
+def _large_gradients(ctx: CheckContext) -> Finding | None:
+    cfg = ctx.config
+    series = ctx.data.global_stats.get("global_grad_norm")
+    if series is None:
+        return None
+    g = series.finite()
+    if len(g) < cfg.min_records:
+        return None
+    level = float(np.median(g.values))
+    if level < cfg.large_gradient_norm:
+        return None
+    k = min(len(g), cfg.min_records)
+    first_level = float(np.median(g.values[:k]))
+    return Finding(
+        name=EXPLODING_GRADIENTS,
+        severity=WARNING,
+        step_start=int(g.steps[0]),
+        step_end=int(g.steps[-1]),
+        message=(
+            f"the global gradient norm is {level:.3g} (median of {len(g)} records, "
+            f"{first_level:.3g} over the first {k}), above {cfg.large_gradient_norm:g}: every "
+            f"update is as large as the optimizer allows"
+        ),
+        evidence=_with_lr(
+            ctx,
+            {
+                "kind": "large",
+                "median_norm": level,
+                "first_records_norm": first_level,
+                "largest_norm": float(np.max(g.values)),
+                "records": len(g),
+            },
+        ),
+        suggestions=("missing-input-normalization", "learning-rate-too-high"),
+    )
 
 
 def check_vanishing(ctx: CheckContext) -> Finding | None:
@@ -220,8 +280,11 @@ def check_dead_units(ctx: CheckContext) -> Finding | None:
     """dead-units: layers where most ReLU units never fire, or most gradients are exactly 0
     (AUTOTRAINER's gamma)."""
     cfg = ctx.config
-    dead = _levels(ctx, "dead_fraction")
-    zero = _levels(ctx, "zero_fraction")
+    # The output layer is never "dead": a saturated or single-unit softmax output gets zero
+    # gradients for reasons that other findings name.
+    output = _ordered_layers(ctx, "grad_norm")[-1:] or ctx.data.layers[-1:]
+    dead = {k: v for k, v in _levels(ctx, "dead_fraction").items() if k not in output}
+    zero = {k: v for k, v in _levels(ctx, "zero_fraction").items() if k not in output}
     flagged: dict[str, dict[str, float]] = {}
     for layer, level in dead.items():
         if level >= cfg.dead_fraction:

@@ -55,11 +55,18 @@ def _base_evidence(ctx: CheckContext, named: NamedSeries) -> dict[str, Any]:
     evidence: dict[str, Any] = {"tag": named.tag, "step_unit": named.unit}
     if ctx.learning_rate is not None:
         evidence["learning_rate"] = ctx.learning_rate
+    if ctx.optimizer:
+        evidence["optimizer"] = ctx.optimizer
     return evidence
 
 
 def check_non_finite(ctx: CheckContext) -> Finding | None:
-    """non-finite-loss: a training or validation loss became NaN or Inf."""
+    """non-finite-loss: a training or validation loss became NaN or Inf.
+
+    Two stories are told apart: a loss that is non-finite from the very first step (a
+    numerical bug in the loss or the data: no update has happened yet, so the learning rate
+    cannot be the cause), and a loss that was finite and grew until it overflowed.
+    """
     candidates = [ctx.train_loss, *ctx.batch_losses, ctx.validation_loss]
     seen: set[tuple[str, str]] = set()
     hits: list[tuple[NamedSeries, int]] = []
@@ -70,45 +77,129 @@ def check_non_finite(ctx: CheckContext) -> Finding | None:
         bad = np.nonzero(~np.isfinite(named.series.values))[0]
         if bad.size:
             hits.append((named, int(bad[0])))
-    if not hits:
+    first_step = _first_nonfinite_step(ctx)
+    if not hits and first_step is None:
         return None
-    # Report the finest series (per step before per epoch), then the earliest bad point.
-    named, first = min(hits, key=lambda h: (h[0].unit != "step", h[1] / max(len(h[0].series), 1)))
-    steps, values = named.series.steps, named.series.values
-    n_bad = int(np.count_nonzero(~np.isfinite(values)))
-    first_value = float(values[first])
-    finite_before = np.nonzero(np.isfinite(values[:first]))[0]
-    evidence = _base_evidence(ctx, named)
-    evidence.update(
-        first_non_finite_step=int(steps[first]),
-        first_non_finite_value=first_value,
-        non_finite_count=n_bad,
-        point_count=int(values.size),
-        series_affected=[f"{h[0].role}: {h[0].tag}" for h in hits],
-    )
-    message = (
-        f"{named.label()} became {first_value} at {named.at(int(steps[first]))}; "
-        f"{n_bad} of {values.size} values are non-finite"
-    )
-    if finite_before.size:
-        last = int(finite_before[-1])
-        evidence["last_finite_step"] = int(steps[last])
-        evidence["last_finite_value"] = float(values[last])
-        where = named.at(int(steps[last]))
-        message += f"; the last finite value was {_fmt(float(values[last]))} at {where}"
-    return Finding(
-        name=NON_FINITE_LOSS,
-        severity=ERROR,
-        step_start=int(steps[first]),
-        step_end=int(steps[-1]),
-        message=message,
-        evidence=evidence,
-        suggestions=(
+    evidence: dict[str, Any]
+    if hits:
+        # Report the finest series (per step before per epoch), then the earliest bad point.
+        named, first = min(
+            hits, key=lambda h: (h[0].unit != "step", h[1] / max(len(h[0].series), 1))
+        )
+        steps, values = named.series.steps, named.series.values
+        n_bad = int(np.count_nonzero(~np.isfinite(values)))
+        first_value = float(values[first])
+        finite_before = np.nonzero(np.isfinite(values[:first]))[0]
+        evidence = _base_evidence(ctx, named)
+        evidence.update(
+            first_non_finite_step=int(steps[first]),
+            first_non_finite_value=first_value,
+            non_finite_count=n_bad,
+            point_count=int(values.size),
+            series_affected=[f"{h[0].role}: {h[0].tag}" for h in hits],
+        )
+        where = named.at(int(steps[first]))
+        message = f"{named.label()} became {first_value} at {where}"
+        message += f"; {n_bad} of {values.size} values are non-finite"
+        if finite_before.size:
+            last = int(finite_before[-1])
+            evidence["last_finite_step"] = int(steps[last])
+            evidence["last_finite_value"] = float(values[last])
+            message += (
+                f"; the last finite value was {_fmt(float(values[last]))} at "
+                f"{named.at(int(steps[last]))}"
+            )
+        start, end = int(steps[first]), int(steps[-1])
+    else:
+        evidence = {"tag": "fitdiag/nonfinite_loss_count", "step_unit": "step"}
+        if ctx.learning_rate is not None:
+            evidence["learning_rate"] = ctx.learning_rate
+        message = "a batch loss was NaN or Inf between two records"
+        start = end = int(first_step or 0)
+    counts = ctx.aggregate("nonfinite_loss_count")
+    if counts is not None:
+        evidence["non_finite_batches"] = int(np.nansum(counts.values))
+    from_start = _non_finite_from_start(ctx, first_step, hits)
+    if first_step is not None:
+        evidence["first_non_finite_step"] = first_step
+        start = min(start, first_step)
+        if not hits:
+            message = f"the batch loss became NaN or Inf at step {first_step}"
+    peak = _largest_finite_loss(ctx)
+    if from_start:
+        evidence["kind"] = "from-start"
+        message = (
+            "the loss was NaN or Inf from the very first step, before any update: a numerical "
+            "error in the loss or the data, not a learning rate; " + message
+        )
+        suggestions: tuple[str, ...] = (
+            "output-activation-loss-mismatch",
+            "missing-input-normalization",
+        )
+    else:
+        evidence["kind"] = "overflow"
+        if peak is not None:
+            evidence["largest_finite_loss"] = peak
+            if ctx.initial_loss is not None:
+                evidence["initial_loss"] = ctx.initial_loss
+                message += (
+                    f"; before that the loss grew from {_fmt(ctx.initial_loss)} to {_fmt(peak)}"
+                )
+        suggestions = (
             "learning-rate-too-high",
             "missing-input-normalization",
             "output-activation-loss-mismatch",
-        ),
+        )
+    return Finding(
+        name=NON_FINITE_LOSS,
+        severity=ERROR,
+        step_start=start,
+        step_end=end,
+        message=message,
+        evidence=evidence,
+        suggestions=suggestions,
     )
+
+
+def _first_nonfinite_step(ctx: CheckContext) -> int | None:
+    """The first step whose batch loss was non-finite, from the callback's aggregates."""
+    series = ctx.aggregate("first_nonfinite_loss_step")
+    if series is not None:
+        finite = series.values[np.isfinite(series.values) & (series.values >= 0)]
+        if finite.size:
+            return int(np.min(finite))
+    counts = ctx.aggregate("nonfinite_loss_count")
+    if counts is not None:
+        bad = np.nonzero(counts.values > 0)[0]
+        if bad.size:
+            return int(counts.steps[bad[0]])
+    return None
+
+
+def _non_finite_from_start(
+    ctx: CheckContext, first_step: int | None, hits: list[tuple[NamedSeries, int]]
+) -> bool:
+    """True when no finite training loss was ever seen before the first non-finite one."""
+    starts = [int(named.series.steps[0]) for named in ctx.batch_losses if len(named.series)]
+    if first_step is not None and starts:
+        if first_step > min(starts):
+            return False
+        # No batch loss before the first non-finite step: the aggregates confirm it when the
+        # first window holds no finite value at all.
+        maxima = ctx.aggregate("batch_loss_max")
+        return maxima is None or not bool(np.any(maxima.steps < first_step))
+    for named, first in hits:
+        if named.role == "training loss" and named.unit == "step" and first == 0:
+            return True
+    return False
+
+
+def _largest_finite_loss(ctx: CheckContext) -> float | None:
+    values = [s.values for s in (ctx.aggregate("batch_loss_max"),) if s is not None]
+    values += [named.series.values for named in ctx.batch_losses]
+    finite = [v[np.isfinite(v)] for v in values]
+    finite = [v for v in finite if v.size]
+    return float(max(np.max(v) for v in finite)) if finite else None
 
 
 def check_diverging(ctx: CheckContext) -> Finding | None:
@@ -124,7 +215,99 @@ def check_diverging(ctx: CheckContext) -> Finding | None:
         spike = _loss_spike(ctx, candidate)
         if spike is not None:
             return spike
-    return None
+    return _above_initial(ctx, named)
+
+
+def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
+    """The loss against the untrained model's: a blow-up far above it (per-step losses or the
+    callback's running maxima between records), or a run that ends well above it."""
+    cfg = ctx.config
+    initial = ctx.initial_loss
+    if initial is None or initial <= 0:
+        return None
+    evidence = _base_evidence(ctx, named)
+    evidence["initial_loss"] = initial
+    for batch in ctx.batch_losses:
+        steps, values = _prepared(ctx, batch)
+        if values.size < cfg.min_points:
+            continue
+        smooth = running_median(values, cfg.smoothing_window)
+        peak = int(np.argmax(smooth))
+        if smooth[peak] >= cfg.divergence_initial_factor * initial:
+            evidence.update(
+                kind="above-initial",
+                tag=batch.tag,
+                step_unit=batch.unit,
+                peak=float(smooth[peak]),
+                peak_step=int(steps[peak]),
+                factor=float(smooth[peak] / initial),
+                end_level=edge_level(values, at_end=True, fraction=0.25),
+            )
+            return Finding(
+                name=DIVERGING_LOSS,
+                severity=ERROR,
+                step_start=int(steps[0]),
+                step_end=int(steps[peak]),
+                message=(
+                    f"{batch.label()} blew up {smooth[peak] / initial:.3g}x above the "
+                    f"untrained model's loss {_fmt(initial)}, to {_fmt(float(smooth[peak]))} "
+                    f"around {batch.at(int(steps[peak]))} (running median of "
+                    f"{cfg.smoothing_window} points)"
+                ),
+                evidence=evidence,
+                suggestions=("learning-rate-too-high", "missing-input-normalization"),
+            )
+    maxima = ctx.aggregate("batch_loss_max")
+    if maxima is not None:
+        m = maxima.finite()
+        over = np.nonzero(m.values >= cfg.divergence_peak_factor * initial)[0]
+        if over.size >= cfg.divergence_peak_windows:
+            top = int(np.argmax(m.values))
+            evidence.update(
+                kind="peak",
+                tag="fitdiag/batch_loss_max",
+                step_unit="step",
+                peak=float(m.values[top]),
+                peak_step=int(m.steps[top]),
+                factor=float(m.values[top] / initial),
+                windows_over=int(over.size),
+            )
+            return Finding(
+                name=DIVERGING_LOSS,
+                severity=ERROR,
+                step_start=int(m.steps[over[0]]),
+                step_end=int(m.steps[over[-1]]),
+                message=(
+                    f"the largest batch loss reached {_fmt(float(m.values[top]))} around step "
+                    f"{int(m.steps[top])}, {m.values[top] / initial:.3g}x the untrained "
+                    f"model's loss {_fmt(initial)} ({over.size} windows between records above "
+                    f"{cfg.divergence_peak_factor:g}x)"
+                ),
+                evidence=evidence,
+                suggestions=("learning-rate-too-high", "missing-input-normalization"),
+            )
+    steps, values = _prepared(ctx, named)
+    if values.size < cfg.min_points:
+        return None
+    end = edge_level(values, at_end=True, fraction=0.25)
+    rise = _rel(initial, end)
+    stayed = _rel(initial, float(np.median(values[values.size // 2 :])))
+    if rise < cfg.divergence_rise or stayed < cfg.divergence_rise:
+        return None
+    evidence.update(kind="ended-above-initial", end_level=end, rise_above_initial=rise)
+    return Finding(
+        name=DIVERGING_LOSS,
+        severity=ERROR,
+        step_start=int(steps[0]),
+        step_end=int(steps[-1]),
+        message=(
+            f"{named.label()} ended {_pct(rise)} above the untrained model's loss "
+            f"{_fmt(initial)} ({_fmt(end)} by {named.at(int(steps[-1]))}): training made the "
+            f"model worse than it started"
+        ),
+        evidence=evidence,
+        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    )
 
 
 def _loss_spike(ctx: CheckContext, named: NamedSeries) -> Finding | None:
@@ -290,6 +473,14 @@ def check_plateau(ctx: CheckContext) -> Finding | None:
     if abs(start) < 1e-12:
         return None  # a loss that starts at 0 has no scale to judge progress against
     improvement = -_rel(start, end)
+    chance = ctx.chance_loss
+    at_chance = (
+        chance is not None
+        and end >= cfg.plateau_chance_fraction * chance
+        and end <= (1.0 + cfg.divergence_rise) * chance
+    )
+    if at_chance and chance is not None:
+        return _plateau_at_chance(ctx, named, steps, values, start, end, chance)
     if improvement >= cfg.plateau_min_improvement or -improvement >= cfg.divergence_rise:
         return None
     trend = mann_kendall(values)
@@ -318,14 +509,51 @@ def check_plateau(ctx: CheckContext) -> Finding | None:
             f"({_fmt(start)} -> {_fmt(end)}; Theil-Sen slope {slope:.3g} per {named.unit})"
         ),
         evidence=evidence,
-        suggestions=(
-            "learning-rate-too-low",
-            "deep-saturating-activations",
-            "missing-input-normalization",
-            "output-activation-loss-mismatch",
-            "missing-hidden-activation",
-        ),
+        suggestions=_PLATEAU_CAUSES,
     )
+
+
+def _plateau_at_chance(
+    ctx: CheckContext,
+    named: NamedSeries,
+    steps: IntArray,
+    values: FloatArray,
+    start: float,
+    end: float,
+    chance: float,
+) -> Finding:
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        kind="at-chance",
+        start_level=start,
+        end_level=end,
+        chance_loss=chance,
+        points=int(values.size),
+    )
+    return Finding(
+        name=LOSS_PLATEAU,
+        severity=WARNING,
+        step_start=int(steps[0]),
+        step_end=int(steps[-1]),
+        message=(
+            f"{named.label()} ended at {_fmt(end)}, the loss of a uniform guess "
+            f"(chance level {_fmt(chance)}): after {int(steps[-1] - steps[0])} {named.unit}s "
+            f"the model predicts no better than chance"
+        ),
+        evidence=evidence,
+        suggestions=_PLATEAU_CAUSES,
+    )
+
+
+_PLATEAU_CAUSES = (
+    "single-unit-softmax",
+    "output-activation-loss-mismatch",
+    "learning-rate-too-low",
+    "deep-saturating-activations",
+    "deep-stacked-rnn",
+    "missing-input-normalization",
+    "missing-hidden-activation",
+)
 
 
 def check_overfitting(ctx: CheckContext) -> Finding | None:

@@ -122,6 +122,8 @@ class Finding:
         message: The evidence in numbers, one sentence.
         evidence: The numbers behind the message (JSON-serialisable).
         suggestions: fitlint rule names of the likely static causes.
+        remedy: What to change: the headline's fix when the headline explains this finding,
+            else the finding's own remedy (set by the engine).
     """
 
     name: str
@@ -131,6 +133,7 @@ class Finding:
     message: str
     evidence: dict[str, Any]
     suggestions: tuple[str, ...] = ()
+    remedy: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The finding as a JSON-ready dict (numpy scalars and arrays become Python values;
@@ -143,6 +146,7 @@ class Finding:
             "message": self.message,
             "evidence": _jsonable(self.evidence),
             "suggestions": list(self.suggestions),
+            "remedy": self.remedy,
         }
 
 

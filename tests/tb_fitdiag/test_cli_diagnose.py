@@ -68,6 +68,7 @@ def test_json_shape_and_exit_code(logdir: Path, capsys: pytest.CaptureFixture[st
         "message",
         "evidence",
         "suggestions",
+        "remedy",
     }
     assert (finding["name"], finding["severity"], finding["step_start"]) == (
         "non-finite-loss",

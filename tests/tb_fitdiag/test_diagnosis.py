@@ -30,19 +30,14 @@ from tb_fitdiag.diagnosis.robust import (
     theil_sen_slope,
 )
 
-FITLINT_RULES = {
-    "missing-input-normalization",
-    "preprocessing-before-split",
-    "learning-rate-too-high",
-    "learning-rate-too-low",
-    "batch-size-exceeds-dataset",
-    "deep-stacked-rnn",
-    "deep-saturating-activations",
-    "output-activation-loss-mismatch",
-    "missing-hidden-activation",
-    "dropout-rate-too-high",
-    "no-validation-data",
-}
+
+def _fitlint_rule_names() -> set[str]:
+    from fitlint.rules.base import all_rules
+
+    return {rule.name for rule in all_rules().values()}
+
+
+FITLINT_RULES = _fitlint_rule_names()
 
 EPOCHS = np.arange(30)
 RNG = np.random.default_rng(1234)
@@ -365,6 +360,7 @@ def test_to_json_keeps_nan_serialisable() -> None:
         "message",
         "evidence",
         "suggestions",
+        "remedy",
     }
     text = json.dumps(doc)
     back = json.loads(text)

@@ -352,17 +352,20 @@ def test_diagnosis_of_a_diverging_run(client: Client) -> None:
 
 
 def test_diagnosis_is_the_engine_of_the_cli(client: Client, logdir: Path) -> None:
-    from tb_fitdiag.diagnosis import diagnose
+    from tb_fitdiag.diagnosis import diagnose_run
     from tb_fitdiag.reading import list_training_runs, load_run
 
     _, _, provider = _app(logdir)
     ctx = RequestContext()
     for name in ("healthy", "diverging", "keras_only"):
         run = next(r for r in list_training_runs(provider, ctx, "") if r.name == name)
-        expected = [f.to_json() for f in diagnose(load_run(provider, ctx, "", run))]
-        got = _get_json(client, f"/diagnosis?run={name}")["findings"]
-        strip = [{k: v for k, v in f.items() if k not in ("summary", "remedy")} for f in got]
-        assert strip == json.loads(json.dumps(json_util.Cleanse(expected)))
+        expected = diagnose_run(load_run(provider, ctx, "", run)).to_json()
+        body = _get_json(client, f"/diagnosis?run={name}")
+        strip = [{k: v for k, v in f.items() if k != "summary"} for f in body["findings"]]
+        assert strip == json.loads(json.dumps(json_util.Cleanse(expected["findings"])))
+        assert body["headline"] == json.loads(json.dumps(json_util.Cleanse(expected["headline"])))
+        alarms = [f for f in expected["findings"] if f["severity"] in ("error", "warning")]
+        assert (body["headline"] is None) == (not alarms)
 
 
 def test_diagnosis_of_a_run_without_gradients_still_diagnoses_losses(client: Client) -> None:
