@@ -99,8 +99,28 @@ def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
     gaps: dict[int, list[float]] = {}
     for (epoch, batch, t), (next_epoch, _, next_t) in itertools.pairwise(batches):
         if epoch == next_epoch and epoch > 0:
-            gaps.setdefault(epoch * 64 + batch, []).append(next_t - t)
+            gaps.setdefault(epoch * STEPS_PER_EPOCH + batch, []).append(next_t - t)
     return gaps
+
+
+STEPS_PER_EPOCH = 64
+
+
+def _recorded_steps(rounds: int, steps: int) -> set[int]:
+    """The steps FitDiagCallback() records when each round is one fit() of one more epoch."""
+    from tb_fitdiag.callback import DENSE_STEPS, _auto_interval
+
+    recorded: set[int] = set()
+    next_record = 0
+    for round_ in range(rounds + 1):
+        interval = _auto_interval({"epochs": round_ + 1, "steps": steps})
+        for batch in range(steps):
+            step = round_ * steps + batch
+            if step >= next_record:
+                recorded.add(step)
+                dense = step + 1 < DENSE_STEPS
+                next_record = step + 1 if dense else (step // interval + 1) * interval
+    return recorded
 
 
 def _rss_mib() -> float:
@@ -115,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds (one epoch each)")
     parser.add_argument("--memory-epochs", type=int, default=40)
+    parser.add_argument(
+        "--first-epochs", type=int, default=5, help="fresh-model pairs for the first-epoch cost"
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -168,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
         f"same round\n({args.rounds} interleaved rounds, 64 steps per epoch, CPU, "
-        f"FitDiagCallback defaults: interval={DEFAULT_INTERVAL})"
+        "FitDiagCallback defaults: every one of the first 32 steps, then every planned/20 steps,"
+        f" at most {DEFAULT_INTERVAL})"
     )
     print(
         f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
@@ -185,16 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}")
 
     # The cost of one recording step, from per-step timings: far less noisy than epoch times.
+    recorded = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
+    timed = range(STEPS_PER_EPOCH, (args.rounds + 1) * STEPS_PER_EPOCH)
+    mean_interval = len(timed) / max(1, sum(1 for step in timed if step in recorded))
     print(
         f"\nrecording step cost (median step gaps in the FitDiagCallback run; the step before a "
         f"recording one arms it)\n{'model':<6} {'plain step ms':>14} {'recording +ms':>14} "
-        f"{'share at interval=' + str(DEFAULT_INTERVAL):>20}"
+        f"{'share (mean interval ' + format(mean_interval, '.0f') + ')':>24}"
     )
     for name in models:
         plain_gaps = _step_gaps(batches[name, "plain"])
         plain_step = statistics.median(g for gaps in plain_gaps.values() for g in gaps)
         gaps = _step_gaps(batches[name, "fitdiag"])
-        recording = [s for s in gaps if s % DEFAULT_INTERVAL == 0]
+        recording = [s for s in gaps if s in recorded]
         touched = {s for r in recording for s in (r - 1, r)}
         normal = statistics.median(g for s, v in gaps.items() if s not in touched for g in v)
         extra = sum(
@@ -202,8 +229,37 @@ def main(argv: list[str] | None = None) -> int:
             - normal
             for offset in (-1, 0)
         )
-        share = extra / (DEFAULT_INTERVAL * plain_step)
-        print(f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} {share:>+19.1%}")
+        share = extra / (mean_interval * plain_step)
+        print(f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} {share:>+23.1%}")
+
+    # The first epoch: set-up, tracing and linting, against a fresh plain fit of the same model.
+    print(
+        f"\nfirst epoch of a fresh model (set-up, tracing, linting this script): fit() seconds, "
+        f"median of {args.first_epochs} alternating pairs\n"
+        f"{'model':<6} {'plain s':>9} {'FitDiagCallback() s':>20} {'extra s':>9}"
+    )
+    for name, (build, x, y) in models.items():
+        pairs: dict[str, list[float]] = {"plain": [], "fitdiag": []}
+        for rep in range(args.first_epochs):
+            order = ["plain", "fitdiag"] if rep % 2 == 0 else ["fitdiag", "plain"]
+            for variant in order:
+                keras.utils.set_random_seed(rep)
+                model = build()
+                model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                extra = (
+                    [FitDiagCallback(log_dir=os.path.join(workdir, f"first_{name}_{rep}"))]
+                    if variant == "fitdiag"
+                    else []
+                )
+                begin = time.perf_counter()
+                model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=extra)
+                pairs[variant].append(time.perf_counter() - begin)
+        plain_s = statistics.median(pairs["plain"])
+        mine_s = statistics.median(pairs["fitdiag"])
+        extra_s = statistics.median(
+            a - b for a, b in zip(pairs["fitdiag"], pairs["plain"], strict=True)
+        )
+        print(f"{name:<6} {plain_s:>9.2f} {mine_s:>20.2f} {extra_s:>+9.2f}")
 
     # Memory over a long run, statistics at every step (the worst case for buffers).
     build, x, y = models["MLP"]

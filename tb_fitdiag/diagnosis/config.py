@@ -322,3 +322,14 @@ def threshold_docs() -> list[tuple[str, Any, str, str]]:
         for f in fields(DiagnosisConfig)
         if f.name != "tags"
     ]
+
+
+def threshold_table() -> str:
+    """The Markdown table of every threshold, as ``docs/diagnose.md`` shows it."""
+    rows = [
+        "| Setting | Default | What it controls | Source |",
+        "|---|---|---|---|",
+    ]
+    for name, default, doc, source in threshold_docs():
+        rows.append(f"| `{name}` | `{default!r}` | {doc} | {source} |")
+    return "\n".join(rows)

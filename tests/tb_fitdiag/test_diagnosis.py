@@ -431,7 +431,11 @@ def test_diagnosis_imports_neither_tensorflow_nor_tensorboard() -> None:
 def test_docs_list_every_threshold_and_finding() -> None:
     from pathlib import Path
 
+    from tb_fitdiag.diagnosis.config import threshold_table
+
     doc = (Path(__file__).parents[2] / "docs" / "diagnose.md").read_text()
+    # The table is generated: regenerate it with `python -m tb_fitdiag.diagnosis.docs`.
+    assert threshold_table() in doc
     for name, *_ in threshold_docs():
         assert f"`{name}`" in doc, name
     for name in FINDING_KINDS:

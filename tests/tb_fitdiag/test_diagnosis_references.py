@@ -362,3 +362,13 @@ def test_a_bad_learning_rate_value_keeps_the_plain_fix(lr: float) -> None:
     result = diagnose_run(data)
     assert result.headline is not None and result.headline.cause == "learning-rate-too-high"
     assert result.headline.fix == CAUSES["learning-rate-too-high"].fix
+
+
+def test_docs_show_the_generated_causes_table() -> None:
+    from pathlib import Path
+
+    from tb_fitdiag.diagnosis.docs import causes_table
+
+    doc = (Path(__file__).parents[2] / "docs" / "diagnose.md").read_text()
+    # Regenerate with `python -m tb_fitdiag.diagnosis.docs`.
+    assert causes_table() in doc
