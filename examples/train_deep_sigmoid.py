@@ -1,7 +1,11 @@
 """A broken run: eight stacked sigmoid layers, no normalization between them.
 
 fitlint flags the stack (deep-saturating-activations); the diagnosis sees the gradients of the
-first layers vanish and the loss stall.
+first layers vanish, the weights barely move and the loss stay at chance level (ln 2).
+
+fitdiag diagnose reports (FitDiagCallback at its defaults):
+    headline: deep-saturating-activations
+    findings: loss-plateau (warning), update-ratio-too-low (warning), vanishing-gradients (warning)
 
     python examples/train_deep_sigmoid.py --log-dir demo_logs/deep_sigmoid
 """

@@ -1,6 +1,12 @@
 """A broken run: Adam with a learning rate a thousand times its default.
 
-fitlint flags it before training (learning-rate-too-high); the diagnosis sees the loss diverge.
+fitlint flags it before training (learning-rate-too-high). In the first steps the batch loss
+blows up from 0.76 to thousands, then the network settles with most units of a hidden layer
+dead; the diagnosis names the rate, at the line fitlint flagged, as the cause.
+
+fitdiag diagnose reports (FitDiagCallback at its defaults):
+    headline: learning-rate-too-high
+    findings: diverging-loss (error), dead-units (warning)
 
     python examples/train_lr_too_high.py --log-dir demo_logs/lr_too_high
 """

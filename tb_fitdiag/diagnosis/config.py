@@ -132,10 +132,12 @@ class DiagnosisConfig:
 
     # --- references ----------------------------------------------------------------------
     initial_points: int = _t(
-        3,
+        1,
         "The initial loss (the reference of the untrained model) is the median of the first "
         "this many per-step losses, when they were recorded at consecutive early steps "
-        "(FitDiagCallback records every one of the first 32 steps).",
+        "(FitDiagCallback records every one of the first 32 steps). Only the first step's loss "
+        "is computed before any update: a too-high rate can multiply the loss by 1000 in the "
+        "next two steps, so 1 is the default.",
         FITDIAG,
     )
 

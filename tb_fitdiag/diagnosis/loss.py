@@ -232,27 +232,31 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
         if values.size < cfg.min_points:
             continue
         smooth = running_median(values, cfg.smoothing_window)
-        peak = int(np.argmax(smooth))
-        if smooth[peak] >= cfg.divergence_initial_factor * initial:
+        over = np.nonzero(smooth >= cfg.divergence_initial_factor * initial)[0]
+        if over.size:
+            # The blow-up is where the smoothed loss is over the line; its peak is the largest
+            # loss recorded there.
+            peak = int(over[0] + np.argmax(values[over[0] : over[-1] + 1]))
             evidence.update(
                 kind="above-initial",
                 tag=batch.tag,
                 step_unit=batch.unit,
-                peak=float(smooth[peak]),
+                peak=float(values[peak]),
                 peak_step=int(steps[peak]),
-                factor=float(smooth[peak] / initial),
+                factor=float(values[peak] / initial),
                 end_level=edge_level(values, at_end=True, fraction=0.25),
             )
             return Finding(
                 name=DIVERGING_LOSS,
                 severity=ERROR,
                 step_start=int(steps[0]),
-                step_end=int(steps[peak]),
+                step_end=int(steps[over[-1]]),
                 message=(
-                    f"{batch.label()} blew up {smooth[peak] / initial:.3g}x above the "
-                    f"untrained model's loss {_fmt(initial)}, to {_fmt(float(smooth[peak]))} "
-                    f"around {batch.at(int(steps[peak]))} (running median of "
-                    f"{cfg.smoothing_window} points)"
+                    f"{batch.label()} blew up from the untrained model's {_fmt(initial)} to "
+                    f"{_fmt(float(values[peak]))} at {batch.at(int(steps[peak]))} "
+                    f"({values[peak] / initial:.3g}x; its running median of "
+                    f"{cfg.smoothing_window} points stayed above {cfg.divergence_initial_factor:g}x "
+                    f"until {batch.at(int(steps[over[-1]]))})"
                 ),
                 evidence=evidence,
                 suggestions=("learning-rate-too-high", "missing-input-normalization"),
