@@ -255,8 +255,8 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
                     f"{batch.label()} blew up from the untrained model's {_fmt(initial)} to "
                     f"{_fmt(float(values[peak]))} at {batch.at(int(steps[peak]))} "
                     f"({values[peak] / initial:.3g}x; its running median of "
-                    f"{cfg.smoothing_window} points stayed above {cfg.divergence_initial_factor:g}x "
-                    f"until {batch.at(int(steps[over[-1]]))})"
+                    f"{cfg.smoothing_window} points stayed above "
+                    f"{cfg.divergence_initial_factor:g}x until {batch.at(int(steps[over[-1]]))})"
                 ),
                 evidence=evidence,
                 suggestions=("learning-rate-too-high", "missing-input-normalization"),
