@@ -39,8 +39,18 @@ export interface SeriesJson {
   values: Num[];
 }
 
+export interface Headline {
+  cause: string;
+  finding: string;
+  explains: string[];
+  message: string;
+  fix: string;
+  static: { path: string; line: number | null; name: string; message: string } | null;
+}
+
 export interface DiagnosisResponse {
   run: string;
+  headline: Headline | null;
   findings: Finding[];
   notes: string[];
   skipped: string[];

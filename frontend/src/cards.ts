@@ -1,7 +1,7 @@
 // Diagnosis cards (most severe first, as the engine orders them), the fitlint findings recorded
 // at train start, and the empty state for runs without gradient statistics.
 
-import type { Finding, StaticFindingsResponse } from "./api";
+import type { Finding, Headline, StaticFindingsResponse } from "./api";
 import { fmt, h } from "./dom";
 
 const SEVERITY_LABEL: Record<string, string> = { error: "Error", warning: "Warning", info: "Info" };
@@ -195,5 +195,36 @@ export function emptyGradients(run: string): HTMLElement {
       "It writes into the same train/ and validation/ folders as keras.callbacks.TensorBoard; " +
         "reload this tab once training has started.",
     ),
+  );
+}
+
+/** The run's most likely cause and its fix, above the cards; nothing when nothing was raised. */
+export function headlineBanner(headline: Headline | null): HTMLElement | null {
+  if (!headline) return null;
+  const where = headline.static
+    ? h(
+        "span",
+        { class: "headline-where", title: headline.static.message },
+        ` at ${headline.static.path}${headline.static.line ? `:${headline.static.line}` : ""}`,
+      )
+    : null;
+  return h(
+    "div",
+    { class: "headline", role: "status" },
+    h(
+      "div",
+      { class: "headline-cause" },
+      h("span", { class: "headline-label" }, "Most likely cause: "),
+      h("code", {}, headline.cause),
+      where,
+    ),
+    h("div", { class: "headline-message" }, headline.message),
+    h(
+      "div",
+      { class: "headline-fix" },
+      h("span", { class: "fixes-title" }, "Fix: "),
+      headline.fix,
+    ),
+    h("div", { class: "headline-explains muted" }, `Explains: ${headline.explains.join(", ")}`),
   );
 }

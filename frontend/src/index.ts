@@ -9,7 +9,13 @@ import {
   type RunSummary,
   type StaticFindingsResponse,
 } from "./api";
-import { emptyGradients, findingCards, staticFindingsPanel, stepUnit } from "./cards";
+import {
+  emptyGradients,
+  findingCards,
+  headlineBanner,
+  staticFindingsPanel,
+  stepUnit,
+} from "./cards";
 import { LineChart, type LineSeries, type Shade } from "./charts";
 import { scaleFromThresholds } from "./colormap";
 import { clear, cssVar, h } from "./dom";
@@ -186,6 +192,8 @@ class App {
     if (notes.length) {
       sections.push(h("ul", { class: "notes muted" }, ...notes.map((n) => h("li", {}, n))));
     }
+    const banner = headlineBanner(diagnosis.headline ?? null);
+    if (banner) sections.push(banner);
     sections.push(h("h2", {}, `Diagnosis (${diagnosis.findings.length})`));
     sections.push(findingCards(diagnosis.findings, doc));
     sections.push(staticFindingsPanel(doc));

@@ -215,6 +215,11 @@ def test_tab_shows_both_runs_the_diverging_finding_and_the_heatmap(server: str) 
             )
             failures = [c for c in cards if c["name"] in FAILURE_FINDINGS]
             assert failures, cards
+            # The headline comes first: the most likely cause and its fix.
+            cause = frame.text_content(".headline .headline-cause code")
+            assert cause == "learning-rate-too-high"
+            fix = frame.text_content(".headline .headline-fix") or ""
+            assert "learning rate" in fix
             first = failures[0]
             assert any(ch.isdigit() for ch in first["range"])
             assert any(any(ch.isdigit() for ch in value) for value in first["evidence"])
@@ -238,6 +243,7 @@ def test_tab_shows_both_runs_the_diverging_finding_and_the_heatmap(server: str) 
             frame.wait_for_function("document.body.dataset.drawn === 'healthy'", timeout=60_000)
             assert frame.query_selector("canvas.heatmap-canvas") is not None
             assert frame.query_selector("section.static-findings") is not None
+            assert frame.query_selector(".headline") is None  # nothing raised, no headline
 
             frame.click('button.run[data-run="diverging"]')
             frame.wait_for_function("document.body.dataset.drawn === 'diverging'", timeout=60_000)
