@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
         f"same round\n({args.rounds} interleaved rounds, 64 steps per epoch, CPU, "
-        "FitDiagCallback defaults: every one of the first 32 steps, then every planned/20 steps,"
+        "FitDiagCallback defaults: every one of the first 32 steps, then every planned/10 steps,"
         f" at most {DEFAULT_INTERVAL})"
     )
     print(

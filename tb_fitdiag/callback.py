@@ -52,7 +52,7 @@ DEFAULT_INTERVAL = 50
 # in the first steps is the commonest failure of all), and a run gets at least about
 # MIN_RECORDS regular records however short it is.
 DENSE_STEPS = 32
-MIN_RECORDS = 20
+MIN_RECORDS = 10
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
 # A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
@@ -526,7 +526,6 @@ class _GradientProbe:
             # One call reads everything (aggregated across replicas) and restarts the
             # aggregates: one op, not five.
             self._read_all = tf.function(self._read_and_restart)
-            self._read_aggregates = tf.function(self._read_and_restart_aggregates)
             self.snapshots = [
                 [
                     tf.Variable(
@@ -540,6 +539,15 @@ class _GradientProbe:
                 ]
                 for _, variables in groups
             ]
+        # The graph-side work as nested functions: traced once, then called (and inlined) by
+        # every trace of the light and the recording train functions, so each retrace of the
+        # train step costs no more than Keras's own.
+        self._fold_fn = tf.function(self._fold, autograph=False)
+        self._global_norm_fn = tf.function(self._global_norm, autograph=False)
+        self._grads_fn = tf.function(self._record_grads, autograph=False)
+        self._snapshot_fn = tf.function(self._snapshot, autograph=False)
+        self._updates_fn = tf.function(self._record_updates, autograph=False)
+        self._traced_loss: Any = None
 
     def _read_and_restart_aggregates(self) -> Any:
         values = tf.concat([self.loss_agg.read_value(), self.grad_agg.read_value()], axis=0)
@@ -623,7 +631,9 @@ class _GradientProbe:
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
         with self.strategy.scope():
-            return _aggregate_values(np.asarray(self._read_aggregates()))
+            packed = np.asarray(self._read_all())
+        n = int(self.grads.shape[0]) + int(self.updates.shape[0]) + 2
+        return _aggregate_values(packed[n:])
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
@@ -689,43 +699,45 @@ class _GradientProbe:
 
     def _wrap_scale_loss(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def scale_loss(loss: Any) -> Any:
-            # Keras divides the loss by the replica count before scale_loss; undo it.
-            def value() -> Any:
-                return tf.reshape(tf.cast(loss, tf.float64), []) * float(self.replicas)
-
-            def aggregate() -> None:
-                v = value()
-                finite = tf.math.is_finite(v)
-                old = self.loss_agg.read_value()
-                first = tf.where(
-                    tf.logical_and(tf.logical_not(finite), old[4] < 0), self._step(), old[4]
-                )
-                self.loss_agg.assign(
-                    tf.stack(
-                        [
-                            tf.where(finite, tf.maximum(old[0], v), old[0]),
-                            tf.where(finite, tf.minimum(old[1], v), old[1]),
-                            old[2] + tf.cast(tf.logical_not(finite), tf.float64),
-                            old[3] + 1.0,
-                            first,
-                        ]
-                    )
-                )
+            def stash() -> None:
+                # Keras divides the loss by the replica count before scale_loss; undo it.
+                value = tf.reshape(tf.cast(loss, tf.float64), []) * float(self.replicas)
+                self._traced_loss = value
 
             def build() -> None:
-                self.loss.assign(tf.stack([self.stamp.read_value(), value()]))
+                self.loss.assign(tf.stack([self.stamp.read_value(), self._traced_loss]))
 
-            self._guarded("loss_aggregates", aggregate, light=True)
-            self._guarded("loss", build)
+            self._traced_loss = None
+            self._guarded("loss_aggregates", stash, light=True)
+            if self._traced_loss is not None:
+                self._guarded("loss", build)
             return original(loss)
 
         return scale_loss
 
-    def _aggregate_gradients(self, total: Any) -> None:
-        """Folds one step's global gradient norm into ``grad_agg``."""
+    # The nested functions (see __init__).
+
+    def _fold(self, loss: Any, total: Any, has_loss: bool) -> None:
+        """Folds one step's batch loss and global gradient norm into the running aggregates."""
+        step = tf.cast(self.inner.iterations, tf.float64)
+        if has_loss:
+            finite = tf.math.is_finite(loss)
+            old = self.loss_agg.read_value()
+            first = tf.where(tf.logical_and(tf.logical_not(finite), old[4] < 0), step, old[4])
+            self.loss_agg.assign(
+                tf.stack(
+                    [
+                        tf.where(finite, tf.maximum(old[0], loss), old[0]),
+                        tf.where(finite, tf.minimum(old[1], loss), old[1]),
+                        old[2] + tf.cast(tf.logical_not(finite), tf.float64),
+                        old[3] + 1.0,
+                        first,
+                    ]
+                )
+            )
         finite = tf.math.is_finite(total)
         old = self.grad_agg.read_value()
-        first = tf.where(tf.logical_and(tf.logical_not(finite), old[2] < 0), self._step(), old[2])
+        first = tf.where(tf.logical_and(tf.logical_not(finite), old[2] < 0), step, old[2])
         self.grad_agg.assign(
             tf.stack(
                 [
@@ -736,6 +748,43 @@ class _GradientProbe:
             )
         )
 
+    def _global_norm(self, grads: list[Any]) -> Any:
+        return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(_flat([g]))) for g in grads]))
+
+    def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
+        """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
+        global norm."""
+        squares = [tf.reduce_sum(tf.square(_flat(unowned)))] if unowned else []
+        entries: list[Any] = []
+        for grads in per_layer:
+            if not grads:
+                entries.extend([tf.constant(-1.0, tf.float64)] * 3)
+                continue
+            flat = _flat(grads)
+            square = tf.reduce_sum(tf.square(flat))
+            squares.append(square)
+            size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
+            zeros = tf.reduce_sum(tf.cast(tf.equal(flat, 0.0), tf.float64))
+            bad = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(flat)), tf.float64))
+            entries.extend([tf.sqrt(square), zeros / size, bad])
+        total = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0, tf.float64)
+        self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
+        return total
+
+    def _snapshot(self) -> None:
+        for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
+            for buffer, variable in zip(buffers, variables, strict=True):
+                buffer.assign(tf.cast(variable.value, buffer.dtype))
+
+    def _record_updates(self, rate: Any) -> None:
+        entries = [self.stamp.read_value(), rate]
+        for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
+            old = _flat([b.read_value() for b in buffers])
+            new = _flat([v.value for v in variables])
+            entries.append(tf.sqrt(tf.reduce_sum(tf.square(old))))
+            entries.append(tf.sqrt(tf.reduce_sum(tf.square(new - old))))
+        self.updates.assign(tf.stack(entries))
+
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def apply(grads: Any, trainable_variables: Any = None) -> Any:
             rates: list[Any] = []
@@ -743,18 +792,10 @@ class _GradientProbe:
             def before() -> None:
                 # The learning rate of this step: read before the update advances iterations.
                 rates.append(tf.cast(self.inner.learning_rate, tf.float64))
-                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
-                    for buffer, variable in zip(buffers, variables, strict=True):
-                        buffer.assign(tf.cast(variable.value, buffer.dtype))
+                self._snapshot_fn()
 
             def after() -> None:
-                entries = [self.stamp.read_value(), rates[0]]
-                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
-                    old = _flat([b.read_value() for b in buffers])
-                    new = _flat([v.value for v in variables])
-                    entries.append(tf.sqrt(tf.reduce_sum(tf.square(old))))
-                    entries.append(tf.sqrt(tf.reduce_sum(tf.square(new - old))))
-                self.updates.assign(tf.stack(entries))
+                self._updates_fn(rates[0])
 
             self._guarded("apply", before)
             result = original(grads, trainable_variables)
@@ -767,15 +808,18 @@ class _GradientProbe:
     def _wrap_reduce(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def all_reduce_sum_gradients(grads_and_vars: Any) -> Any:
             reduced = original(grads_and_vars)
+            loss, self._traced_loss = self._traced_loss, None
+
+            def fold(total: Any) -> None:
+                if loss is None:
+                    self._fold_fn(tf.constant(0.0, tf.float64), total, False)
+                else:
+                    self._fold_fn(loss, total, True)
 
             def light() -> None:
-                squares = [
-                    tf.reduce_sum(tf.square(_flat([tf.convert_to_tensor(grad)])))
-                    for grad, _ in list(reduced)
-                    if grad is not None
-                ]
-                if squares:
-                    self._aggregate_gradients(tf.sqrt(tf.add_n(squares)))
+                grads = [_dense(grad) for grad, _ in list(reduced) if grad is not None]
+                if grads:
+                    fold(self._global_norm_fn(grads))
 
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
@@ -783,28 +827,9 @@ class _GradientProbe:
                 for grad, variable in list(reduced):
                     if grad is None:
                         continue
-                    if isinstance(grad, tf.IndexedSlices):
-                        grad = tf.convert_to_tensor(grad)
                     index = self.layer_of.get(self.inner._var_key(variable))
-                    (unowned if index is None else per_layer[index]).append(grad)
-                squares = [tf.reduce_sum(tf.square(_flat(unowned)))] if unowned else []
-                entries: list[Any] = []
-                for grads in per_layer:
-                    if not grads:
-                        entries.extend([tf.constant(-1.0, tf.float64)] * 3)
-                        continue
-                    flat = _flat(grads)
-                    square = tf.reduce_sum(tf.square(flat))
-                    squares.append(square)
-                    size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
-                    zeros = tf.reduce_sum(tf.cast(tf.equal(flat, 0.0), tf.float64))
-                    bad = tf.reduce_sum(
-                        tf.cast(tf.logical_not(tf.math.is_finite(flat)), tf.float64)
-                    )
-                    entries.extend([tf.sqrt(square), zeros / size, bad])
-                total = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0, tf.float64)
-                self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
-                self._aggregate_gradients(total)
+                    (unowned if index is None else per_layer[index]).append(_dense(grad))
+                fold(self._grads_fn(per_layer, unowned))
 
             if self.mode == "light":
                 self._guarded("reduce_aggregates", light, light=True)
@@ -812,6 +837,10 @@ class _GradientProbe:
             return reduced
 
         return all_reduce_sum_gradients
+
+
+def _dense(grad: Any) -> Any:
+    return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
 
 
 _LOSS_AGG_START = np.array([-np.inf, np.inf, 0.0, 0.0, -1.0])

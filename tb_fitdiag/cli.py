@@ -338,7 +338,7 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
         if headline is not None:
             where = f" at {_location(headline.static)}" if headline.static else ""
             lines.append(f"  MOST LIKELY {headline.cause}{where}")
-            lines.append(f"          {headline.message}")
+            lines.append(f"          {headline.summary}")
             lines.append(f"          explains: {', '.join(headline.explains)}")
             lines.append(f"          fix: {headline.fix}")
         for finding in report.findings:

@@ -202,7 +202,8 @@ class Headline:
             ``numerical-error``).
         finding: The finding it explains first (the primary symptom).
         explains: Every raised finding it explains.
-        message: One sentence: the cause, where fitlint found it, and the evidence.
+        summary: The cause in words, with what fitlint said where it found it.
+        message: The summary and the evidence of the primary finding, one sentence.
         fix: What to change.
         static: The fitlint finding behind it (path, line, name, message), when one.
     """
@@ -210,6 +211,7 @@ class Headline:
     cause: str
     finding: str
     explains: tuple[str, ...]
+    summary: str
     message: str
     fix: str
     static: dict[str, Any] | None = field(default=None)
@@ -220,6 +222,7 @@ class Headline:
             "cause": self.cause,
             "finding": self.finding,
             "explains": list(self.explains),
+            "summary": self.summary,
             "message": self.message,
             "fix": self.fix,
             "static": dict(self.static) if self.static else None,
@@ -323,11 +326,13 @@ def explain(findings: Sequence[Finding], static: dict[str, Any] | None) -> Headl
     static_ref = None
     if chosen is not None:
         static_ref = {k: chosen.get(k) for k in ("path", "line", "name", "message")}
+    summary = _summary(cause, static_ref)
     return Headline(
         cause=cause.name,
         finding=primary.name,
         explains=explained,
-        message=_message(cause, primary, static_ref),
+        summary=summary,
+        message=f"{summary}; {primary.name}: {primary.message}",
         fix=_fix(cause, primary),
         static=static_ref,
     )
@@ -340,11 +345,11 @@ def _static_rank(severity: Any) -> int:
         return len(("error", "warning", "info"))
 
 
-def _message(cause: Cause, primary: Finding, static: dict[str, Any] | None) -> str:
+def _summary(cause: Cause, static: dict[str, Any] | None) -> str:
     where = ""
     if static is not None:
         where = f" ({_location(static)}: {static.get('message')})"
-    return f"Most likely {cause.summary}{where}; {primary.name}: {primary.message}"
+    return f"Most likely {cause.summary}{where}"
 
 
 def _location(static: dict[str, Any]) -> str:
