@@ -257,6 +257,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 if isinstance(probe, _GradientProbe) and probe.fits(model, groups):
                     probe.on_error = self._fail
                     probe.patch()
+                    probe.disarm()  # the light function, from the first step of this fit()
                 else:
                     probe = _GradientProbe(model, groups, on_error=self._fail)
                     probe.install()

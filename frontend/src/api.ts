@@ -43,6 +43,7 @@ export interface Headline {
   cause: string;
   finding: string;
   explains: string[];
+  summary: string;
   message: string;
   fix: string;
   static: { path: string; line: number | null; name: string; message: string } | null;
