@@ -683,3 +683,76 @@ def test_keras_own_train_function_is_back_after_fit(
     assert math.isfinite(history.history["loss"][0])
     steps = sorted(cb_load_run(str(tmp_path / "train")).series("fitdiag/global_grad_norm"))
     assert steps == [4, 5, 6, 7]
+
+
+@pytest.mark.slow
+def test_default_schedule_records_every_early_step_then_at_the_chosen_interval(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+    from tb_fitdiag.callback import DENSE_STEPS, MIN_RECORDS
+
+    x, y = _data(n=400)
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(LR), "mse")
+    # 25 steps per epoch, 8 epochs: 200 planned steps, so every 200 // MIN_RECORDS steps.
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=8,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, lint_script=False)],
+    )
+    run = cb_load_run(str(tmp_path / "train"))
+    interval = 200 // MIN_RECORDS
+    steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    expected = list(range(DENSE_STEPS))
+    expected += [s for s in range(DENSE_STEPS, 200) if s % interval == 0]
+    assert steps == expected
+    info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
+    assert (info["interval"], info["dense_steps"]) == (interval, DENSE_STEPS)
+    assert (info["loss"], info["output_units"], info["chance_loss"]) == ("mse", 1, None)
+
+
+@pytest.mark.slow
+def test_running_aggregates_keep_what_happens_between_records(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data(n=160)
+    y[100:104] = np.nan  # batch 6 (of 16 samples) has a NaN label: its loss is NaN ...
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(0.0), "mse")  # ... and 0 * NaN makes every later one NaN
+    losses = [
+        float(keras.losses.MeanSquaredError()(y[i : i + 16], model(x[i : i + 16])))
+        for i in range(0, 96, 16)
+    ]  # the finite losses of steps 0-5, computed independently before training
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=100, lint_script=False)],
+    )
+    run = cb_load_run(str(tmp_path / "train"))
+    # Only step 0 is a record; the aggregates are written there and at each epoch end (steps 9
+    # and 19), each over the steps since the previous write.
+    assert sorted(run.series(metadata.global_tag("batch_loss"))) == [0]
+    assert run.series(metadata.global_tag("nonfinite_loss_count")) == {0: 0, 9: 4, 19: 10}
+    assert run.series(metadata.global_tag("nonfinite_grad_count")) == {0: 0, 9: 4, 19: 10}
+    assert run.series(metadata.global_tag("first_nonfinite_loss_step")) == {9: 6, 19: 6}
+    assert run.series(metadata.global_tag("first_nonfinite_grad_step")) == {9: 6, 19: 6}
+    maxima = run.series(metadata.global_tag("batch_loss_max"))
+    minima = run.series(metadata.global_tag("batch_loss_min"))
+    assert set(maxima) == set(minima) == {0, 9}  # no finite loss at all in steps 10-19
+    assert maxima[0] == pytest.approx(losses[0], rel=1e-5)
+    assert maxima[9] == pytest.approx(max(losses[1:]), rel=1e-5)
+    assert minima[9] == pytest.approx(min(losses[1:]), rel=1e-5)
+    grads = run.series(metadata.global_tag("grad_norm_max"))
+    assert set(grads) == {0, 9} and all(math.isfinite(v) and v > 0 for v in grads.values())
