@@ -20,8 +20,12 @@ from tb_fitdiag.diagnosis.model import Finding, severity_rank
 NON_FINITE_FROM_START: Final = "non-finite-loss:from-start"
 LARGE_GRADIENTS: Final = "exploding-gradients:large"
 PLATEAU_AT_CHANCE: Final = "loss-plateau:at-chance"
+ZERO_LOSS: Final = "loss-plateau:zero-loss"
+FROZEN_PREDICTIONS: Final = "loss-plateau:constant-accuracy"
 
-_KINDED = {NON_FINITE_FROM_START, LARGE_GRADIENTS, PLATEAU_AT_CHANCE}
+_KINDED = {NON_FINITE_FROM_START, LARGE_GRADIENTS, PLATEAU_AT_CHANCE, ZERO_LOSS, FROZEN_PREDICTIONS}
+# Kinded symptoms that only the causes naming them explain (not every cause of the plain name).
+_STRICT = {NON_FINITE_FROM_START, ZERO_LOSS, FROZEN_PREDICTIONS}
 
 # Adaptive optimizers train at about 1e-3; SGD at about 1e-2.
 _ADAPTIVE = ("adam", "adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "lion", "ftrl")
@@ -110,7 +114,13 @@ CAUSES: Final[dict[str, Cause]] = {
             "the output is a softmax over one unit, which is always 1",
             "Use Dense(1, activation='sigmoid') with binary_crossentropy, or Dense(C, "
             "activation='softmax') with one unit per class.",
-            ("loss-plateau", PLATEAU_AT_CHANCE, "vanishing-gradients", "update-ratio-too-low"),
+            (
+                FROZEN_PREDICTIONS,
+                "loss-plateau",
+                PLATEAU_AT_CHANCE,
+                "vanishing-gradients",
+                "update-ratio-too-low",
+            ),
         ),
         Cause(
             "output-activation-loss-mismatch",
@@ -118,7 +128,9 @@ CAUSES: Final[dict[str, Cause]] = {
             "Match the output to the loss: sigmoid with binary_crossentropy, softmax with "
             "categorical_crossentropy, or a linear output with from_logits=True.",
             (
+                ZERO_LOSS,
                 NON_FINITE_FROM_START,
+                FROZEN_PREDICTIONS,
                 "loss-plateau",
                 PLATEAU_AT_CHANCE,
                 "non-finite-loss",
@@ -138,7 +150,7 @@ CAUSES: Final[dict[str, Cause]] = {
             "negative number, a division by zero or a square root of a negative in the loss "
             "(clip predictions, e.g. keras.ops.clip(y_pred, 1e-7, 1.0)), and for NaN or Inf in "
             "the inputs and labels (np.isfinite(x).all()).",
-            (NON_FINITE_FROM_START, "exploding-gradients"),
+            (NON_FINITE_FROM_START, "non-finite-loss", "exploding-gradients", "loss-plateau"),
         ),
         Cause(
             "bad-initialization",
@@ -166,7 +178,7 @@ CAUSES: Final[dict[str, Cause]] = {
             "the model learns nothing: the loss stays at chance level",
             "Check that the labels belong to the inputs (shuffled separately, the wrong label "
             "column, a bad encoding) and that the task is learnable from these features.",
-            (PLATEAU_AT_CHANCE, "loss-plateau"),
+            (PLATEAU_AT_CHANCE, FROZEN_PREDICTIONS, "loss-plateau"),
         ),
         Cause(
             "overfitting",
@@ -243,7 +255,7 @@ def _explains(cause: Cause, finding: Finding) -> bool:
     # start, which no learning rate explains).
     if s in cause.explains:
         return True
-    return s != NON_FINITE_FROM_START and finding.name in cause.explains
+    return s not in _STRICT and finding.name in cause.explains
 
 
 def _static_findings(static: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -257,7 +269,32 @@ def _static_findings(static: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def _runtime_cause(primary: Finding, alarms: Sequence[Finding]) -> str:
+@dataclass(frozen=True)
+class References:
+    """What the run says about its own scale, for the causes only the run can show.
+
+    Attributes:
+        initial_loss: The untrained model's loss (the first step's), when recorded.
+        chance_loss: The loss of a uniform prediction (ln C), when known.
+        untrained_factor: An initial loss this many times the chance level is off scale.
+        low_rate: A plateau is blamed on the learning rate at or below this rate.
+    """
+
+    initial_loss: float | None = None
+    chance_loss: float | None = None
+    untrained_factor: float = 10.0
+    low_rate: float = 1e-5
+
+    def off_scale_at_start(self) -> bool:
+        """True when the untrained model's loss is far above chance: before any update."""
+        return (
+            self.initial_loss is not None
+            and self.chance_loss is not None
+            and self.initial_loss >= self.untrained_factor * self.chance_loss
+        )
+
+
+def _runtime_cause(primary: Finding, alarms: Sequence[Finding], refs: References) -> str:
     """The cause the run's evidence alone points to, when fitlint flagged none that fits."""
     names = {f.name for f in alarms}
     s = symptom(primary)
@@ -266,15 +303,26 @@ def _runtime_cause(primary: Finding, alarms: Sequence[Finding]) -> str:
     if s == LARGE_GRADIENTS:
         return "bad-initialization"
     if primary.name in ("loss-plateau", "vanishing-gradients", "update-ratio-too-low"):
+        lr = primary.evidence.get("learning_rate")
         if "vanishing-gradients" in names:
             return "vanishing-gradients"
         if "dead-units" in names:
             return "dead-units"
-        if "update-ratio-too-low" in names:
+        if "update-ratio-too-low" in names or (
+            isinstance(lr, (int, float)) and 0 < lr <= refs.low_rate
+        ):
             return "learning-rate-too-low"
-        if s == PLATEAU_AT_CHANCE:
-            return "no-signal"
-        return "learning-rate-too-low"
+        if s == ZERO_LOSS:
+            return "output-activation-loss-mismatch"
+        if s == FROZEN_PREDICTIONS:
+            # The predictions never change while the loss moves: the loss is computed from
+            # something the prediction does not depend on, as with a softmax over one unit.
+            start, end = primary.evidence.get("start_level"), primary.evidence.get("end_level")
+            moved = isinstance(start, float) and isinstance(end, float) and end < 0.95 * start
+            return "single-unit-softmax" if moved else "no-signal"
+        return "no-signal"
+    if refs.off_scale_at_start() and primary.name != "overfitting":
+        return "missing-input-normalization"
     if primary.name == "dead-units":
         return "dead-units"
     if primary.name == "overfitting":
@@ -282,7 +330,11 @@ def _runtime_cause(primary: Finding, alarms: Sequence[Finding]) -> str:
     return "learning-rate-too-high"
 
 
-def explain(findings: Sequence[Finding], static: dict[str, Any] | None) -> Headline | None:
+def explain(
+    findings: Sequence[Finding],
+    static: dict[str, Any] | None,
+    references: References | None = None,
+) -> Headline | None:
     """The headline of a run: the cause that best explains its warning and error findings.
 
     The primary symptom is the most severe finding, the most upstream first. A cause fitlint
@@ -293,6 +345,8 @@ def explain(findings: Sequence[Finding], static: dict[str, Any] | None) -> Headl
     Args:
         findings: The run's findings (as :func:`diagnose` returns them).
         static: The ``fitdiag/static_findings`` document, if any.
+        references: The run's initial and chance-level losses and the thresholds that read
+            them; defaults when None.
 
     Returns:
         The headline, or None when nothing was raised at warning or error.
@@ -319,7 +373,7 @@ def explain(findings: Sequence[Finding], static: dict[str, Any] | None) -> Headl
         )
         cause = CAUSES[chosen["name"]]
     else:
-        cause = CAUSES[_runtime_cause(primary, alarms)]
+        cause = CAUSES[_runtime_cause(primary, alarms, references or References())]
     explained = tuple(f.name for f in alarms if _explains(cause, f))
     if primary.name not in explained:
         explained = (primary.name, *explained)

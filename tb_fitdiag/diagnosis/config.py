@@ -82,6 +82,20 @@ class TagMapping:
         ("epoch_learning_rate", "learning_rate", "lr", "train/lr", "train/learning_rate"),
         "Tags of the learning rate (``fitdiag/learning_rate`` is used first when present).",
     )
+    accuracy: tuple[str, ...] = _d(
+        (
+            "epoch_accuracy",
+            "epoch_acc",
+            "epoch_binary_accuracy",
+            "epoch_sparse_categorical_accuracy",
+            "epoch_categorical_accuracy",
+            "accuracy",
+            "acc",
+            "train/accuracy",
+        ),
+        "Tags of the training accuracy (a prediction that never changes shows as an accuracy "
+        "that is exactly constant).",
+    )
     epoch_prefix: str = _d(
         "epoch_",
         "Tags starting with this prefix count one step per epoch (Keras' ``epoch_*``).",
@@ -175,7 +189,7 @@ class DiagnosisConfig:
         FITDIAG,
     )
     divergence_peak_windows: int = _t(
-        2,
+        1,
         "diverging-loss: how many windows must reach divergence_peak_factor.",
         FITDIAG,
     )
@@ -211,6 +225,29 @@ class DiagnosisConfig:
         "predicts no better than a uniform guess, whatever it started from.",
         "the cross-entropy of a uniform prediction is ln C (Goodfellow et al., Deep Learning, "
         "8.2); the 5% margin is " + FITDIAG,
+    )
+
+    ordinary_learning_rate: float = _t(
+        0.01,
+        "non-finite-loss: a training loss that is NaN/Inf from its first epoch, with no finite "
+        "value ever, at a learning rate at or below this, is told as a numerical error in the "
+        "loss or the data (epoch-level logs cannot show whether the first step was finite).",
+        "the Keras defaults (1e-3 for Adam/RMSprop, 1e-2 for SGD): rates that train stably on "
+        "normalized data; " + FITDIAG,
+    )
+    untrained_loss_factor: float = _t(
+        10.0,
+        "The headline blames a divergence on the inputs, not the learning rate, when the "
+        "untrained model's loss (the first step's) is at least this many times the chance-level "
+        "loss: the trouble is there before any update.",
+        "an untrained classifier with small initial weights predicts close to uniform, so its "
+        "loss is close to ln C (Glorot & Bengio 2010 on initialization scales); " + FITDIAG,
+    )
+    low_learning_rate: float = _t(
+        1e-5,
+        "The headline blames a plateau on the learning rate only when the updates are tiny "
+        "(update-ratio-too-low) or the rate is at or below this.",
+        "two orders of magnitude below the Keras defaults: " + FITDIAG,
     )
 
     # --- overfitting ---------------------------------------------------------------------

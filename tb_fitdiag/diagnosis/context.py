@@ -54,6 +54,7 @@ class CheckContext:
     initial_loss: float | None = None  # the loss of the first steps, before training moved
     chance_loss: float | None = None  # the loss of a prediction at chance level (ln C)
     optimizer: str = ""
+    accuracy: NamedSeries | None = None
 
     def aggregate(self, stat: str) -> Series | None:
         """A running aggregate of the callback (``batch_loss_max``, ...), if recorded."""
@@ -95,6 +96,7 @@ class CheckContext:
                 else None
             ),
             optimizer=optimizer if isinstance(optimizer, str) else "",
+            accuracy=_first(data.train, tags.accuracy, "training accuracy", config),
         )
 
 

@@ -12,6 +12,7 @@ from tb_fitdiag.diagnosis import gradients, loss
 from tb_fitdiag.diagnosis.causes import (
     NON_FINITE_FROM_START,
     Headline,
+    References,
     explain,
     symptom,
     with_remedies,
@@ -97,8 +98,16 @@ def diagnose_run(data: RunData, config: DiagnosisConfig | None = None) -> Diagno
     Returns:
         The headline and the findings.
     """
-    found = _findings(data, config or DiagnosisConfig())
-    headline = explain(found, data.static_findings)
+    cfg = config or DiagnosisConfig()
+    ctx = CheckContext.build(data, cfg)
+    found = _findings(ctx)
+    references = References(
+        initial_loss=ctx.initial_loss,
+        chance_loss=ctx.chance_loss,
+        untrained_factor=cfg.untrained_loss_factor,
+        low_rate=cfg.low_learning_rate,
+    )
+    headline = explain(found, data.static_findings, references)
     return Diagnosis(with_remedies(found, headline), headline)
 
 
@@ -116,8 +125,8 @@ def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Findi
     return diagnose_run(data, config).findings
 
 
-def _findings(data: RunData, cfg: DiagnosisConfig) -> list[Finding]:
-    ctx = CheckContext.build(data, cfg)
+def _findings(ctx: CheckContext) -> list[Finding]:
+    data = ctx.data
     found: list[Finding] = []
     for check in CHECKS:
         finding = check(ctx)

@@ -191,7 +191,17 @@ def _non_finite_from_start(
     for named, first in hits:
         if named.role == "training loss" and named.unit == "step" and first == 0:
             return True
-    return False
+    train = ctx.train_loss
+    lr = ctx.learning_rate
+    # Epoch-level logs only: never a finite loss, at a rate that trains stably.
+    return bool(
+        train is not None
+        and not ctx.batch_losses
+        and len(train.series)
+        and not np.isfinite(train.series.values).any()
+        and lr is not None
+        and lr <= ctx.config.ordinary_learning_rate
+    )
 
 
 def _largest_finite_loss(ctx: CheckContext) -> float | None:
@@ -327,6 +337,13 @@ def _loss_spike(ctx: CheckContext, named: NamedSeries) -> Finding | None:
     ratio = np.where(positive, smooth / np.where(positive, best, 1.0), 0.0)
     peak = int(np.argmax(ratio))
     if ratio[peak] < cfg.divergence_spike:
+        return None
+    if (
+        ctx.initial_loss is not None
+        and smooth[peak] < (1.0 + cfg.divergence_rise) * ctx.initial_loss
+    ):
+        # Far above a best value close to 0, but never above the untrained model's loss: the
+        # noise of a nearly fitted training set, not a blow-up.
         return None
     i_min = int(np.argmin(smooth[: peak + 1]))
     evidence = _base_evidence(ctx, named)
@@ -474,6 +491,32 @@ def check_plateau(ctx: CheckContext) -> Finding | None:
         return None
     start = edge_level(values, at_end=False)
     end = edge_level(values, at_end=True)
+    if bool(np.all(np.abs(values) < 1e-12)):
+        return _plateau_of_kind(
+            ctx,
+            named,
+            steps,
+            values,
+            "zero-loss",
+            f"{named.label()} is exactly 0 from the first {named.unit} on: the loss gives the "
+            f"model nothing to learn from (it does not measure this output)",
+        )
+    frozen = _frozen_accuracy(ctx)
+    if frozen is not None:
+        acc_steps, acc = frozen
+        evidence_extra = {"accuracy_tag": ctx.accuracy.tag if ctx.accuracy else "", "accuracy": acc}
+        finding = _plateau_of_kind(
+            ctx,
+            named,
+            steps,
+            values,
+            "constant-accuracy",
+            f"training accuracy is exactly {acc:.4g} in every one of {acc_steps} "
+            f"{named.unit}s while the loss went {_fmt(start)} -> {_fmt(end)}: the predictions "
+            f"never change",
+        )
+        finding.evidence.update(evidence_extra)
+        return finding
     if abs(start) < 1e-12:
         return None  # a loss that starts at 0 has no scale to judge progress against
     improvement = -_rel(start, end)
@@ -512,6 +555,46 @@ def check_plateau(ctx: CheckContext) -> Finding | None:
             f"{named.label()} {change} over {span} {named.unit}s "
             f"({_fmt(start)} -> {_fmt(end)}; Theil-Sen slope {slope:.3g} per {named.unit})"
         ),
+        evidence=evidence,
+        suggestions=_PLATEAU_CAUSES,
+    )
+
+
+def _frozen_accuracy(ctx: CheckContext) -> tuple[int, float] | None:
+    """``(points, value)`` when the training accuracy never changed over the whole run (and is
+    not perfect: a model that fits everything from its first epoch on is done, not stuck)."""
+    acc = ctx.accuracy
+    if acc is None:
+        return None
+    values = acc.series.values[np.isfinite(acc.series.values)]
+    if values.size < ctx.config.min_points:
+        return None
+    if float(np.max(values) - np.min(values)) > 1e-7 or float(values[0]) >= 0.999:
+        return None
+    return int(values.size), float(values[0])
+
+
+def _plateau_of_kind(
+    ctx: CheckContext,
+    named: NamedSeries,
+    steps: IntArray,
+    values: FloatArray,
+    kind: str,
+    message: str,
+) -> Finding:
+    evidence = _base_evidence(ctx, named)
+    evidence.update(
+        kind=kind,
+        start_level=edge_level(values, at_end=False),
+        end_level=edge_level(values, at_end=True),
+        points=int(values.size),
+    )
+    return Finding(
+        name=LOSS_PLATEAU,
+        severity=WARNING,
+        step_start=int(steps[0]),
+        step_end=int(steps[-1]),
+        message=message,
         evidence=evidence,
         suggestions=_PLATEAU_CAUSES,
     )

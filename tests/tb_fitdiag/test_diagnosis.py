@@ -485,5 +485,10 @@ def test_one_bad_last_batch_is_not_divergence() -> None:
     assert (finding.name, finding.evidence["kind"]) == ("diverging-loss", "spike")
 
 
-def test_zero_loss_is_not_a_plateau() -> None:
-    assert diagnose(_keras(np.zeros(30))) == []
+def test_a_loss_that_is_zero_from_the_start_is_a_plateau_but_one_that_reaches_zero_is_not() -> None:
+    # Exactly 0 from the first epoch: the untrained model cannot be perfect, so the loss does not
+    # measure the output (categorical cross-entropy over one sigmoid unit, say).
+    (finding,) = diagnose(_keras(np.zeros(30)))
+    assert (finding.name, finding.evidence["kind"]) == ("loss-plateau", "zero-loss")
+    converged = np.r_[np.geomspace(1.0, 1e-6, 10), np.zeros(20)]
+    assert diagnose(_keras(converged)) == []

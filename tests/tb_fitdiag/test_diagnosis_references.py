@@ -372,3 +372,64 @@ def test_docs_show_the_generated_causes_table() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "diagnose.md").read_text()
     # Regenerate with `python -m tb_fitdiag.diagnosis.docs`.
     assert causes_table() in doc
+
+
+# ---- the classes the tune half of the zoo showed ------------------------------------------
+
+
+def test_frozen_predictions_with_a_falling_loss_point_at_a_single_unit_softmax() -> None:
+    data = _run(0.7 * np.exp(-np.arange(15) / 6) + 0.2)
+    data.train["epoch_accuracy"] = _s(np.full(15, 0.4625))
+    result = diagnose_run(data)
+    (plateau,) = [f for f in result.findings if f.name == "loss-plateau"]
+    assert plateau.evidence["kind"] == "constant-accuracy"
+    assert result.headline is not None and result.headline.cause == "single-unit-softmax"
+
+
+def test_perfect_accuracy_from_the_first_epoch_is_not_frozen() -> None:
+    data = _run(0.05 * np.exp(-np.arange(15) / 3) + 0.001)
+    data.train["epoch_accuracy"] = _s(np.ones(15))
+    assert _names(diagnose(data)) == set()
+
+
+def test_epoch_level_nan_from_the_first_epoch_at_an_ordinary_rate_is_numerical() -> None:
+    data = _run(np.full(10, np.nan))
+    data.global_stats.clear()
+    data.train["epoch_learning_rate"] = _s(np.full(10, 1e-3))
+    result = diagnose_run(data)
+    (nan,) = [f for f in result.findings if f.name == "non-finite-loss"]
+    assert nan.evidence["kind"] == "from-start"
+    data.train["epoch_learning_rate"] = _s(np.full(10, 5.0))
+    assert diagnose_run(data).headline.cause == "learning-rate-too-high"  # type: ignore[union-attr]
+
+
+def test_a_nearly_fitted_training_set_is_not_a_blow_up() -> None:
+    # Batches of 16 near a perfect fit: 1e-6 one step, 1.3 the next, never above the start.
+    steps = _dense_then_sparse(total=800, every=50)
+    batch = np.r_[[1.37, 1.35, 1.2], 10.0 ** RNG.uniform(-6, 0.1, steps.size - 3)]
+    epoch = 0.45 + 0.25 * np.sin(np.arange(20) * 2.1)
+    data = _run(epoch, (steps, batch), chance=math.log(4))
+    assert "diverging-loss" not in _names(diagnose(data))
+
+
+def test_a_divergence_that_starts_off_scale_blames_the_inputs() -> None:
+    # Raw pixels: the untrained model's loss is 22x chance, then one batch blows up 200x.
+    steps = _dense_then_sparse()
+    batch = np.r_[24.5, 4751.0, 4.3, 2.4, np.full(steps.size - 4, 1.0986)]
+    data = _run(
+        np.r_[319.6, np.full(14, 1.095)],
+        (steps, batch),
+        chance=math.log(3),
+        aggregates={"batch_loss_max": (steps, batch)},  # one window holds the blow-up
+    )
+    result = diagnose_run(data)
+    assert "diverging-loss" in _names(result.findings)
+    assert result.headline is not None
+    assert result.headline.cause == "missing-input-normalization"
+
+
+def test_a_plateau_at_a_tiny_rate_blames_the_rate_even_with_frozen_accuracy() -> None:
+    data = _run(np.full(15, 1.109), lr=1.7e-7, optimizer="SGD")
+    data.train["epoch_accuracy"] = _s(np.full(15, 0.38))
+    result = diagnose_run(data)
+    assert result.headline is not None and result.headline.cause == "learning-rate-too-low"
