@@ -39,8 +39,8 @@ def _models(keras: Any) -> dict[str, tuple[Callable[[], Any], Any, Any]]:
         return keras.Sequential(
             [
                 keras.Input((32,)),
-                keras.layers.Dense(128, activation="relu"),
-                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(256, activation="relu"),
                 keras.layers.Dense(10),
             ]
         )

@@ -53,6 +53,8 @@ DEFAULT_INTERVAL = 50
 # MIN_RECORDS regular records however short it is.
 DENSE_STEPS = 32
 MIN_RECORDS = 10
+# Epoch ends flush the event files at most this often.
+FLUSH_SECONDS = 1.0
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
 # A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
@@ -176,6 +178,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._layers: list[str] = []
         self._start_step = 0
         self._setup_done = False
+        self._last_flush = 0.0
 
     # ---- Keras hooks: each body is guarded, so an internal error never reaches training. ----
 
@@ -327,7 +330,13 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if self.write_scalars and not self._keras_tensorboard_beside:
             self._write_epoch_scalars(writers, logs, epoch_step)
         self._poll_lint(wait=False)
-        writers.flush()
+        # Flushing waits for the writer thread: at most once a second, so that short epochs do
+        # not pay for it every time (TensorBoard reloads every few seconds anyway). Train end
+        # always flushes and closes.
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_SECONDS:
+            self._last_flush = now
+            writers.flush()
 
     def _train_end(self) -> None:
         self._collect()
@@ -472,9 +481,10 @@ class _GradientProbe:
     And the running aggregates, updated by every train step that this probe traced (the light
     function of ordinary steps and the recording one), reset by each read:
 
-    * ``loss_agg``: ``[max, min, nonfinite_count, steps, first_nonfinite_step]`` of the batch
-      loss (the first non-finite step is -1 until there is one, and never reset);
-    * ``grad_agg``: ``[max_global_norm, nonfinite_count, first_nonfinite_step]``.
+    * ``agg``: ``[loss_max, -loss_min, grad_norm_max]`` (folded by maximum, over finite
+      values), ``[nonfinite_losses, nonfinite_grads, steps]`` (by sum) and
+      ``[first_nonfinite_loss_step, first_nonfinite_grad_step]`` (by minimum, +inf until there
+      is one, and never reset): one variable, one read and one write per step.
     """
 
     def __init__(
@@ -522,8 +532,7 @@ class _GradientProbe:
             self.grads = _sync_on_read(np.zeros(2 + 3 * n), "fitdiag_grads", first)
             self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
             self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
-            self.loss_agg = _sync_on_read(_LOSS_AGG_START, "fitdiag_loss_agg", first)
-            self.grad_agg = _sync_on_read(_GRAD_AGG_START, "fitdiag_grad_agg", first)
+            self.agg = _sync_on_read(_AGG_START, "fitdiag_aggregates", first)
             # One call reads everything (aggregated across replicas) and restarts the
             # aggregates: one op, not five.
             self._read_all = tf.function(self._read_and_restart)
@@ -540,24 +549,20 @@ class _GradientProbe:
                 ]
                 for _, variables in groups
             ]
-        # The graph-side work as nested functions: traced once, then called (and inlined) by
-        # every trace of the light and the recording train functions, so each retrace of the
-        # train step costs no more than Keras's own.
-        self._fold_fn = tf.function(self._fold, autograph=False)
-        self._global_norm_fn = tf.function(self._global_norm, autograph=False)
+        # The recording's graph-side work as nested functions: traced once, then called by
+        # every trace of the recording train function. The few operations of every step (the
+        # running aggregates) are built inline: a function call per step costs more than they.
         self._grads_fn = tf.function(self._record_grads, autograph=False)
         self._snapshot_fn = tf.function(self._snapshot, autograph=False)
         self._updates_fn = tf.function(self._record_updates, autograph=False)
         self._traced_loss: Any = None
 
     def _read_and_restart_aggregates(self) -> Any:
-        values = tf.concat([self.loss_agg.read_value(), self.grad_agg.read_value()], axis=0)
+        values = self.agg.read_value()
         with tf.control_dependencies([values]):
             # The first non-finite steps are kept: they are facts of the whole run.
-            loss_start = tf.concat([_LOSS_AGG_START[:4], values[4:5]], axis=0)
-            grad_start = tf.concat([_GRAD_AGG_START[:2], values[7:8]], axis=0)
-            restart = [self.loss_agg.assign(loss_start), self.grad_agg.assign(grad_start)]
-        with tf.control_dependencies(restart):
+            restart = self.agg.assign(tf.where(_AGG_KEEP, values, _AGG_START))
+        with tf.control_dependencies([restart]):
             return tf.identity(values)
 
     def _read_and_restart(self) -> Any:
@@ -719,56 +724,58 @@ class _GradientProbe:
     # The nested functions (see __init__).
 
     def _fold(self, loss: Any, total: Any, has_loss: bool) -> None:
-        """Folds one step's batch loss and global gradient norm into the running aggregates."""
+        """Folds one step's batch loss and global gradient norm into the running aggregates,
+        in a handful of vector operations (this runs in every train step)."""
         step = tf.cast(self.inner.iterations, tf.float64)
-        if has_loss:
-            finite = tf.math.is_finite(loss)
-            old = self.loss_agg.read_value()
-            first = tf.where(tf.logical_and(tf.logical_not(finite), old[4] < 0), step, old[4])
-            self.loss_agg.assign(
-                tf.stack(
-                    [
-                        tf.where(finite, tf.maximum(old[0], loss), old[0]),
-                        tf.where(finite, tf.minimum(old[1], loss), old[1]),
-                        old[2] + tf.cast(tf.logical_not(finite), tf.float64),
-                        old[3] + 1.0,
-                        first,
-                    ]
-                )
-            )
-        finite = tf.math.is_finite(total)
-        old = self.grad_agg.read_value()
-        first = tf.where(tf.logical_and(tf.logical_not(finite), old[2] < 0), step, old[2])
-        self.grad_agg.assign(
-            tf.stack(
-                [
-                    tf.where(finite, tf.maximum(old[0], total), old[0]),
-                    old[1] + tf.cast(tf.logical_not(finite), tf.float64),
-                    first,
-                ]
-            )
+        values = tf.stack([loss if has_loss else _NAN, total])
+        finite = tf.math.is_finite(values)
+        bad = tf.cast(tf.logical_not(finite), tf.float64)
+        extremes = tf.where(
+            tf.gather(finite, [0, 0, 1]), tf.gather(values, [0, 0, 1]) * _AGG_SIGNS, -_INF
         )
+        firsts = tf.where(finite, _INF, step)
+        if not has_loss:  # no loss seen in this train step: nothing to count for it
+            bad = bad * np.array([0.0, 1.0])
+            firsts = tf.where(np.array([True, False]), _INF, firsts)
+        counts = tf.concat([bad, np.array([1.0])], axis=0)
+        current = tf.concat([extremes, counts, firsts], axis=0)
+        old = self.agg.read_value()
+        folded = tf.where(
+            _AGG_BY_MAX,
+            tf.maximum(old, current),
+            tf.where(_AGG_BY_SUM, old + current, tf.minimum(old, current)),
+        )
+        self.agg.assign(folded)
 
     def _global_norm(self, grads: list[Any]) -> Any:
-        return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(_flat([g]))) for g in grads]))
+        # float32 and one l2_loss op per gradient: this runs in every step. A norm beyond
+        # float32's range (1e19) shows as non-finite, as good as infinite for the diagnosis.
+        return tf.sqrt(2.0 * tf.add_n([_sum_of_squares(g) for g in grads]))
 
     def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
         """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
-        global norm."""
-        squares = [tf.reduce_sum(tf.square(_flat(unowned)))] if unowned else []
+        global norm. Sums of squares in float32, one ``l2_loss`` per gradient (a norm beyond
+        1e19 shows as infinite); the counts are exact."""
+
+        def squares(grads: list[Any]) -> Any:
+            return 2.0 * tf.add_n([_sum_of_squares(g) for g in grads])
+
+        def count(grads: list[Any], hit: Callable[[Any], Any]) -> Any:
+            return tf.add_n([tf.math.count_nonzero(hit(g), dtype=tf.float64) for g in grads])
+
+        total_squares = [squares(unowned)] if unowned else []
         entries: list[Any] = []
         for grads in per_layer:
             if not grads:
                 entries.extend([tf.constant(-1.0, tf.float64)] * 3)
                 continue
-            flat = _flat(grads)
-            square = tf.reduce_sum(tf.square(flat))
-            squares.append(square)
+            square = squares(grads)
+            total_squares.append(square)
             size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
-            zeros = tf.reduce_sum(tf.cast(tf.equal(flat, 0.0), tf.float64))
-            bad = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(flat)), tf.float64))
+            zeros = count(grads, lambda g: tf.equal(g, 0))
+            bad = count(grads, lambda g: tf.logical_not(tf.math.is_finite(g)))
             entries.extend([tf.sqrt(square), zeros / size, bad])
-        total = tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0, tf.float64)
+        total = tf.sqrt(tf.add_n(total_squares)) if total_squares else tf.constant(0.0, tf.float64)
         self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
         return total
 
@@ -780,10 +787,10 @@ class _GradientProbe:
     def _record_updates(self, rate: Any) -> None:
         entries = [self.stamp.read_value(), rate]
         for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
-            old = _flat([b.read_value() for b in buffers])
-            new = _flat([v.value for v in variables])
-            entries.append(tf.sqrt(tf.reduce_sum(tf.square(old))))
-            entries.append(tf.sqrt(tf.reduce_sum(tf.square(new - old))))
+            old = [b.read_value() for b in buffers]
+            delta = [v.value - b for v, b in zip(variables, old, strict=True)]
+            for part in (old, delta):
+                entries.append(tf.sqrt(2.0 * tf.add_n([_sum_of_squares(t) for t in part])))
         self.updates.assign(tf.stack(entries))
 
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -813,14 +820,14 @@ class _GradientProbe:
 
             def fold(total: Any) -> None:
                 if loss is None:
-                    self._fold_fn(tf.constant(0.0, tf.float64), total, False)
+                    self._fold(tf.constant(0.0, tf.float64), total, False)
                 else:
-                    self._fold_fn(loss, total, True)
+                    self._fold(loss, total, True)
 
             def light() -> None:
                 grads = [_dense(grad) for grad, _ in list(reduced) if grad is not None]
                 if grads:
-                    fold(self._global_norm_fn(grads))
+                    fold(self._global_norm(grads))
 
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
@@ -844,20 +851,28 @@ def _dense(grad: Any) -> Any:
     return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
 
 
-_LOSS_AGG_START = np.array([-np.inf, np.inf, 0.0, 0.0, -1.0])
-_GRAD_AGG_START = np.array([-np.inf, 0.0, -1.0])
+# The layout of _GradientProbe.agg: how each entry folds, starts, and restarts.
+_AGG_START = np.array([-np.inf, -np.inf, -np.inf, 0.0, 0.0, 0.0, np.inf, np.inf])
+_AGG_BY_MAX = np.array([True, True, True, False, False, False, False, False])
+_AGG_BY_SUM = np.array([False, False, False, True, True, True, False, False])
+_AGG_KEEP = np.array([False] * 6 + [True, True])
+_AGG_SIGNS = np.array([1.0, -1.0, 1.0])  # the smallest loss is kept as the largest -loss
+_NAN = np.float64(np.nan)
+_INF = np.float64(np.inf)
 
 
 def _aggregate_values(packed: Any) -> dict[str, tuple[float, str]]:
-    """The running aggregates ``loss_agg + grad_agg`` as ``tag -> (value, kind)``.
+    """The running aggregates (the layout of ``_GradientProbe.agg``) as ``tag -> (value,
+    kind)``.
 
     A window without steps writes nothing; extremes are written only when some value of the
     window was finite, the first non-finite steps only once there is one.
     """
     glob = metadata.KIND_GLOBAL_STAT
-    loss_max, loss_min, loss_bad, steps, loss_first, grad_max, grad_bad, grad_first = (
+    loss_max, neg_min, grad_max, loss_bad, grad_bad, steps, loss_first, grad_first = (
         float(v) for v in packed[:8]
     )
+    loss_min = -neg_min
     if steps <= 0:
         return {}
     values: dict[str, tuple[float, str]] = {
@@ -869,9 +884,9 @@ def _aggregate_values(packed: Any) -> dict[str, tuple[float, str]]:
         values[metadata.global_tag("batch_loss_min")] = (loss_min, glob)
     if math.isfinite(grad_max):
         values[metadata.global_tag("grad_norm_max")] = (grad_max, glob)
-    if loss_first >= 0:
+    if math.isfinite(loss_first):
         values[metadata.global_tag("first_nonfinite_loss_step")] = (loss_first, glob)
-    if grad_first >= 0:
+    if math.isfinite(grad_first):
         values[metadata.global_tag("first_nonfinite_grad_step")] = (grad_first, glob)
     return values
 
@@ -896,10 +911,9 @@ def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:
     )
 
 
-def _flat(tensors: Sequence[Any]) -> Any:
-    """Several tensors as one flat float64 vector: squares of float32 values cannot overflow."""
-    flat = [tf.reshape(tf.cast(t, tf.float64), [-1]) for t in tensors]
-    return flat[0] if len(flat) == 1 else tf.concat(flat, axis=0)
+def _sum_of_squares(tensor: Any) -> Any:
+    """Half the sum of squares (``l2_loss``: one op) in float32, as float64."""
+    return tf.cast(tf.nn.l2_loss(tf.cast(tensor, tf.float32)), tf.float64)
 
 
 # ------------------------------------------------------------------------------------------
