@@ -47,7 +47,7 @@ from tb_fitdiag.summary import RunWriters
 # At most this many optimizer steps between two records of the gradient statistics when the
 # interval is chosen automatically: chosen with benchmarks/callback_overhead.py to keep the
 # overhead at or below 5% on small models.
-DEFAULT_INTERVAL = 50
+DEFAULT_INTERVAL = 100
 # With the automatic interval, every one of the first DENSE_STEPS steps is recorded (a blow-up
 # in the first steps is the commonest failure of all), and a run gets at least about
 # MIN_RECORDS regular records however short it is.
