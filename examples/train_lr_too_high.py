@@ -1,7 +1,7 @@
 """A broken run: Adam with a learning rate a thousand times its default.
 
 fitlint flags it before training (learning-rate-too-high). In the first steps the batch loss
-blows up from 0.76 to thousands, then the network settles with most units of a hidden layer
+blows up from about 0.7 to thousands, then the network settles with most units of a hidden layer
 dead; the diagnosis names the rate, at the line fitlint flagged, as the cause.
 
 fitdiag diagnose reports (FitDiagCallback at its defaults):
