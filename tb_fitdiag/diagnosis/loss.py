@@ -256,20 +256,17 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
                 factor=float(values[peak] / initial),
                 end_level=edge_level(values, at_end=True, fraction=0.25),
             )
-            return Finding(
-                name=DIVERGING_LOSS,
-                severity=ERROR,
-                step_start=int(steps[0]),
-                step_end=int(steps[over[-1]]),
-                message=(
+            return _diverging(
+                int(steps[0]),
+                int(steps[over[-1]]),
+                (
                     f"{batch.label()} blew up from the untrained model's {_fmt(initial)} to "
                     f"{_fmt(float(values[peak]))} at {batch.at(int(steps[peak]))} "
                     f"({values[peak] / initial:.3g}x; its running median of "
                     f"{cfg.smoothing_window} points stayed above "
                     f"{cfg.divergence_initial_factor:g}x until {batch.at(int(steps[over[-1]]))})"
                 ),
-                evidence=evidence,
-                suggestions=("learning-rate-too-high", "missing-input-normalization"),
+                evidence,
             )
     maxima = ctx.aggregate("batch_loss_max")
     if maxima is not None:
@@ -286,19 +283,16 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
                 factor=float(m.values[top] / initial),
                 windows_over=int(over.size),
             )
-            return Finding(
-                name=DIVERGING_LOSS,
-                severity=ERROR,
-                step_start=int(m.steps[over[0]]),
-                step_end=int(m.steps[over[-1]]),
-                message=(
+            return _diverging(
+                int(m.steps[over[0]]),
+                int(m.steps[over[-1]]),
+                (
                     f"the largest batch loss reached {_fmt(float(m.values[top]))} around step "
                     f"{int(m.steps[top])}, {m.values[top] / initial:.3g}x the untrained "
                     f"model's loss {_fmt(initial)} ({over.size} windows between records above "
                     f"{cfg.divergence_peak_factor:g}x)"
                 ),
-                evidence=evidence,
-                suggestions=("learning-rate-too-high", "missing-input-normalization"),
+                evidence,
             )
     steps, values = _prepared(ctx, named)
     if values.size < cfg.min_points:
@@ -309,19 +303,31 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
     if rise < cfg.divergence_rise or stayed < cfg.divergence_rise:
         return None
     evidence.update(kind="ended-above-initial", end_level=end, rise_above_initial=rise)
-    return Finding(
-        name=DIVERGING_LOSS,
-        severity=ERROR,
-        step_start=int(steps[0]),
-        step_end=int(steps[-1]),
-        message=(
+    return _diverging(
+        int(steps[0]),
+        int(steps[-1]),
+        (
             f"{named.label()} ended {_pct(rise)} above the untrained model's loss "
             f"{_fmt(initial)} ({_fmt(end)} by {named.at(int(steps[-1]))}): training made the "
             f"model worse than it started"
         ),
-        evidence=evidence,
-        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+        evidence,
     )
+
+
+def _diverging(start: int, end: int, message: str, evidence: dict[str, Any]) -> Finding:
+    return Finding(
+        name=DIVERGING_LOSS,
+        severity=ERROR,
+        step_start=start,
+        step_end=end,
+        message=message,
+        evidence=evidence,
+        suggestions=_DIVERGENCE_CAUSES,
+    )
+
+
+_DIVERGENCE_CAUSES = ("learning-rate-too-high", "missing-input-normalization")
 
 
 def _loss_spike(ctx: CheckContext, named: NamedSeries) -> Finding | None:
@@ -357,18 +363,15 @@ def _loss_spike(ctx: CheckContext, named: NamedSeries) -> Finding | None:
         end_level=edge_level(values, at_end=True, fraction=0.25),
         points=int(values.size),
     )
-    return Finding(
-        name=DIVERGING_LOSS,
-        severity=ERROR,
-        step_start=int(steps[i_min]),
-        step_end=int(steps[peak]),
-        message=(
+    return _diverging(
+        int(steps[i_min]),
+        int(steps[peak]),
+        (
             f"{named.label()} blew up {ratio[peak]:.3g}x, from {_fmt(float(smooth[i_min]))} at "
             f"{named.at(int(steps[i_min]))} to {_fmt(float(smooth[peak]))} around "
             f"{named.at(int(steps[peak]))} (running median of {cfg.smoothing_window} points)"
         ),
-        evidence=evidence,
-        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+        evidence,
     )
 
 
@@ -423,14 +426,11 @@ def _sustained_divergence(ctx: CheckContext, named: NamedSeries) -> Finding | No
             f"{named.at(int(steps[0]))} ({_fmt(end)} by {last}) and stayed up over the "
             f"second half"
         )
-    return Finding(
-        name=DIVERGING_LOSS,
-        severity=ERROR,
-        step_start=int(steps[i_min]),
-        step_end=int(steps[-1]),
-        message=message,
-        evidence=evidence,
-        suggestions=("learning-rate-too-high", "missing-input-normalization"),
+    return _diverging(
+        int(steps[i_min]),
+        int(steps[-1]),
+        message,
+        evidence,
     )
 
 
