@@ -707,8 +707,10 @@ class _GradientProbe:
         def scale_loss(loss: Any) -> Any:
             def stash() -> None:
                 # Keras divides the loss by the replica count before scale_loss; undo it.
-                value = tf.reshape(tf.cast(loss, tf.float64), []) * float(self.replicas)
-                self._traced_loss = value
+                value = tf.cast(loss, tf.float64)
+                if value.shape.rank != 0:
+                    value = tf.reshape(value, [])
+                self._traced_loss = value * float(self.replicas) if self.replicas > 1 else value
 
             def build() -> None:
                 self.loss.assign(tf.stack([self.stamp.read_value(), self._traced_loss]))
@@ -750,7 +752,8 @@ class _GradientProbe:
     def _global_norm(self, grads: list[Any]) -> Any:
         # float32 and one l2_loss op per gradient: this runs in every step. A norm beyond
         # float32's range (1e19) shows as non-finite, as good as infinite for the diagnosis.
-        return tf.sqrt(2.0 * tf.add_n([_sum_of_squares(g) for g in grads]))
+        halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads]
+        return tf.cast(tf.sqrt(2.0 * tf.add_n(halves)), tf.float64)
 
     def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
         """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
