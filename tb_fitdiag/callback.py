@@ -634,22 +634,23 @@ class _GradientProbe:
         if self.light is not None:
             self.model.train_function = self.light
 
-    def read_aggregates(self) -> dict[str, tuple[float, str]]:
-        """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
+    def _read(self) -> tuple[Any, Any, Any, Any]:
+        """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the
+        aggregates."""
         with self.strategy.scope():
             packed = np.asarray(self._read_all())
-        n = int(self.grads.shape[0]) + int(self.updates.shape[0]) + 2
-        return _aggregate_values(packed[n:])
+        a = int(self.grads.shape[0])
+        b = a + int(self.updates.shape[0])
+        c = b + int(self.loss.shape[0])
+        return packed[:a], packed[a:b], packed[b:c], packed[c:]
+
+    def read_aggregates(self) -> dict[str, tuple[float, str]]:
+        """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
+        return _aggregate_values(self._read()[3])
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
-        with self.strategy.scope():
-            packed = np.asarray(self._read_all())
-        n_grads, n_updates = int(self.grads.shape[0]), int(self.updates.shape[0])
-        grads = packed[:n_grads]
-        updates = packed[n_grads : n_grads + n_updates]
-        loss = packed[n_grads + n_updates : n_grads + n_updates + 2]
-        aggregates = packed[n_grads + n_updates + 2 :]
+        grads, updates, loss, aggregates = self._read()
         if "reduce" not in self.traced and not self._reported_missing:
             self._reported_missing = True
             _warn(
@@ -699,10 +700,6 @@ class _GradientProbe:
         except Exception as err:  # a tracing problem must not break the user's train step
             self.on_error(err)
 
-    def _step(self) -> Any:
-        """The global step of the running train step (read before the update advances it)."""
-        return tf.cast(self.inner.iterations, tf.float64)
-
     def _wrap_scale_loss(self, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def scale_loss(loss: Any) -> Any:
             def stash() -> None:
@@ -723,20 +720,20 @@ class _GradientProbe:
 
         return scale_loss
 
-    # The nested functions (see __init__).
+    # What every train step runs (built inline), then the recording's nested functions.
 
-    def _fold(self, loss: Any, total: Any, has_loss: bool) -> None:
-        """Folds one step's batch loss and global gradient norm into the running aggregates,
-        in a handful of vector operations (this runs in every train step)."""
-        step = tf.cast(self.inner.iterations, tf.float64)
-        values = tf.stack([loss if has_loss else _NAN, total])
+    def _fold(self, loss: Any, total: Any) -> None:
+        """Folds one step's batch loss (None when the step had none) and global gradient norm
+        into the running aggregates, in a handful of vector operations."""
+        step = tf.cast(self.inner.iterations, tf.float64)  # read before the update advances it
+        values = tf.stack([_NAN if loss is None else loss, total])
         finite = tf.math.is_finite(values)
         bad = tf.cast(tf.logical_not(finite), tf.float64)
         extremes = tf.where(
             tf.gather(finite, [0, 0, 1]), tf.gather(values, [0, 0, 1]) * _AGG_SIGNS, -_INF
         )
         firsts = tf.where(finite, _INF, step)
-        if not has_loss:  # no loss seen in this train step: nothing to count for it
+        if loss is None:  # no loss seen in this train step: nothing to count for it
             bad = bad * np.array([0.0, 1.0])
             firsts = tf.where(np.array([True, False]), _INF, firsts)
         counts = tf.concat([bad, np.array([1.0])], axis=0)
@@ -821,16 +818,10 @@ class _GradientProbe:
             reduced = original(grads_and_vars)
             loss, self._traced_loss = self._traced_loss, None
 
-            def fold(total: Any) -> None:
-                if loss is None:
-                    self._fold(tf.constant(0.0, tf.float64), total, False)
-                else:
-                    self._fold(loss, total, True)
-
             def light() -> None:
                 grads = [_dense(grad) for grad, _ in list(reduced) if grad is not None]
                 if grads:
-                    fold(self._global_norm(grads))
+                    self._fold(loss, self._global_norm(grads))
 
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
@@ -840,7 +831,7 @@ class _GradientProbe:
                         continue
                     index = self.layer_of.get(self.inner._var_key(variable))
                     (unowned if index is None else per_layer[index]).append(_dense(grad))
-                fold(self._grads_fn(per_layer, unowned))
+                self._fold(loss, self._grads_fn(per_layer, unowned))
 
             if self.mode == "light":
                 self._guarded("reduce_aggregates", light, light=True)

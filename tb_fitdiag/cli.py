@@ -22,7 +22,6 @@ from typing import Any, TextIO
 
 from tb_fitdiag import __version__
 from tb_fitdiag.diagnosis import (
-    FINDING_KINDS,
     SEVERITIES,
     Diagnosis,
     DiagnosisConfig,
@@ -323,11 +322,6 @@ def _counts(findings: Sequence[Finding]) -> str:
     return ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
 
 
-def _location(static: dict[str, Any]) -> str:
-    line = static.get("line")
-    return f"{static.get('path')}:{line}" if line else str(static.get("path"))
-
-
 def render_text(reports: list[RunReport], skipped: list[str]) -> str:
     """The terminal report: runs, findings by severity, evidence, likely causes and fixes."""
     lines: list[str] = []
@@ -336,7 +330,7 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
         lines.append(header)
         headline = report.headline
         if headline is not None:
-            where = f" at {_location(headline.static)}" if headline.static else ""
+            where = f" at {headline.location}" if headline.location else ""
             lines.append(f"  MOST LIKELY {headline.cause}{where}")
             lines.append(f"          {headline.summary}")
             lines.append(f"          explains: {', '.join(headline.explains)}")
@@ -358,10 +352,8 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
                     f"          found by fitlint: {cause['path']}:{cause['line']} "
                     f"{cause['name']}: {cause['message']}"
                 )
-            kind = FINDING_KINDS.get(finding.name)
-            remedy = finding.remedy or (kind.remedy if kind is not None else "")
-            if remedy:
-                lines.append(f"          fix: {remedy}")
+            if finding.remedy:
+                lines.append(f"          fix: {finding.remedy}")
         lines += [f"  note: {note}" for note in report.notes]
         lines += [f"  skipped: {note}" for note in report.skipped]
     lines += [f"skipped: {note}" for note in skipped]

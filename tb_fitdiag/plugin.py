@@ -431,11 +431,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             "run": name,
             "headline": served["headline"],
             "findings": [
-                {
-                    **entry,
-                    "summary": getattr(kinds.get(entry["name"]), "summary", None),
-                    "remedy": entry["remedy"] or getattr(kinds.get(entry["name"]), "remedy", None),
-                }
+                {**entry, "summary": getattr(kinds.get(entry["name"]), "summary", None)}
                 for entry in served["findings"]
             ],
             "notes": engine.coverage_notes(data, engine.config),

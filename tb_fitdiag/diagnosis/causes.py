@@ -228,6 +228,11 @@ class Headline:
     fix: str
     static: dict[str, Any] | None = field(default=None)
 
+    @property
+    def location(self) -> str | None:
+        """``path:line`` of the fitlint finding behind the headline, None when there is none."""
+        return _location(self.static) if self.static else None
+
     def to_json(self) -> dict[str, Any]:
         """The headline as a JSON-ready dict."""
         return {

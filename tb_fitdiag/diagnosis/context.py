@@ -101,8 +101,8 @@ class CheckContext:
 
 
 def _initial_loss(batch: list[NamedSeries], config: DiagnosisConfig) -> float | None:
-    """The median of the first ``initial_points`` per-step losses, when they were recorded
-    within the first ``initial_points`` steps of the run (so they show the untrained model)."""
+    """The median of the first ``initial_points`` per-step losses, when they were recorded at
+    nearly consecutive steps (within ``2 * initial_points``), so they show the untrained model."""
     k = config.initial_points
     for named in batch:
         steps, values = named.series.steps, named.series.values

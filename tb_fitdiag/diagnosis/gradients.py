@@ -104,14 +104,14 @@ def check_exploding(ctx: CheckContext) -> Finding | None:
                 involved.append(s)
             step = int(s.steps[hit[0]])
             first_bad = step if first_bad is None else min(first_bad, step)
-    counts = ctx.data.global_stats.get("nonfinite_grad_count")
-    first_series = ctx.data.global_stats.get("first_nonfinite_grad_step")
+    counts = ctx.aggregate("nonfinite_grad_count")
+    first_series = ctx.aggregate("first_nonfinite_grad_step")
     if not bad_layers and counts is not None and bool(np.any(counts.values > 0)):
         # Non-finite gradients between two records: the callback's running counts saw them.
         bad_layers = ["(between records)"]
         involved.append(counts)
         first_bad = int(counts.steps[np.nonzero(counts.values > 0)[0][0]])
-        if first_series is not None and len(first_series):
+        if first_series is not None:
             first_bad = int(np.min(first_series.values))
     if bad_layers and first_bad is not None:
         _, end = _span(involved)

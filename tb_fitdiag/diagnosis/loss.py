@@ -491,72 +491,69 @@ def check_plateau(ctx: CheckContext) -> Finding | None:
         return None
     start = edge_level(values, at_end=False)
     end = edge_level(values, at_end=True)
+    levels = {"start_level": start, "end_level": end, "points": int(values.size)}
     if bool(np.all(np.abs(values) < 1e-12)):
-        return _plateau_of_kind(
+        return _plateau(
             ctx,
             named,
             steps,
-            values,
-            "zero-loss",
             f"{named.label()} is exactly 0 from the first {named.unit} on: the loss gives the "
             f"model nothing to learn from (it does not measure this output)",
+            kind="zero-loss",
+            **levels,
         )
     frozen = _frozen_accuracy(ctx)
-    if frozen is not None:
-        acc_steps, acc = frozen
-        evidence_extra = {"accuracy_tag": ctx.accuracy.tag if ctx.accuracy else "", "accuracy": acc}
-        finding = _plateau_of_kind(
+    if frozen is not None and ctx.accuracy is not None:
+        acc_points, acc = frozen
+        return _plateau(
             ctx,
             named,
             steps,
-            values,
-            "constant-accuracy",
-            f"training accuracy is exactly {acc:.4g} in every one of {acc_steps} "
+            f"training accuracy is exactly {acc:.4g} in every one of {acc_points} "
             f"{named.unit}s while the loss went {_fmt(start)} -> {_fmt(end)}: the predictions "
             f"never change",
+            kind="constant-accuracy",
+            accuracy_tag=ctx.accuracy.tag,
+            accuracy=acc,
+            **levels,
         )
-        finding.evidence.update(evidence_extra)
-        return finding
     if abs(start) < 1e-12:
         return None  # a loss that starts at 0 has no scale to judge progress against
-    improvement = -_rel(start, end)
     chance = ctx.chance_loss
-    at_chance = (
-        chance is not None
-        and end >= cfg.plateau_chance_fraction * chance
-        and end <= (1.0 + cfg.divergence_rise) * chance
-    )
-    if at_chance and chance is not None:
-        return _plateau_at_chance(ctx, named, steps, values, start, end, chance)
+    if chance is not None and (
+        cfg.plateau_chance_fraction * chance <= end <= (1.0 + cfg.divergence_rise) * chance
+    ):
+        return _plateau(
+            ctx,
+            named,
+            steps,
+            f"{named.label()} ended at {_fmt(end)}, the loss of a uniform guess "
+            f"(chance level {_fmt(chance)}): after {int(steps[-1] - steps[0])} {named.unit}s "
+            f"the model predicts no better than chance",
+            kind="at-chance",
+            chance_loss=chance,
+            **levels,
+        )
+    improvement = -_rel(start, end)
     if improvement >= cfg.plateau_min_improvement or -improvement >= cfg.divergence_rise:
         return None
     trend = mann_kendall(values)
-    x = steps.astype(np.float64)
-    slope = theil_sen_slope(x, values)
-    evidence = _base_evidence(ctx, named)
-    evidence.update(
+    slope = theil_sen_slope(steps.astype(np.float64), values)
+    change = (
+        f"improved only {_pct(improvement)}" if improvement >= 0 else f"rose {_pct(improvement)}"
+    )
+    return _plateau(
+        ctx,
+        named,
+        steps,
+        f"{named.label()} {change} over {int(steps[-1] - steps[0])} {named.unit}s "
+        f"({_fmt(start)} -> {_fmt(end)}; Theil-Sen slope {slope:.3g} per {named.unit})",
         start_level=start,
         end_level=end,
         improvement=improvement,
         theil_sen_slope=slope,
         mann_kendall_p_decreasing=trend.p_decreasing,
         points=int(values.size),
-    )
-    span = int(steps[-1] - steps[0])
-    change = (
-        f"improved only {_pct(improvement)}" if improvement >= 0 else f"rose {_pct(improvement)}"
-    )
-    return Finding(
-        name=LOSS_PLATEAU,
-        severity=WARNING,
-        step_start=int(steps[0]),
-        step_end=int(steps[-1]),
-        message=(
-            f"{named.label()} {change} over {span} {named.unit}s "
-            f"({_fmt(start)} -> {_fmt(end)}; Theil-Sen slope {slope:.3g} per {named.unit})"
-        ),
-        evidence=evidence,
-        suggestions=_PLATEAU_CAUSES,
     )
 
 
@@ -574,60 +571,17 @@ def _frozen_accuracy(ctx: CheckContext) -> tuple[int, float] | None:
     return int(values.size), float(values[0])
 
 
-def _plateau_of_kind(
-    ctx: CheckContext,
-    named: NamedSeries,
-    steps: IntArray,
-    values: FloatArray,
-    kind: str,
-    message: str,
+def _plateau(
+    ctx: CheckContext, named: NamedSeries, steps: IntArray, message: str, **evidence: Any
 ) -> Finding:
-    evidence = _base_evidence(ctx, named)
-    evidence.update(
-        kind=kind,
-        start_level=edge_level(values, at_end=False),
-        end_level=edge_level(values, at_end=True),
-        points=int(values.size),
-    )
+    """A loss-plateau finding over the whole series, with the evidence given."""
     return Finding(
         name=LOSS_PLATEAU,
         severity=WARNING,
         step_start=int(steps[0]),
         step_end=int(steps[-1]),
         message=message,
-        evidence=evidence,
-        suggestions=_PLATEAU_CAUSES,
-    )
-
-
-def _plateau_at_chance(
-    ctx: CheckContext,
-    named: NamedSeries,
-    steps: IntArray,
-    values: FloatArray,
-    start: float,
-    end: float,
-    chance: float,
-) -> Finding:
-    evidence = _base_evidence(ctx, named)
-    evidence.update(
-        kind="at-chance",
-        start_level=start,
-        end_level=end,
-        chance_loss=chance,
-        points=int(values.size),
-    )
-    return Finding(
-        name=LOSS_PLATEAU,
-        severity=WARNING,
-        step_start=int(steps[0]),
-        step_end=int(steps[-1]),
-        message=(
-            f"{named.label()} ended at {_fmt(end)}, the loss of a uniform guess "
-            f"(chance level {_fmt(chance)}): after {int(steps[-1] - steps[0])} {named.unit}s "
-            f"the model predicts no better than chance"
-        ),
-        evidence=evidence,
+        evidence={**_base_evidence(ctx, named), **evidence},
         suggestions=_PLATEAU_CAUSES,
     )
 
