@@ -105,3 +105,42 @@ def test_pre_commit_runs_the_hook(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Passed" in proc.stdout
+
+
+def _documented_local_hook() -> str:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    after = text.split("<!-- pre-commit: local -->\n", 1)[1]
+    assert after.startswith("```yaml\n")
+    return after.removeprefix("```yaml\n").split("```\n", 1)[0]
+
+
+def test_documented_local_hook_is_a_system_hook() -> None:
+    config = _documented_local_hook()
+    assert "repo: local" in config and "entry: fitlint --force-exclude" in config
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None or not PRE_COMMIT.exists(), reason="no git")
+def test_documented_local_hook_runs_as_written(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    _git(project, "init", "-q")
+    (project / "train.py").write_text(
+        "import keras\nopt = keras.optimizers.Adam(lr=0.001)\n", encoding="utf-8"
+    )
+    (project / ".pre-commit-config.yaml").write_text(_documented_local_hook(), encoding="utf-8")
+    _git(project, "add", ".")
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(tmp_path / "pc-home"),
+        "NO_COLOR": "1",
+        "PATH": str(PRE_COMMIT.parent) + os.pathsep + os.environ.get("PATH", ""),
+    }
+    run = [str(PRE_COMMIT), "run", "--all-files", "--color", "never"]
+    proc = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "train.py:2:29: FL402 removed-keras-argument" in proc.stdout
+    (project / "train.py").write_text("import keras\nx = 1\n", encoding="utf-8")
+    proc = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Passed" in proc.stdout
