@@ -55,6 +55,8 @@ _SCALARS_PLUGIN = "scalars"
 # only where the colour scale turns, and is reported in /gradients so the legend can say so.
 EXPLODING_GRAD_NORM = 1e2
 _DEFAULT_STATS = ("grad_norm",)
+# What every route serves; anything else is a 405.
+_ALLOWED_METHODS = ("GET", "HEAD")
 _MATRIX_FORMATS = ("lists", "base64")
 _SIGNIFICANT_DIGITS = 6
 _CACHE_SIZE = 8
@@ -202,9 +204,30 @@ def _respond(request: wrappers.Request, body: str | bytes, mime: str) -> wrapper
     return response
 
 
+class _MethodNotAllowedError(errors.PublicError):  # type: ignore[misc]
+    """A method the route does not serve: TensorBoard answers it as a 405 with ``Allow``."""
+
+    http_code = 405
+
+    def __init__(self, method: str) -> None:
+        allowed = ", ".join(_ALLOWED_METHODS)
+        super().__init__(f"Method not allowed: {method}; this route serves {allowed}")
+        self.headers.append(("Allow", allowed))
+
+
 def _application(handler: Callable[[wrappers.Request], wrappers.Response]) -> Any:
-    """Turns a request handler into the WSGI application TensorBoard routes to."""
-    return wrappers.Request.application(handler)
+    """Turns a request handler into the WSGI application TensorBoard routes to.
+
+    Every route is read-only: GET and HEAD (the same answer without its body) are served, any
+    other method is a 405 before the handler runs.
+    """
+
+    def serve(request: wrappers.Request) -> wrappers.Response:
+        if request.method not in _ALLOWED_METHODS:
+            raise _MethodNotAllowedError(request.method)
+        return handler(request)
+
+    return wrappers.Request.application(serve)
 
 
 def _single_arg(request: wrappers.Request, name: str) -> str:

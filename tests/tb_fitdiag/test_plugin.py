@@ -497,6 +497,44 @@ def test_bad_requests(client: Client, path: str, status: int, fragment: str) -> 
     assert "Traceback" not in text
 
 
+# --- methods ---------------------------------------------------------------------------------
+
+# Every route the plugin serves, with a query it answers 200 to.
+ROUTES = [
+    "/runs",
+    "/diagnosis?run=healthy",
+    "/gradients?run=healthy",
+    "/static_findings?run=healthy",
+    "/index.js",
+    "/static/style.css",
+]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+@pytest.mark.parametrize("path", [*ROUTES, "/diagnosis", "/static/missing.js"])
+def test_methods_other_than_get_and_head_are_405(client: Client, path: str, method: str) -> None:
+    """405 with Allow, before the route reads anything (so before its 400 or 404 as well)."""
+    response = client.open(PREFIX + path, method=method, data=b'{"x": 1}')
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = response.get_data(as_text=True)
+    assert method in text
+    assert "GET, HEAD" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_head_is_get_without_the_body(client: Client, path: str) -> None:
+    get = client.get(PREFIX + path)
+    head = client.head(PREFIX + path)
+    assert get.status_code == head.status_code == 200
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert "Allow" not in head.headers
+    assert head.get_data() == b""
+    assert get.get_data() != b""
+
+
 # --- static assets ---------------------------------------------------------------------------
 
 STATIC = Path(__file__).resolve().parents[2] / "tb_fitdiag" / "static"
