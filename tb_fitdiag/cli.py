@@ -455,8 +455,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flush(stream: TextIO) -> None:
+    """Flushes ``stream``; a reader that has gone away (``fitdiag diagnose LOGDIR | head``)
+    ends the output quietly instead of with a ``BrokenPipeError`` traceback.
+
+    The stream is then pointed at ``os.devnull``, so that Python's own flush at exit finds
+    nowhere to fail (it would print ``Exception ignored ... BrokenPipeError`` and exit 120).
+    """
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        with suppress(OSError, ValueError):  # a stream without a file descriptor (tests)
+            fd = stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+
+def _write(text: str, stream: TextIO) -> None:
+    """Prints one line of output to ``stream``, quietly when its reader has gone away."""
+    with suppress(BrokenPipeError):  # what could not be written stays buffered: _flush drops it
+        print(text, file=stream)
+    _flush(stream)
+
+
 def _error(message: str, stderr: TextIO) -> int:
-    print(f"fitdiag: error: {message}", file=stderr)
+    _write(f"fitdiag: error: {message}", stderr)
     return EXIT_ERROR
 
 
@@ -467,17 +491,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments without the program name; ``sys.argv[1:]`` when None.
 
     Returns:
-        The exit status: 0, 1 (findings at or above ``--fail-on``) or 2 (errors).
+        The exit status: 0, 1 (findings at or above ``--fail-on``) or 2 (errors). A reader
+        that stops reading early (``| head``) changes neither the status nor stderr.
     """
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, bad arguments
+        _flush(sys.stdout)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
     if args.command is None:
-        parser.print_usage(sys.stderr)
-        print("fitdiag: error: a command is required (diagnose)", file=sys.stderr)
-        return EXIT_ERROR
+        _write(parser.format_usage().rstrip("\n"), sys.stderr)
+        return _error("a command is required (diagnose)", sys.stderr)
     try:
         config = _config(args)
         # Called as the console script (argv None), main owns the process and may keep
@@ -490,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # unreadable logs: one line, never a traceback
         return _error(f"could not read {args.logdir}: {type(err).__name__}: {err}", sys.stderr)
     out = render_json(reports, skipped) if args.format == "json" else render_text(reports, skipped)
-    print(out)
+    _write(out, sys.stdout)
     threshold = severity_rank(args.fail_on)
     failing = any(severity_rank(f.severity) <= threshold for r in reports for f in r.findings)
     return EXIT_FINDINGS if failing else EXIT_OK

@@ -272,3 +272,40 @@ m.fit(x, y, validation_split=0.5, epochs=40, batch_size=10, verbose=0,
     assert status == 0  # a warning is below the default --fail-on error
     assert any("no fitdiag gradient statistics" in n for n in run["notes"])
     shutil.rmtree(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough runs that either output format overflows a pipe's buffer (64 KiB on Linux)."""
+    root = tmp_path_factory.mktemp("many")
+    for i in range(100):
+        _keras_run(root, f"run{i:03d}", NAN_LOSS)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader", ["closes-at-once", "reads-one-line"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--format", "text"], id="text"),
+        pytest.param(["--format", "json"], id="json"),
+        pytest.param(["--help"], id="help"),
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_output_quietly(
+    many_runs: Path, args: list[str], reader: str
+) -> None:
+    """``fitdiag diagnose LOGDIR | head``: no BrokenPipeError traceback, the usual status."""
+    command = [*_console(), "diagnose", str(many_runs), *args]
+    if args == ["--help"]:
+        command = [*_console(), "--help"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        if reader == "reads-one-line":
+            assert proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away while the output is still being written
+        stderr = proc.stderr.read().decode()
+        status = proc.wait(timeout=120)
+    assert stderr == ""
+    assert status == (0 if args == ["--help"] else 1)  # 1: the NaN runs have errors
