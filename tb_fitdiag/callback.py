@@ -53,7 +53,8 @@ DEFAULT_INTERVAL = 100
 # MIN_RECORDS regular records however short it is.
 DENSE_STEPS = 32
 MIN_RECORDS = 10
-# Epoch ends flush the event files at most this often.
+# Records and epoch ends flush the event files at most this often: a process killed outright
+# (kill -9, out of memory) loses at most the records of the last second, or the last record.
 FLUSH_SECONDS = 1.0
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -209,6 +210,16 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _train_begin(self) -> None:
         siblings = _sibling_callbacks(self)
+        first = next((cb for cb in siblings if isinstance(cb, FitDiagCallback)), self)
+        if first is not self:
+            # Two recorders would share the model's step counter and optimizer patches and
+            # write each other's steps; the first one records, this one stands down.
+            self._failed = True
+            _warn(
+                f"a second FitDiagCallback in one fit() records nothing (log_dir="
+                f"{self.log_dir!r}); the first one (log_dir={first.log_dir!r}) records the run"
+            )
+            return
         model = self.model
         strategy = model.distribute_strategy
         self._is_writer = _is_chief(strategy)
@@ -330,13 +341,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if self.write_scalars and not self._keras_tensorboard_beside:
             self._write_epoch_scalars(writers, logs, epoch_step)
         self._poll_lint(wait=False)
-        # Flushing waits for the writer thread: at most once a second, so that short epochs do
-        # not pay for it every time (TensorBoard reloads every few seconds anyway). Train end
-        # always flushes and closes.
-        now = time.monotonic()
-        if now - self._last_flush >= FLUSH_SECONDS:
-            self._last_flush = now
-            writers.flush()
+        self._flush_now_and_then(writers)
 
     def _train_end(self) -> None:
         self._collect()
@@ -354,6 +359,19 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         values = probe.read(step, self._layers)
         if values:
             writers.train.stats(values, step)
+            self._flush_now_and_then(writers)
+
+    def _flush_now_and_then(self, writers: RunWriters) -> None:
+        """Flushes the event files if the last flush is FLUSH_SECONDS old.
+
+        Flushing waits for the writer thread: at most once a second, so that short epochs and
+        frequent records do not pay for it every time (TensorBoard reloads every few seconds
+        anyway). Train end always flushes and closes.
+        """
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_SECONDS:
+            self._last_flush = now
+            writers.flush()
 
     def _collect_aggregates(self) -> None:
         """Writes the running aggregates of the steps since the last read, at the last step."""

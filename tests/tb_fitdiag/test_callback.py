@@ -756,3 +756,81 @@ def test_running_aggregates_keep_what_happens_between_records(
     assert minima[9] == pytest.approx(min(losses[1:]), rel=1e-5)
     grads = run.series(metadata.global_tag("grad_norm_max"))
     assert set(grads) == {0, 9} and all(math.isfinite(v) and v > 0 for v in grads.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("same_dir", [True, False], ids=["same-dir", "other-dir"])
+def test_a_second_callback_in_one_fit_stands_down(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, same_dir: bool
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile("sgd", "mse")
+    second_dir = tmp_path / "first" if same_dir else tmp_path / "second"
+    first = FitDiagCallback(tmp_path / "first", interval=1, lint_script=False)
+    second = FitDiagCallback(second_dir, interval=1, lint_script=False)
+    with pytest.warns(RuntimeWarning, match="a second FitDiagCallback in one fit"):
+        history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[first, second])
+    assert len(history.history["loss"]) == 3
+    run = cb_load_run(str(tmp_path / "first" / "train"))
+    # The epochs and steps are those of one recorder: 0, 1, 2 and every one of 12 steps.
+    assert sorted(step for step, _ in run.values["epoch_loss"]) == [0, 1, 2]
+    grad_steps = [step for step, _ in run.values[metadata.global_tag("global_grad_norm")]]
+    assert sorted(grad_steps) == list(range(12))
+    if not same_dir:
+        assert not (tmp_path / "second").exists()
+
+
+_KILLED_SCRIPT = """
+import sys, time
+import numpy as np
+import keras
+from tb_fitdiag import FitDiagCallback
+
+class Stall(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 58:
+            time.sleep(1.5)  # the flush interval passes before the record of step 60
+        if batch == 62:
+            print("stalled", flush=True)
+            time.sleep(600)
+
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).normal(size=(1000, 4)).astype("float32")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0,
+          callbacks=[FitDiagCallback(sys.argv[1], interval=5, lint_script=False), Stall()])
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_loses_at_most_the_last_second_or_record(tmp_path: Path, cb_load_run: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(_KILLED_SCRIPT)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "logs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "stalled"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    # Mid-epoch, before any epoch end: the records up to step 60 (read at step 61) are on disk.
+    run = cb_load_run(str(tmp_path / "logs" / "train"))
+    steps = sorted(step for step, _ in run.values[metadata.global_tag("global_grad_norm")])
+    assert steps == list(range(0, 61, 5))

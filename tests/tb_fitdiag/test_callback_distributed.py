@@ -103,3 +103,98 @@ def test_mirrored_strategy_records_global_norms(tmp_path: Path, cb_load_run: Any
     info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
     assert info["strategy"] == "MirroredStrategy"
     assert sorted(run.series(metadata.global_tag("global_grad_norm"))) == [0, 1]
+
+
+# Keras 3's fit() does not run under MultiWorkerMirroredStrategy on TensorFlow 2.21, with or
+# without this callback (its symbolic build reduces per-replica batches, and its metrics
+# reduction fails on scalars: tensorflow/tensorflow#72388). So the workers drive the callback's
+# hooks as fit() would at train begin and at an epoch end, under the real strategy and cluster.
+_WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    import keras
+    from tb_fitdiag import FitDiagCallback
+    from tb_fitdiag import callback as callback_module
+
+    log_dir = sys.argv[1]
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = keras.Sequential(
+            [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.SGD(0.05), "mse")
+    recorder = FitDiagCallback(log_dir, interval=1, lint_script=False)
+    recorder.set_model(model)
+    recorder.set_params({"epochs": 1, "steps": 4, "verbose": 0})
+    recorder.on_train_begin()
+    recorder.on_epoch_begin(0)
+    recorder.on_epoch_end(0, {"loss": 0.5})
+    recorder.on_train_end()
+    print(json.dumps({
+        "chief": callback_module._is_chief(strategy),
+        "replicas": strategy.num_replicas_in_sync,
+    }))
+    """
+)
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.mark.slow
+def test_multi_worker_strategy_only_the_chief_writes(tmp_path: Path, cb_load_run: Any) -> None:
+    """Two worker processes on 127.0.0.1, both given the same log_dir: one set of event files,
+    written by worker 0 (the chief)."""
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    logs = tmp_path / "logs"
+    workers = []
+    for index in range(2):
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(config),
+            "CUDA_VISIBLE_DEVICES": "",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, str(script), str(logs)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
+    outputs = []
+    try:
+        for worker in workers:
+            out, err = worker.communicate(timeout=240)
+            assert worker.returncode == 0, err[-3000:]
+            outputs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=30)
+    assert [o["chief"] for o in outputs] == [True, False]
+    assert outputs[0]["replicas"] == 2
+    written = sorted(p.relative_to(logs).parent.as_posix() for p in logs.rglob("events.out.*"))
+    assert written == ["train"], written
+    run = cb_load_run(str(logs / "train"))
+    assert run.series("epoch_loss") == {0: pytest.approx(0.5)}
+    info = json.loads(run.series(metadata.RUN_INFO_TAG)[0])
+    assert info["strategy"] == "CollectiveAllReduceStrategy"  # MultiWorkerMirroredStrategy's class
