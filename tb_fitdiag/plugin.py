@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -54,6 +56,10 @@ _SCALARS_PLUGIN = "scalars"
 # judges explosion by ratios and growth (DiagnosisConfig), not by one absolute value; this is
 # only where the colour scale turns, and is reported in /gradients so the legend can say so.
 EXPLODING_GRAD_NORM = 1e2
+# The typical update-to-weight ratio per step: a decade either side of the ~1e-3 rule of thumb
+# (CS231n notes, "ratio of weights:updates"). The page shades it as the healthy band; the
+# diagnosis flags only ratios far outside it (DiagnosisConfig.update_ratio_low/high).
+UPDATE_RATIO_TYPICAL = (1e-4, 1e-2)
 _DEFAULT_STATS = ("grad_norm",)
 # What every route serves; anything else is a 405.
 _ALLOWED_METHODS = ("GET", "HEAD")
@@ -93,6 +99,7 @@ class _Engine:
     config: DiagnosisConfig
     finding_kinds: Mapping[str, Any]
     loss_series: Callable[[RunData, DiagnosisConfig], dict[str, Any]]
+    metric_series: Callable[[RunData, DiagnosisConfig], list[dict[str, Any]]]
 
 
 @dataclass
@@ -144,7 +151,48 @@ def _load_engine() -> _Engine:
         config=DiagnosisConfig(),
         finding_kinds=FINDING_KINDS,
         loss_series=loss_series,
+        metric_series=_metric_series,
     )
+
+
+# A validation twin's own marker, dropped from its name so that it pairs with the training tag
+# (``epoch_val_accuracy`` and the validation run's ``epoch_accuracy`` are both ``accuracy``).
+_VALIDATION_MARK = re.compile(r"^(?:val|valid|validation|eval|test)[_/]", re.IGNORECASE)
+
+
+def _metric_series(data: RunData, config: DiagnosisConfig) -> list[dict[str, Any]]:
+    """The run's other scalars (accuracy, the learning rate, ...): every plain scalar tag that
+    is not a loss, paired by name across training and validation, sorted by name."""
+    tags = config.tags
+    losses = set(tags.train_loss) | set(tags.batch_loss) | set(tags.validation_loss)
+    out: dict[str, dict[str, Any]] = {}
+    for role, by_tag in (("train", data.train), ("validation", data.validation)):
+        for tag in sorted(by_tag):
+            if tag in losses or "loss" in tag.lower():
+                continue
+            epoch = tag.startswith(tags.epoch_prefix)
+            name = tag[len(tags.epoch_prefix) :] if epoch else tag
+            if role == "validation":
+                name = _VALIDATION_MARK.sub("", name) or name
+            entry = out.setdefault(
+                name,
+                {
+                    "name": name,
+                    "learning_rate": tag in tags.learning_rate or name in ("learning_rate", "lr"),
+                    "train": None,
+                    "validation": None,
+                },
+            )
+            if entry[role] is not None:
+                continue
+            series = by_tag[tag]
+            entry[role] = {
+                "tag": tag,
+                "unit": "epoch" if epoch else "step",
+                "steps": series.steps.tolist(),
+                "values": _floats(series.values.tolist()),
+            }
+    return [out[name] for name in sorted(out)]
 
 
 def _float(value: float) -> float | str:
@@ -279,6 +327,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         self._prefetch_wakeup = threading.Event()
         self._prefetch_thread: threading.Thread | None = None
         self._foreground = 0  # data requests being answered; the prefetch waits for 0
+        self._last_listed: dict[str, tuple[Any, ...]] = {}  # the last /runs answer, by experiment
 
     # --- TensorBoard's plugin interface ---------------------------------------------------
 
@@ -417,6 +466,12 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                     if tag in loss_tags or (tags.is_validation_twin(tag) and "loss" in tag.lower()):
                         has_losses = True
             doc_tags = {tag for part in parts for tag in tensors.get(part, {})}
+            fingerprint = _digest(
+                [
+                    _listing_key({part: listing.get(part, {}) for part in parts})
+                    for listing in (fitdiag_scalars, plain_scalars, tensors)
+                ]
+            )
             out.append(
                 {
                     "name": run.name,
@@ -429,10 +484,18 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                     "gradient_stats": [s for s in metadata.LAYER_STATS if s in stats],
                     "layer_count": len(layers),
                     "max_step": max_step if max_step >= 0 else None,
+                    "fingerprint": fingerprint,
                     "loaded": (experiment, run.name) in cached,
                 }
             )
-        self._schedule_prefetch(ctx, experiment, sorted(r.name for r in runs))
+        # A page polls this route while a run trains: read in the background only when the
+        # listed runs or their data changed since the last time.
+        listed = (experiment, tuple((r["name"], r["fingerprint"]) for r in out))
+        with self._cache_lock:
+            changed = listed != self._last_listed.get(experiment)
+            self._last_listed[experiment] = listed
+        if changed:
+            self._schedule_prefetch(ctx, experiment, sorted(r.name for r in runs))
         return _json({"runs": out})
 
     def diagnosis_impl(self, ctx: Any, experiment: str, run: str) -> tuple[str, str]:
@@ -460,6 +523,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             "notes": engine.coverage_notes(data, engine.config),
             "skipped": list(data.skipped),
             "losses": engine.loss_series(data, engine.config),
+            "metrics": engine.metric_series(data, engine.config),
             "has_gradients": bool(data.layer_stats.get("grad_norm")),
             "layers": list(data.layers),
             "run_info": data.run_info,
@@ -532,6 +596,8 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                 "exploding_grad_norm": EXPLODING_GRAD_NORM,
                 "update_ratio_low": cfg.update_ratio_low,
                 "update_ratio_high": cfg.update_ratio_high,
+                "update_ratio_typical_low": UPDATE_RATIO_TYPICAL[0],
+                "update_ratio_typical_high": UPDATE_RATIO_TYPICAL[1],
                 "dead_fraction": cfg.dead_fraction,
             },
         }
@@ -689,6 +755,11 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                     while len(self._cache) > _CACHE_SIZE:
                         self._cache.popitem(last=False)
         return training_run.name, cached
+
+
+def _digest(parts: Any) -> str:
+    """A short stable hex digest of a structure of plain values (a run's data fingerprint)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def _listing_key(listing: Mapping[str, Mapping[str, Any]]) -> tuple[Any, ...]:

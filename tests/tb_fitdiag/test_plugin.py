@@ -325,6 +325,42 @@ def test_background_reads_can_be_turned_off(logdir: Path, monkeypatch: pytest.Mo
     assert loaded == {"healthy": True, "diverging": False, "keras_only": False, HOSTILE_RUN: False}
 
 
+def test_runs_fingerprint_changes_when_new_data_arrives(tmp_path: Path) -> None:
+    _write_healthy(tmp_path)
+    _write_keras_only(tmp_path)
+    client, _, provider = _app(tmp_path)
+    before = {r["name"]: r["fingerprint"] for r in _get_json(client, "/runs")["runs"]}
+    assert all(isinstance(f, str) and len(f) == 16 for f in before.values())
+    assert before["healthy"] != before["keras_only"]
+    again = {r["name"]: r["fingerprint"] for r in _get_json(client, "/runs")["runs"]}
+    assert again == before  # nothing new: a poll sees the same fingerprints
+
+    # Training goes on: a new event file in healthy/train, picked up by TensorBoard's reload.
+    more = _RunWriter(tmp_path / "healthy" / "train")
+    more._wall = 1_800_000_000.0
+    more.fitdiag_stats(120, {metadata.layer_tag("grad_norm", layer): 0.5 for layer in LAYERS})
+    more.close()
+    provider._multiplexer.Reload()
+    after = {r["name"]: r for r in _get_json(client, "/runs")["runs"]}
+    assert after["healthy"]["fingerprint"] != before["healthy"]
+    assert after["healthy"]["max_step"] == 120
+    assert after["keras_only"]["fingerprint"] == before["keras_only"]
+    time.sleep(1.1)  # past the listing's reuse time: the next read sees the new step
+    grad = _get_json(client, "/gradients?run=healthy")["stats"]["grad_norm"]
+    assert grad["steps"][-1] == 120
+
+
+def test_polling_runs_does_not_restart_background_reads(
+    logdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, plugin, _ = _app(logdir)
+    scheduled: list[list[str]] = []
+    monkeypatch.setattr(plugin, "_schedule_prefetch", lambda _c, _e, names: scheduled.append(names))
+    for _ in range(3):
+        _get_json(client, "/runs")
+    assert len(scheduled) == 1  # only the first answer queues reads; the listing did not change
+
+
 # --- /diagnosis ------------------------------------------------------------------------------
 
 
@@ -376,6 +412,35 @@ def test_diagnosis_of_a_run_without_gradients_still_diagnoses_losses(client: Cli
     assert any("gradient" in note for note in body["notes"])
 
 
+def test_diagnosis_serves_the_other_metrics_paired_by_name(tmp_path: Path) -> None:
+    train, val = _RunWriter(tmp_path / "r" / "train"), _RunWriter(tmp_path / "r" / "validation")
+    for epoch in range(6):
+        train.scalar("epoch_loss", epoch, 1.0 / (1 + epoch))
+        train.scalar("epoch_accuracy", epoch, 0.5 + 0.05 * epoch)
+        train.scalar("epoch_learning_rate", epoch, 0.01)
+        val.scalar("epoch_loss", epoch, 1.1 / (1 + epoch))
+        val.scalar("epoch_accuracy", epoch, 0.45 + 0.05 * epoch)
+        val.scalar("evaluation_loss_vs_iterations", epoch * 10, 1.0)
+    train.close()
+    val.close()
+    client, _, _ = _app(tmp_path)
+    metrics = _get_json(client, "/diagnosis?run=r")["metrics"]
+    assert [m["name"] for m in metrics] == ["accuracy", "learning_rate"]
+    accuracy, rate = metrics
+    assert accuracy["learning_rate"] is False
+    assert accuracy["train"]["tag"] == "epoch_accuracy"
+    assert accuracy["train"]["unit"] == "epoch"
+    assert accuracy["train"]["steps"] == list(range(6))
+    assert accuracy["validation"]["values"][0] == pytest.approx(0.45)
+    assert rate["learning_rate"] is True
+    assert rate["validation"] is None
+    assert rate["train"]["values"] == [pytest.approx(0.01)] * 6
+
+
+def test_diagnosis_without_other_metrics(client: Client) -> None:
+    assert _get_json(client, "/diagnosis?run=keras_only")["metrics"] == []
+
+
 def test_hostile_run_names_come_back_verbatim(client: Client) -> None:
     body = _get_json(client, "/diagnosis?" + _query(run=HOSTILE_RUN))
     assert body["run"] == HOSTILE_RUN
@@ -397,7 +462,9 @@ def test_gradients_are_layer_by_step_matrices(client: Client) -> None:
     assert dead["values"][2] == [None] * 6  # not recorded for the last layer
     assert dead["values"][1][0] == pytest.approx(0.05)
     assert body["available"] == ["grad_norm", "update_ratio", "dead_fraction"]
-    assert body["thresholds"]["update_ratio_low"] < body["thresholds"]["update_ratio_high"]
+    t = body["thresholds"]
+    assert t["update_ratio_low"] < t["update_ratio_typical_low"] < 1e-3
+    assert 1e-3 < t["update_ratio_typical_high"] < t["update_ratio_high"]
 
 
 def test_gradients_default_to_grad_norm_and_accept_comma_lists(client: Client) -> None:
