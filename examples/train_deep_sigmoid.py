@@ -20,6 +20,7 @@ from tb_fitdiag import FitDiagCallback
 parser = argparse.ArgumentParser()
 parser.add_argument("--log-dir", default="logs/deep_sigmoid")
 parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--verbose", type=int, default=0, help="Keras's verbose (2: one line per epoch)")
 args = parser.parse_args()
 
 tf.keras.utils.set_random_seed(0)  # the same weights every run, so the diagnosis is the same
@@ -40,6 +41,6 @@ model.fit(
     epochs=args.epochs,
     batch_size=64,
     validation_split=0.2,
-    verbose=0,
+    verbose=args.verbose,
     callbacks=[FitDiagCallback(log_dir=args.log_dir)],
 )

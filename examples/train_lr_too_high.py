@@ -23,6 +23,7 @@ LEARNING_RATE = 1.0
 parser = argparse.ArgumentParser()
 parser.add_argument("--log-dir", default="logs/lr_too_high")
 parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--verbose", type=int, default=0, help="Keras's verbose (2: one line per epoch)")
 args = parser.parse_args()
 
 keras.utils.set_random_seed(0)  # the same weights every run, so the diagnosis is the same
@@ -50,6 +51,6 @@ model.fit(
     epochs=args.epochs,
     batch_size=64,
     validation_split=0.2,
-    verbose=0,
+    verbose=args.verbose,
     callbacks=[FitDiagCallback(log_dir=args.log_dir)],
 )

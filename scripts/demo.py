@@ -44,7 +44,7 @@ def _free_port(preferred: int) -> int:
 # What TensorFlow's C++ runtime writes to stderr before Python can configure its logging (absl's
 # "I0000 00:00:..." lines, the oneDNN notice) ignores TF_CPP_MIN_LOG_LEVEL; a demo shows only
 # what the user came to see, so these lines are dropped and everything else passes through.
-_RUNTIME_NOISE = re.compile(
+RUNTIME_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\] .*)$"
 )
@@ -59,7 +59,7 @@ def _start_quietly(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]
 
     def relay(stream: IO[str]) -> None:
         for line in stream:
-            if not _RUNTIME_NOISE.match(line.rstrip("\n")):
+            if not RUNTIME_NOISE.match(line.rstrip("\n")):
                 sys.stderr.write(line)
                 sys.stderr.flush()
 

@@ -10,16 +10,18 @@ Otherwise the block runs in a fresh temporary directory holding:
 
 * ``examples/``: a link to the repository's bundled examples;
 * ``demo_logs/``: a link to the logs of the trained examples (what ``make demo`` writes), when
-  the comment above the block says ``<!-- doc-example: logs -->``;
+  the comment above the block says ``<!-- doc-example: logs -->``; ``masked`` instead of
+  ``logs`` compares the numbers masked without the logs (a block that trains);
 * every file given by a fenced block that a ``<!-- doc-example: file=NAME -->`` comment
   precedes, anywhere earlier in the same document (written fresh for each console block).
 
 The commands run in one ``bash`` session (so ``echo $?`` reports the command before it) with the
-virtual environment's ``bin/`` first on ``PATH``. Where the output names a file of the
-repository by its absolute path, the repository's root is shown as the relative path. Output
-that comes from a training run (``logs`` blocks) is compared with every number masked: the
-words, names, order, layout and source lines must match; the numbers of a model retrained on
-another machine may differ in their last digits.
+virtual environment's ``bin/`` first on ``PATH``. TensorFlow's runtime log lines (absl's
+``I0000 ...`` lines, the oneDNN notice) are left out, as ``make demo`` leaves them out. Where
+the output names a file of the repository by its absolute path, the repository's root is shown
+as the relative path. Output that comes from a training run (``logs`` and ``masked`` blocks)
+is compared with every number masked: the words, names, order, layout and source lines must
+match; the numbers of a model retrained on another machine may differ in their last digits.
 
 Usage:
     python scripts/doc_examples.py --check [--logs DIR]     # exit 1 and a diff if one drifted
@@ -40,6 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo import RUNTIME_NOISE  # noqa: E402  (TensorFlow's absl/oneDNN lines: not the example's)
+
 DOCUMENTS = ("README.md", "docs/*.md")
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
@@ -59,6 +64,7 @@ class Block:
     text: str
     files: dict[str, str] = field(default_factory=dict)
     logs: bool = False
+    masked: bool = False
     skip: str | None = None
 
     @property
@@ -100,7 +106,8 @@ def blocks(path: Path) -> list[Block]:
                 end=match.end(2),
                 text=match.group(2),
                 files=dict(files),
-                logs=options == "logs",
+                logs="logs" in options.split(),
+                masked=bool({"logs", "masked"} & set(options.split())),
                 skip=options.removeprefix("not-run").strip(" ()") or "not run"
                 if options.startswith("not-run")
                 else None,
@@ -147,7 +154,11 @@ def run(block: Block, logs: Path | None) -> str:
             text=True,
             timeout=300,
         )
-        out = done.stdout
+        out = "".join(
+            line
+            for line in done.stdout.splitlines(keepends=True)
+            if not RUNTIME_NOISE.match(line.rstrip("\n"))
+        )
         for root in {str(ROOT), str(ROOT.resolve())}:
             out = out.replace(root + os.sep, "")
         return out.replace(str(sandbox) + os.sep, "")
@@ -155,7 +166,7 @@ def run(block: Block, logs: Path | None) -> str:
 
 def comparable(block: Block, text: str) -> str:
     """What is compared: the text, with numbers masked where they come from training."""
-    return _NUMBER.sub("#", text) if block.logs else text
+    return _NUMBER.sub("#", text) if block.masked else text
 
 
 def drift(block: Block, logs: Path | None) -> tuple[str, str] | None:

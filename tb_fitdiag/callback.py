@@ -26,6 +26,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import logging
 import math
 import os
 import subprocess
@@ -42,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_fitdiag import metadata
+from tb_fitdiag.live import STOP_ON, LiveDiagnosis
 from tb_fitdiag.summary import RunWriters
 
 # At most this many optimizer steps between two records of the gradient statistics when the
@@ -56,6 +58,10 @@ MIN_RECORDS = 10
 # Records and epoch ends flush the event files at most this often: a process killed outright
 # (kill -9, out of memory) loses at most the records of the last second, or the last record.
 FLUSH_SECONDS = 1.0
+# The live diagnosis at epoch ends takes at most this share of the training time so far (it is
+# skipped at an epoch end that would exceed it; the first non-finite loss and train end always
+# get one).
+LIVE_BUDGET = 0.01
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
 # A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
@@ -120,6 +126,14 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         lint_script: True to lint the training script (``sys.argv[0]``) with fitlint at train
             begin, a path to lint that file instead, False or None to skip linting.
         lint_timeout: Seconds after which a lint that has not finished is recorded as an error.
+        live: Diagnose what has been recorded at every epoch end (and at the first record that
+            sees a non-finite loss) and print each new finding once, as one line under Keras's
+            progress bar (``verbose=0`` silences it; a handler on the ``fitdiag`` logger gets
+            the lines instead of standard output). The findings are also written as the
+            ``fitdiag/live_findings`` event.
+        stop_on: ``"error"`` or ``"warning"``: stop training (``model.stop_training``) at the
+            end of the epoch or record where the live diagnosis first raises a finding of that
+            severity or worse, and say why. None (the default) never stops.
 
     Raises:
         ValueError: On an invalid option.
@@ -134,6 +148,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         write_scalars: bool = True,
         lint_script: bool | str | os.PathLike[str] | None = True,
         lint_timeout: float = 10.0,
+        live: bool = True,
+        stop_on: str | None = None,
     ) -> None:
         super().__init__()
         if interval is not None and (
@@ -154,6 +170,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             raise ValueError(f"lint_timeout must be a number of seconds, got {lint_timeout!r}")
         if not lint_timeout > 0:
             raise ValueError(f"lint_timeout must be positive, got {lint_timeout!r}")
+        if stop_on not in STOP_ON:
+            raise ValueError(f"stop_on must be None, 'error' or 'warning', got {stop_on!r}")
+        if stop_on is not None and not live:
+            raise ValueError("stop_on needs live=True (the live diagnosis decides when to stop)")
         self.log_dir = os.fspath(log_dir)
         self.interval = interval
         self._interval = interval or DEFAULT_INTERVAL  # the interval of the current fit()
@@ -162,8 +182,16 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.write_scalars = bool(write_scalars)
         self.lint_script = lint_script
         self.lint_timeout = float(lint_timeout)
+        self.live = bool(live)
+        self.stop_on = stop_on
 
         self._failed = False
+        self._live: LiveDiagnosis | None = None
+        self._live_seconds = 0.0
+        self._live_pending: list[str] = []
+        self._live_nonfinite = False
+        self._train_clock = 0.0
+        self._epoch = 0
         self._writers: RunWriters | None = None
         self._probe: _GradientProbe | None = None
         self._activations: _ActivationProbe | None = None
@@ -242,6 +270,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         )
         if self._is_writer:
             self._writers = RunWriters(self.log_dir)
+            if self.live and self._live is None:
+                self._live = LiveDiagnosis(stop_on=self.stop_on)
+        self._train_clock = time.monotonic()
+        self._live_seconds = 0.0
 
         self._setup_done = False
         self._try_setup()
@@ -279,15 +311,17 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if self.activation_interval > 0:
             self._activations = _ActivationProbe.create(model, self.probe_data)
         if self._writers is not None:
+            info = self._run_info(model, model.distribute_strategy)
             self._writers.train.document(
-                metadata.RUN_INFO_TAG,
-                self._run_info(model, model.distribute_strategy),
-                self._start_step,
-                metadata.KIND_RUN_INFO,
+                metadata.RUN_INFO_TAG, info, self._start_step, metadata.KIND_RUN_INFO
             )
             self._writers.train.flush()
+            if self._live is not None:
+                self._live.run.run_info = dict(info)
 
     def _epoch_begin(self, epoch: int) -> None:
+        self._say_pending()
+        self._epoch = epoch
         self._collect()
         self._epoch_start = self._state.next_step
         self._last_batch = -1
@@ -317,6 +351,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             values = activations.measure()
             if self._writers is not None and values:
                 self._writers.train.stats(values, step)
+                if self._live is not None:
+                    self._live.run.add_stats(values, step)
 
     def _next_record_after(self, step: int) -> int:
         """The first step after ``step`` whose gradient statistics are recorded."""
@@ -334,19 +370,34 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._state.next_step = max(self._state.next_step, self._epoch_start + executed)
         epoch_step = max(epoch, self._state.next_epoch)
         self._state.next_epoch = epoch_step + 1
+        self._epoch = epoch_step
         self._collect_aggregates()
         writers = self._writers
         if writers is None:
             return
+        train, validation = self._epoch_scalars(logs)
         if self.write_scalars and not self._keras_tensorboard_beside:
-            self._write_epoch_scalars(writers, logs, epoch_step)
+            for name, number in train.items():
+                writers.train.scalar(f"epoch_{name}", number, epoch_step)
+            for name, number in validation.items():
+                writers.validation.scalar(f"epoch_{name}", number, epoch_step)
         self._poll_lint(wait=False)
+        if self._live is not None:
+            self._live.run.add_epoch(
+                {**train, **{f"val_{name}": v for name, v in validation.items()}}, epoch_step
+            )
+            budget = LIVE_BUDGET * (time.monotonic() - self._train_clock)
+            if self._live_seconds <= budget:
+                self._diagnose_live(writers)
         self._flush_now_and_then(writers)
 
     def _train_end(self) -> None:
         self._collect()
         self._collect_aggregates()
         self._poll_lint(wait=True)
+        if self._live is not None and self._writers is not None:
+            self._diagnose_live(self._writers)
+        self._say_pending()
 
     # ---- helpers ----
 
@@ -359,6 +410,13 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         values = probe.read(step, self._layers)
         if values:
             writers.train.stats(values, step)
+            live = self._live
+            if live is not None:
+                live.run.add_stats(values, step)
+                if not self._live_nonfinite and _saw_nonfinite_loss(values):
+                    # The first non-finite loss: say it now, not at the epoch end.
+                    self._live_nonfinite = True
+                    self._diagnose_live(writers, mid_epoch=True)
             self._flush_now_and_then(writers)
 
     def _flush_now_and_then(self, writers: RunWriters) -> None:
@@ -381,8 +439,55 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         values = probe.read_aggregates()
         if values:
             writers.train.stats(values, self._state.next_step - 1)
+            if self._live is not None:
+                self._live.run.add_stats(values, self._state.next_step - 1)
 
-    def _write_epoch_scalars(self, writers: RunWriters, logs: dict[str, Any], step: int) -> None:
+    def _diagnose_live(self, writers: RunWriters, *, mid_epoch: bool = False) -> None:
+        """Runs the live diagnosis; queues (or, mid-epoch, prints) the lines of what is new,
+        writes them as the ``fitdiag/live_findings`` event, and stops training if asked."""
+        live = self._live
+        if live is None:
+            return
+        step = max(self._state.next_step - 1, self._start_step)
+        check = live.check(epoch=self._epoch, step=step)
+        self._live_seconds += check.seconds
+        if not check.raised:
+            return
+        if self._lint is not None:
+            # Something to say, and fitlint's findings (the likely causes, with their lines)
+            # are still coming: wait for them (at most lint_timeout), then say it with them.
+            live.forget(check)
+            self._poll_lint(wait=True)
+            check = live.check(epoch=self._epoch, step=step)
+            self._live_seconds += check.seconds
+        writers.train.document(
+            metadata.LIVE_FINDINGS_TAG, live.document(), step, metadata.KIND_LIVE_FINDINGS
+        )
+        self._live_pending.extend(r.line for r in check.raised)
+        if check.stop is not None:
+            self._live_pending.append(check.stop)
+            self.model.stop_training = True
+        if mid_epoch:
+            self._say_pending(mid_line=True)
+
+    def _say_pending(self, *, mid_line: bool = False) -> None:
+        """Prints the queued live lines: at an epoch begin or train end, after Keras's progress
+        bar has ended its line; mid-epoch (``mid_line``) on a line of their own."""
+        lines, self._live_pending = self._live_pending, []
+        if not lines or (self.params or {}).get("verbose", 1) == 0:
+            return
+        logger = logging.getLogger("fitdiag")
+        for line in lines:
+            if logger.handlers:
+                logger.warning(line)
+            else:
+                prefix = "\n" if mid_line and (self.params or {}).get("verbose") == 1 else ""
+                sys.stdout.write(prefix + line + "\n")
+                sys.stdout.flush()
+                mid_line = False
+
+    def _epoch_scalars(self, logs: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+        """``(train, validation)`` epoch scalars from Keras's logs, the learning rate added."""
         train: dict[str, float] = {}
         validation: dict[str, float] = {}
         for name, value in logs.items():
@@ -396,10 +501,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         lr = _current_learning_rate(self.model.optimizer)
         if lr is not None and "learning_rate" not in train:
             train["learning_rate"] = lr
-        for name, number in train.items():
-            writers.train.scalar(f"epoch_{name}", number, step)
-        for name, number in validation.items():
-            writers.validation.scalar(f"epoch_{name}", number, step)
+        return train, validation
 
     def _run_info(self, model: Any, strategy: Any) -> metadata.RunInfo:
         optimizer = model.optimizer
@@ -443,6 +545,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._writers.train.document(
             metadata.STATIC_FINDINGS_TAG, result, self._start_step, metadata.KIND_STATIC_FINDINGS
         )
+        if self._live is not None:
+            self._live.run.static_findings = dict(result)
 
     def _guard(self, body: Callable[..., None], *args: Any) -> None:
         if self._failed:
@@ -857,6 +961,15 @@ class _GradientProbe:
             return reduced
 
         return all_reduce_sum_gradients
+
+
+def _saw_nonfinite_loss(values: dict[str, tuple[float, str]]) -> bool:
+    """Whether a record's values show a non-finite loss (its batch loss or the aggregates)."""
+    count = values.get(metadata.global_tag("nonfinite_loss_count"))
+    if count is not None and count[0] > 0:
+        return True
+    loss = values.get(metadata.global_tag("batch_loss"))
+    return loss is not None and not math.isfinite(loss[0])
 
 
 def _dense(grad: Any) -> Any:

@@ -79,12 +79,14 @@ GLOBAL_STATS: Final = (
 
 RUN_INFO_TAG: Final = TAG_PREFIX + "run_info"
 STATIC_FINDINGS_TAG: Final = TAG_PREFIX + "static_findings"
+LIVE_FINDINGS_TAG: Final = TAG_PREFIX + "live_findings"
 
 # The metadata "kind" of each summary, carried in plugin_data.content.
 KIND_LAYER_STAT: Final = "layer_stat"
 KIND_GLOBAL_STAT: Final = "global_stat"
 KIND_RUN_INFO: Final = "run_info"
 KIND_STATIC_FINDINGS: Final = "static_findings"
+KIND_LIVE_FINDINGS: Final = "live_findings"
 
 TRAIN_RUN: Final = "train"
 VALIDATION_RUN: Final = "validation"
@@ -105,6 +107,22 @@ class RunInfo(TypedDict):
     loss: str  # the compiled loss, by name ("" when unknown)
     output_units: int | None  # units of the (single) output, when known
     chance_loss: float | None  # the loss of a prediction at chance level (ln C), when known
+
+
+class LiveFinding(TypedDict):
+    name: str  # a diagnosis finding, e.g. "diverging-loss"
+    severity: str  # the severity it was last reported at
+    step: int  # the global step at which it was (last) reported
+    epoch: int
+    line: str  # the line the callback printed
+
+
+class LiveFindings(TypedDict):
+    """The JSON document at ``fitdiag/live_findings``: what the diagnosis said while training
+    ran, written (whole, so the latest document has everything) each time it says more."""
+
+    version: int
+    findings: list[LiveFinding]
 
 
 class StaticFinding(TypedDict):

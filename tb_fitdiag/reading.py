@@ -148,7 +148,7 @@ def _decode_document(value: Any) -> dict[str, Any]:
 def _read_documents(
     provider: Any, ctx: Any, experiment_id: str, run: str, skipped: list[str]
 ) -> dict[str, dict[str, Any]]:
-    tags = [metadata.RUN_INFO_TAG, metadata.STATIC_FINDINGS_TAG]
+    tags = [metadata.RUN_INFO_TAG, metadata.STATIC_FINDINGS_TAG, metadata.LIVE_FINDINGS_TAG]
     result = provider.read_tensors(
         ctx,
         experiment_id=experiment_id,
@@ -236,6 +236,8 @@ def load_run(
             data.run_info = docs[metadata.RUN_INFO_TAG]
         if metadata.STATIC_FINDINGS_TAG in docs and data.static_findings is None:
             data.static_findings = docs[metadata.STATIC_FINDINGS_TAG]
+        if metadata.LIVE_FINDINGS_TAG in docs and data.live_findings is None:
+            data.live_findings = docs[metadata.LIVE_FINDINGS_TAG]
     data.layers = _layer_order(data)
     return data
 

@@ -88,6 +88,8 @@ class RunData:
         layers: Layer paths, input to output (``run_info["layers"]``, else sorted).
         run_info: The ``fitdiag/run_info`` JSON document, if any.
         static_findings: The ``fitdiag/static_findings`` JSON document, if any.
+        live_findings: The ``fitdiag/live_findings`` JSON document (what the callback said
+            while training ran), if any.
         skipped: Human-readable notes on what could not be read.
     """
 
@@ -98,6 +100,7 @@ class RunData:
     layers: list[str] = field(default_factory=list)
     run_info: dict[str, Any] | None = None
     static_findings: dict[str, Any] | None = None
+    live_findings: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:

@@ -1,0 +1,235 @@
+"""The diagnosis while training runs: what FitDiagCallback has written, diagnosed as it goes.
+
+``LiveRun`` keeps every value the callback writes (gradient statistics, aggregates, epoch
+scalars, the run info and fitlint's findings) in growable numpy arrays, so that the diagnosis
+engine can run on it at an epoch end without reading event files back. ``LiveDiagnosis`` runs
+the engine, decides which findings are new (a finding is reported once, and again only when
+its severity rises) and says each in one line that fits under Keras's progress bar::
+
+    fitdiag: epoch 3: diverging-loss (error): training loss (...) blew up ...; most likely
+    learning-rate-too-high at train.py:22; try: Lower the learning rate for Adam from 1 to ...
+
+The callback decides when to ask (epoch ends, and a record that saw the first non-finite loss),
+prints the lines and writes the findings as an event; this module never prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tb_fitdiag import metadata
+from tb_fitdiag.diagnosis import DiagnosisConfig, RunData, Series, diagnose_run, severity_rank
+from tb_fitdiag.diagnosis.model import Finding
+
+# Values of FitDiagCallback(stop_on=...).
+STOP_ON = (None, "error", "warning")
+
+
+class _Growing:
+    """A series that grows by appending: amortized O(1), compact (two numpy arrays)."""
+
+    __slots__ = ("_size", "_steps", "_values")
+
+    def __init__(self) -> None:
+        self._steps = np.empty(16, dtype=np.int64)
+        self._values = np.empty(16, dtype=np.float64)
+        self._size = 0
+
+    def append(self, step: int, value: float) -> None:
+        if self._size and step == self._steps[self._size - 1]:
+            # A step written again (the aggregates at an epoch end after a record at the same
+            # step): the last value wins, as TensorBoard's readers have it.
+            self._values[self._size - 1] = value
+            return
+        if self._size == self._steps.size:
+            self._steps = np.resize(self._steps, 2 * self._size)
+            self._values = np.resize(self._values, 2 * self._size)
+        self._steps[self._size] = step
+        self._values[self._size] = value
+        self._size += 1
+
+    def series(self) -> Series:
+        steps = self._steps[: self._size]
+        values = self._values[: self._size]
+        if self._size > 1 and np.any(np.diff(steps) <= 0):
+            return Series.from_points(steps, values)
+        return Series(steps.copy(), values.copy())
+
+
+@dataclass
+class LiveRun:
+    """Everything the callback wrote for one run, as the diagnosis reads it."""
+
+    train: dict[str, _Growing] = field(default_factory=dict)
+    validation: dict[str, _Growing] = field(default_factory=dict)
+    stats: dict[str, _Growing] = field(default_factory=dict)
+    run_info: dict[str, Any] | None = None
+    static_findings: dict[str, Any] | None = None
+
+    def add_stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
+        """Adds what the callback wrote with ``RunWriter.stats`` (``tag -> (value, kind)``)."""
+        for tag, (value, _) in values.items():
+            self.stats.setdefault(tag, _Growing()).append(step, value)
+
+    def add_epoch(self, logs: Mapping[str, float], epoch: int) -> None:
+        """Adds an epoch's Keras logs (``loss``, ``val_loss``, metrics) as ``epoch_*`` scalars."""
+        for name, value in logs.items():
+            if name.startswith("val_"):
+                self.validation.setdefault(f"epoch_{name[4:]}", _Growing()).append(epoch, value)
+            else:
+                self.train.setdefault(f"epoch_{name}", _Growing()).append(epoch, value)
+
+    def data(self) -> RunData:
+        """The run as the diagnosis engine takes it."""
+        data = RunData(
+            train={tag: g.series() for tag, g in self.train.items()},
+            validation={tag: g.series() for tag, g in self.validation.items()},
+            run_info=self.run_info,
+            static_findings=self.static_findings,
+        )
+        for tag, growing in self.stats.items():
+            parsed = metadata.parse_tag(tag)
+            if parsed is None:
+                continue
+            stat, layer = parsed
+            if layer is None:
+                data.global_stats[stat] = growing.series()
+            else:
+                data.layer_stats.setdefault(stat, {})[layer] = growing.series()
+        declared = (self.run_info or {}).get("layers")
+        known = sorted({layer for by_layer in data.layer_stats.values() for layer in by_layer})
+        if isinstance(declared, list):
+            ordered = [layer for layer in declared if isinstance(layer, str)]
+            data.layers = ordered + [layer for layer in known if layer not in set(ordered)]
+        else:
+            data.layers = known
+        return data
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A finding the live diagnosis reported: when it was first raised, and at what severity."""
+
+    name: str
+    severity: str
+    step: int
+    epoch: int
+    line: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "severity": self.severity,
+            "step": self.step,
+            "epoch": self.epoch,
+            "line": self.line,
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    """What one live diagnosis found new.
+
+    Attributes:
+        raised: The findings reported now (new, or at a higher severity than before).
+        stop: The line that says why training stops (``stop_on``), or None.
+        seconds: How long the diagnosis took.
+    """
+
+    raised: list[Raised]
+    stop: str | None
+    seconds: float
+
+
+class LiveDiagnosis:
+    """Diagnoses a ``LiveRun`` on request and remembers what it has already reported.
+
+    Args:
+        config: Thresholds and tag mapping (the defaults when None).
+        stop_on: ``"error"`` or ``"warning"`` to ask training to stop at the first finding of
+            that severity or worse; None never asks.
+    """
+
+    def __init__(self, config: DiagnosisConfig | None = None, stop_on: str | None = None):
+        if stop_on not in STOP_ON:
+            raise ValueError(f"stop_on must be one of None, 'error', 'warning'; got {stop_on!r}")
+        self.config = config or DiagnosisConfig()
+        self.stop_on = stop_on
+        self.run = LiveRun()
+        self.reported: dict[str, Raised] = {}
+        self.stopped = False
+
+    def check(self, *, epoch: int, step: int) -> Check:
+        """Diagnoses what has been written so far; ``epoch`` and ``step`` say where training is."""
+        begin = time.perf_counter()
+        diagnosis = diagnose_run(self.run.data(), self.config)
+        raised: list[Raised] = []
+        headline = diagnosis.headline
+        cause_said = False
+        for finding in diagnosis.findings:
+            if finding.severity == "info":
+                continue
+            before = self.reported.get(finding.name)
+            if before is not None and severity_rank(finding.severity) >= severity_rank(
+                before.severity
+            ):
+                continue  # already said, at this severity or a higher one
+            explained = headline is not None and finding.name in headline.explains
+            line = _line(finding, epoch, headline if explained else None, cause_said)
+            cause_said = cause_said or explained
+            record = Raised(finding.name, finding.severity, step, epoch, line)
+            self.reported[finding.name] = record
+            raised.append(record)
+        stop = None
+        if self.stop_on is not None and not self.stopped:
+            limit = severity_rank(self.stop_on)
+            trigger = next((r for r in raised if severity_rank(r.severity) <= limit), None)
+            if trigger is not None:
+                self.stopped = True
+                stop = (
+                    f"fitdiag: stopping training at epoch {epoch + 1} "
+                    f"(stop_on={self.stop_on!r}): {trigger.name} ({trigger.severity})"
+                )
+        return Check(raised, stop, time.perf_counter() - begin)
+
+    def forget(self, check: Check) -> None:
+        """Takes back what ``check`` reported (to check again with more to go on)."""
+        for record in check.raised:
+            self.reported.pop(record.name, None)
+        if check.stop is not None:
+            self.stopped = False
+
+    def document(self) -> dict[str, Any]:
+        """Every finding reported so far, for the ``fitdiag/live_findings`` event."""
+        return {
+            "version": metadata.SCHEMA_VERSION,
+            "findings": [r.to_json() for r in self.reported.values()],
+        }
+
+
+def _line(finding: Finding, epoch: int, headline: Any, cause_said: bool) -> str:
+    """One line: ``fitdiag: epoch E: name (severity): message; most likely CAUSE at
+    path:line; try: FIX`` (the epoch counted from 1, as Keras's progress output counts it).
+
+    The cause and its fix are said once per check; a later finding that the same cause
+    explains says so in a word."""
+    parts = [f"fitdiag: epoch {epoch + 1}: {finding.name} ({finding.severity}): {finding.message}"]
+    if headline is not None and cause_said:
+        parts.append(f"also explained by {headline.cause}")
+    elif headline is not None:
+        where = f" at {headline.location}" if headline.location else ""
+        parts.append(f"most likely {headline.cause}{where}")
+        parts.append(f"try: {_first_clause(headline.fix)}")
+    elif finding.remedy:
+        parts.append(f"try: {_first_clause(finding.remedy)}")
+    return "; ".join(parts)
+
+
+def _first_clause(text: str) -> str:
+    """The first clause of a fix (``"Lower the rate to 1e-3; add a warm-up"`` -> the first)."""
+    return text.split("; ")[0].rstrip(".")

@@ -1,0 +1,274 @@
+"""The live diagnosis: FitDiagCallback says what goes wrong while Keras trains.
+
+Real fits of small models that diverge, plateau, overfit and go NaN, with the lines they print
+(content, once only), ``stop_on``, ``verbose=0``, a logger handler, the event the findings are
+written to; and the bookkeeping of ``tb_fitdiag.live`` on synthetic series.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tb_fitdiag import metadata
+from tb_fitdiag.live import LiveDiagnosis, LiveRun
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning"),
+]
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("fitdiag:")]
+
+
+def _binary(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype("float32")
+    y = (x @ rng.normal(size=(d,)) + noise * rng.normal(size=n) > 0).astype("float32")
+    return x, y
+
+
+def _mlp(keras: Any, d: int, width: int, out: int = 1, activation: str = "sigmoid") -> Any:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((d,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(out, activation=activation),
+        ]
+    )
+
+
+def _fit(keras: Any, model: Any, x: Any, y: Any, callback: Any, **kwargs: Any) -> Any:
+    options = {"batch_size": 64, "epochs": 5, "validation_split": 0.2, "verbose": 2}
+    options.update(kwargs)
+    return model.fit(x, y, callbacks=[callback], **options)
+
+
+@pytest.mark.slow
+def test_a_diverging_run_says_so_once_with_its_cause(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _binary(2000, 20, 0.5, seed=0)
+    model = _mlp(keras, 20, 64)
+    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    history = _fit(keras, model, x, y, FitDiagCallback(tmp_path, lint_script=False))
+    assert len(history.history["loss"]) == 5  # nothing stops without stop_on
+    lines = _lines(capsys.readouterr().out)
+    diverging = [line for line in lines if "diverging-loss (error)" in line]
+    assert len(diverging) == 1, lines  # said once, not at every epoch end
+    (line,) = diverging
+    assert line.startswith("fitdiag: epoch 1: diverging-loss (error): training loss")
+    assert "most likely learning-rate-too-high" in line
+    assert "try: Lower the learning rate for Adam from 1 to about 0.001" in line
+    assert len(lines) == len({line.split(":")[2] for line in lines}), "a finding said twice"
+    # The findings are written as an event: what was said, and at which step and epoch.
+    run = cb_load_run(str(tmp_path / "train"))
+    documents = run.series(metadata.LIVE_FINDINGS_TAG)
+    latest = json.loads(documents[max(documents)])
+    said = {f["name"]: f for f in latest["findings"]}
+    assert said["diverging-loss"]["severity"] == "error"
+    assert said["diverging-loss"]["epoch"] == 0
+    assert said["diverging-loss"]["line"] == line
+
+
+@pytest.mark.slow
+def test_stop_on_error_stops_at_the_epoch_that_raised_it(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _binary(2000, 20, 0.5, seed=0)
+    model = _mlp(keras, 20, 64)
+    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    callback = FitDiagCallback(tmp_path, lint_script=False, stop_on="error")
+    history = _fit(keras, model, x, y, callback, epochs=20)
+    assert len(history.history["loss"]) == 1
+    lines = _lines(capsys.readouterr().out)
+    assert lines[-1] == (
+        "fitdiag: stopping training at epoch 1 (stop_on='error'): diverging-loss (error)"
+    )
+    # The events keep everything up to the stop.
+    run = cb_load_run(str(tmp_path / "train"))
+    assert sorted(run.series("epoch_loss")) == [0]
+
+
+@pytest.mark.slow
+def test_a_nan_is_said_and_stops_training_before_the_epoch_ends(
+    tmp_path: Path, cb_clean_keras: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _binary(6400, 20, 0.5, seed=1)
+    model = _mlp(keras, 20, 64)
+    model.compile(keras.optimizers.SGD(learning_rate=1e6), "binary_crossentropy")
+    callback = FitDiagCallback(tmp_path, lint_script=False, stop_on="error", interval=5)
+    _fit(keras, model, x, y, callback, epochs=3, validation_split=0.0)
+    steps = int(np.asarray(model.optimizer.iterations))
+    assert steps < 100, steps  # 100 steps per epoch: it stopped within the first one
+    lines = _lines(capsys.readouterr().out)
+    assert any("non-finite-loss (error)" in line for line in lines), lines
+    assert lines[-1].startswith("fitdiag: stopping training at epoch 1 (stop_on='error')")
+
+
+@pytest.mark.slow
+def test_a_plateau_and_an_overfit_are_said(
+    tmp_path: Path, cb_clean_keras: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    rng = np.random.default_rng(61)
+    x = rng.normal(size=(3000, 12)).astype("float32")
+    y = rng.integers(0, 5, size=3000)  # labels that carry no signal
+    model = _mlp(keras, 12, 8, out=5, activation="softmax")
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["acc"])
+    _fit(keras, model, x, y, FitDiagCallback(tmp_path / "plateau", lint_script=False), epochs=8)
+    lines = _lines(capsys.readouterr().out)
+    assert any("loss-plateau (warning)" in line for line in lines), lines
+
+    x, y = _binary(80, 20, 2.0, seed=71)
+    model = _mlp(keras, 20, 256)
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    callback = FitDiagCallback(tmp_path / "overfit", lint_script=False)
+    _fit(keras, model, x, y, callback, epochs=40, batch_size=8, validation_split=0.5)
+    lines = _lines(capsys.readouterr().out)
+    assert [line for line in lines if "overfitting" in line], lines
+    assert len([line for line in lines if "overfitting" in line]) == 1
+
+
+@pytest.mark.slow
+def test_a_healthy_run_and_verbose_0_print_nothing(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _binary(2000, 20, 0.5, seed=0)
+    model = _mlp(keras, 20, 32)
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    _fit(keras, model, x, y, FitDiagCallback(tmp_path / "healthy", lint_script=False))
+    assert _lines(capsys.readouterr().out) == []
+
+    model = _mlp(keras, 20, 64)
+    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    callback = FitDiagCallback(tmp_path / "quiet", lint_script=False)
+    _fit(keras, model, x, y, callback, verbose=0)
+    captured = capsys.readouterr()
+    assert _lines(captured.out) == [] and _lines(captured.err) == []
+    # Silent, but still written.
+    run = cb_load_run(str(tmp_path / "quiet" / "train"))
+    assert metadata.LIVE_FINDINGS_TAG in run.values
+
+
+@pytest.mark.slow
+def test_a_handler_on_the_fitdiag_logger_gets_the_lines(
+    tmp_path: Path, cb_clean_keras: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Collect()
+    logger = logging.getLogger("fitdiag")
+    logger.addHandler(handler)
+    try:
+        x, y = _binary(2000, 20, 0.5, seed=0)
+        model = _mlp(keras, 20, 64)
+        model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+        _fit(keras, model, x, y, FitDiagCallback(tmp_path, lint_script=False), epochs=2)
+    finally:
+        logger.removeHandler(handler)
+    assert any("diverging-loss (error)" in r for r in records), records
+    assert _lines(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stop_on": "fatal"}, "stop_on must be None, 'error' or 'warning'"),
+        ({"stop_on": "error", "live": False}, "stop_on needs live=True"),
+    ],
+)
+def test_bad_live_options_raise_one_line_errors(kwargs: dict[str, Any], message: str) -> None:
+    from tb_fitdiag import FitDiagCallback
+
+    with pytest.raises(ValueError, match=message):
+        FitDiagCallback(**kwargs)
+
+
+# ---- the bookkeeping, on synthetic series (no training) ----
+
+
+def _diverging(live: LiveDiagnosis, upto: int, peak: float) -> None:
+    for step in range(upto):
+        loss = 0.7 if step == 0 else (peak if step < 10 else 0.69)
+        live.run.add_stats({metadata.global_tag("batch_loss"): (loss, "global_stat")}, step)
+
+
+def test_a_finding_is_reported_once_then_again_only_when_its_severity_rises() -> None:
+    live = LiveDiagnosis()
+    _diverging(live, 40, peak=50.0)
+    first = live.check(epoch=0, step=39)
+    names = [r.name for r in first.raised]
+    assert "diverging-loss" in names
+    again = live.check(epoch=1, step=39)
+    assert again.raised == []
+    # A lower severity of a reported finding is not news either.
+    before = live.reported["diverging-loss"]
+    live.reported["diverging-loss"] = type(before)(
+        before.name, "warning", before.step, before.epoch, before.line
+    )
+    rose = live.check(epoch=2, step=39)
+    assert [r.name for r in rose.raised] == ["diverging-loss"]
+    assert rose.raised[0].severity == "error"
+
+
+def test_forget_takes_back_a_check() -> None:
+    live = LiveDiagnosis(stop_on="error")
+    _diverging(live, 40, peak=50.0)
+    check = live.check(epoch=0, step=39)
+    assert check.stop is not None and live.stopped
+    live.forget(check)
+    assert live.reported == {} and not live.stopped
+    assert live.check(epoch=0, step=39).raised == check.raised
+
+
+def test_live_run_builds_series_the_engine_reads() -> None:
+    run = LiveRun()
+    run.run_info = {"layers": ["b", "a"]}
+    for step in range(100):
+        run.add_stats(
+            {
+                metadata.layer_tag("grad_norm", "a"): (1.0, "layer_stat"),
+                metadata.layer_tag("grad_norm", "b"): (2.0, "layer_stat"),
+            },
+            step,
+        )
+    run.add_stats({metadata.global_tag("batch_loss_max"): (3.0, "global_stat")}, 99)
+    run.add_stats({metadata.global_tag("batch_loss_max"): (4.0, "global_stat")}, 99)
+    run.add_epoch({"loss": 1.0, "val_loss": 2.0, "accuracy": 0.5}, 0)
+    data = run.data()
+    assert data.layers == ["b", "a"]
+    assert data.layer_stats["grad_norm"]["a"].steps.tolist() == list(range(100))
+    assert data.global_stats["batch_loss_max"].values.tolist() == [4.0]  # the last one wins
+    assert set(data.train) == {"epoch_loss", "epoch_accuracy"}
+    assert set(data.validation) == {"epoch_loss"}
