@@ -286,35 +286,82 @@ def render_json(reports: list[RunReport], skipped: list[str]) -> str:
     return json.dumps(_json_safe(doc), indent=2, allow_nan=False)
 
 
-def _evidence_line(evidence: dict[str, Any]) -> str:
-    parts = []
+# Text output: evidence lines wrap at this width; a per-layer table shows at most
+# _TABLE_ROWS rows (the first and the last layers, which the gradient verdicts compare).
+_WIDTH = 100
+_INDENT = " " * 10
+_TABLE_ROWS = 12
+_TABLE_HEAD, _TABLE_TAIL = 6, 4
+# Not repeated in the evidence: the step unit is in the finding's span, the fitlint findings
+# have their own lines.
+_EVIDENCE_SHOWN_ELSEWHERE = ("step_unit", "static_causes")
+
+
+def _one(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _pack(items: list[str], indent: str, hanging: str) -> list[str]:
+    """``items`` joined by ", " into lines of at most ``_WIDTH`` columns, broken only between
+    items (an item longer than a line gets a line of its own)."""
+    lines: list[str] = []
+    line = indent
+    for i, item in enumerate(items):
+        text = item + ("," if i < len(items) - 1 else "")
+        if line.strip() and len(line) + 1 + len(text) > _WIDTH:
+            lines.append(line)
+            line = hanging + text
+        else:
+            line += (" " if line.strip() else "") + text
+    lines.append(line)
+    return lines
+
+
+def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    """The evidence in lines of at most ``_WIDTH`` columns: the single values on one wrapped
+    ``evidence:`` line, each list on a line of its own, each per-layer mapping as a table of
+    ``layer: value`` lines."""
+    single: list[str] = []
+    lists: list[str] = []
+    tables: list[str] = []
     for key, value in evidence.items():
-        if key == "static_causes":
+        if key in _EVIDENCE_SHOWN_ELSEWHERE:
             continue
-        if isinstance(value, float):
-            parts.append(f"{key}={value:.4g}")
-        elif isinstance(value, (int, str, bool)):
-            parts.append(f"{key}={value}")
-        elif isinstance(value, (list, dict)):
-            flat = all(isinstance(v, (int, float, str)) for v in _values(value))
-            if flat and len(value) <= 4:
-                parts.append(f"{key}={_compact(value)}")
-            else:
-                parts.append(f"{key}=<{len(value)} entries>")
-    return ", ".join(parts)
+        if isinstance(value, dict):
+            tables.append(f"{_INDENT}{key}:")
+            tables += _table(value)
+        elif isinstance(value, list):
+            lists += _pack([_one(v) for v in value] or ["none"], f"{_INDENT}{key}:", _INDENT + "  ")
+        else:
+            single.append(f"{key}={_one(value)}")
+    lines = _pack(single, _INDENT + "evidence:", _INDENT + " " * 10) if single else []
+    return lines + lists + tables
 
 
-def _values(value: list[Any] | dict[str, Any]) -> list[Any]:
-    return list(value.values()) if isinstance(value, dict) else value
-
-
-def _compact(value: list[Any] | dict[str, Any]) -> str:
-    def one(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {one(v)}" for k, v in value.items()) + "}"
-    return "[" + ", ".join(one(v) for v in value) + "]"
+def _table(rows: dict[str, Any]) -> list[str]:
+    """``name: value`` lines, the names padded to one column; a long table keeps its first
+    and last rows."""
+    names = list(rows)
+    if len(names) > _TABLE_ROWS:
+        hidden = len(names) - _TABLE_HEAD - _TABLE_TAIL
+        shown: list[str | None] = [*names[:_TABLE_HEAD], None, *names[-_TABLE_TAIL:]]
+    else:
+        hidden, shown = 0, list(names)
+    pad = min(max(len(str(n)) for n in names) + 1, 48) if names else 0
+    out = []
+    for name in shown:
+        if name is None:
+            out.append(f"{_INDENT}  ... {hidden} more (--format json lists every one)")
+            continue
+        value = rows[name]
+        if isinstance(value, dict):
+            items = [f"{k}={_one(v)}" for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [_one(v) for v in value]
+        else:
+            items = [_one(value)]
+        out += _pack(items, f"{_INDENT}  {name + ':':<{pad}}", _INDENT + "  " + " " * (pad + 1))
+    return out
 
 
 def _counts(findings: Sequence[Finding]) -> str:
@@ -342,9 +389,7 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
             )
             lines.append(f"  {finding.severity.upper():<7} {finding.name}  ({span})")
             lines.append(f"          {finding.message}")
-            evidence = _evidence_line(finding.evidence)
-            if evidence:
-                lines.append(f"          evidence: {evidence}")
+            lines += _evidence_lines(finding.evidence)
             if finding.suggestions:
                 lines.append(f"          likely causes (fitlint): {', '.join(finding.suggestions)}")
             for cause in finding.evidence.get("static_causes", []):

@@ -121,6 +121,65 @@ def test_text_output(logdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[-1] == "3 runs: 1 error, 1 warning"
 
 
+def _deep_run(root: Path) -> None:
+    """20 layers whose gradient norms shrink toward the input (vanishing), the third of them
+    with every gradient exactly 0 (dead)."""
+    layers = [f"model/layer_{i:02d}" for i in range(20)]
+    steps = range(0, 300, 10)
+    write_events(
+        root / "deep" / "train",
+        {"epoch_loss": _pts(HEALTHY_TRAIN)},
+        layer_stats={
+            "grad_norm": {
+                layer: [(s, 10.0 ** (-7 + 7 * i / 19)) for s in steps]
+                for i, layer in enumerate(layers)
+            },
+            "zero_fraction": {
+                layer: [(s, 1.0 if i == 2 else 0.0) for s in steps]
+                for i, layer in enumerate(layers)
+            },
+        },
+    )
+
+
+def test_text_output_prints_per_layer_evidence_as_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deep_run(tmp_path)
+    code, out, _ = _run(["diagnose", str(tmp_path), "--fail-on", "warning"], capsys)
+    assert code == 1
+    lines = out.splitlines()
+    assert "entries>" not in out
+    # A long per-layer table: a header line, then "layer: value" lines, the first and the last
+    # layers kept (the verdict compares them), the middle ones counted.
+    table = lines.index("          grad_norm_by_layer:")
+    assert lines[table + 1] == "            model/layer_00: 1e-07"
+    assert lines[table + 2] == "            model/layer_01: 2.336e-07"
+    assert lines[table + 7] == "            ... 10 more (--format json lists every one)"
+    assert lines[table + 11] == "            model/layer_19: 1"
+    assert not any("model/layer_08:" in line for line in lines)
+    # A table of several values per layer, and the single values on the evidence line.
+    assert "            model/layer_02: zero_gradient_fraction=1" in lines
+    assert any(line.startswith("          evidence: first_layer=model/layer_00") for line in lines)
+    # Everything but the messages, the headline and the fixes stays within 100 columns.
+    prose = ("MOST LIKELY", "Most likely", "fix:", "likely causes", "found by", "the ", "1 layer")
+    long = [line for line in lines if len(line) > 100 and not line.strip().startswith(prose)]
+    assert long == []
+
+
+def test_json_output_keeps_the_whole_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deep_run(tmp_path)
+    _, out, _ = _run(["diagnose", str(tmp_path), "--format", "json"], capsys)
+    findings = {f["name"]: f for f in json.loads(out)["runs"][0]["findings"]}
+    by_layer = findings["vanishing-gradients"]["evidence"]["grad_norm_by_layer"]
+    assert len(by_layer) == 20
+    assert findings["vanishing-gradients"]["evidence"]["step_unit"] == "step"
+    dead = findings["dead-units"]["evidence"]["layers"]
+    assert dead == {"model/layer_02": {"zero_gradient_fraction": 1.0}}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
