@@ -272,3 +272,19 @@ def test_live_run_builds_series_the_engine_reads() -> None:
     assert data.global_stats["batch_loss_max"].values.tolist() == [4.0]  # the last one wins
     assert set(data.train) == {"epoch_loss", "epoch_accuracy"}
     assert set(data.validation) == {"epoch_loss"}
+
+
+def test_a_long_series_is_thinned_evenly_and_keeps_its_first_and_latest_points() -> None:
+    from tb_fitdiag.live import MAX_POINTS
+
+    run = LiveRun()
+    tag = metadata.global_tag("batch_loss")
+    total = 10 * MAX_POINTS + 7
+    for step in range(total):
+        run.add_stats({tag: (float(step), "global_stat")}, step)
+    series = run.data().global_stats["batch_loss"]
+    assert len(series.steps) <= MAX_POINTS
+    assert series.steps[0] == 0 and series.steps[-1] == total - 1
+    gaps = np.diff(series.steps[:-1])
+    assert gaps.min() == gaps.max()  # evenly thinned
+    assert series.values.tolist() == series.steps.astype(float).tolist()
