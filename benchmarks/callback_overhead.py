@@ -2,12 +2,14 @@
 
 Interleaved on CPU, epoch by epoch: each round runs one epoch of each model (a small MLP, CNN and
 LSTM) with each variant, in a rotating order: plain ``fit``, ``fit`` with ``FitDiagCallback()``
-at its defaults, and ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``. Each variant
-keeps its own model and callback instances across rounds (``fit(initial_epoch=e, epochs=e+1)``),
-so only the first round traces; it is dropped. An epoch's time runs from the first callback's
-``on_epoch_begin`` to the last callback's ``on_epoch_end``, so it includes every callback's
-epoch-end work. The table shows, per model, the median over rounds of (epoch time with the
-callback) / (epoch time of plain fit in the same round), with its interquartile range.
+as it runs in the steady part of one long ``fit`` (the recording interval its defaults choose
+for ``fit(epochs=rounds + 1)``), and ``fit`` with
+``keras.callbacks.TensorBoard(histogram_freq=1)``. Each variant keeps its own model and
+callback instances across rounds (``fit(initial_epoch=e, epochs=e+1)``), so only the first
+round traces; it is dropped. An epoch's time runs from the first callback's ``on_epoch_begin``
+to the last callback's ``on_epoch_end``, so it includes every callback's epoch-end work. The
+table shows, per model, the median over rounds of (epoch time with the callback) / (epoch time
+of plain fit in the same round), with its interquartile range.
 
 Then a long run with statistics at every step checks that memory stays flat.
 
@@ -33,7 +35,7 @@ def _models(keras: Any) -> dict[str, tuple[Callable[[], Any], Any, Any]]:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    n = 2048
+    n = STEPS_PER_EPOCH * 32
 
     def mlp() -> Any:
         return keras.Sequential(
@@ -103,24 +105,31 @@ def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
     return gaps
 
 
-STEPS_PER_EPOCH = 64
+# 100 steps per epoch: with the interval of a long fit (100), every timed epoch holds exactly
+# one record, so the median epoch is a typical one.
+STEPS_PER_EPOCH = 100
+
+
+def _steady_interval(rounds: int) -> int:
+    """The interval FitDiagCallback() chooses, after its first dense steps, for one
+    ``fit(epochs=rounds + 1)`` of these models: what the rounds here stand for."""
+    from tb_fitdiag.callback import _auto_interval
+
+    return _auto_interval({"epochs": rounds + 1, "steps": STEPS_PER_EPOCH})
+
+
+def _excess(run: dict[int, list[float]], recording: list[int], offset: int) -> float:
+    """Median gap at the recording steps (+ offset) above the run's typical gap."""
+    touched = {s for r in recording for s in (r - 1, r)}
+    normal = statistics.median(g for s, v in run.items() if s not in touched for g in v)
+    around = [g for s in recording if s + offset in run for g in run[s + offset]]
+    return statistics.median(around) - normal if around else 0.0
 
 
 def _recorded_steps(rounds: int, steps: int) -> set[int]:
-    """The steps FitDiagCallback() records when each round is one fit() of one more epoch."""
-    from tb_fitdiag.callback import DENSE_STEPS, _auto_interval
-
-    recorded: set[int] = set()
-    next_record = 0
-    for round_ in range(rounds + 1):
-        interval = _auto_interval({"epochs": round_ + 1, "steps": steps})
-        for batch in range(steps):
-            step = round_ * steps + batch
-            if step >= next_record:
-                recorded.add(step)
-                dense = step + 1 < DENSE_STEPS
-                next_record = step + 1 if dense else (step // interval + 1) * interval
-    return recorded
+    """The steps recorded at the steady interval (round 0, never timed, included)."""
+    interval = _steady_interval(rounds)
+    return {step for step in range((rounds + 1) * steps) if step % interval == 0}
 
 
 def _rss_mib() -> float:
@@ -136,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds (one epoch each)")
     parser.add_argument("--memory-epochs", type=int, default=40)
     parser.add_argument(
+        "--models", default="MLP,CNN,LSTM", help="comma-separated subset of MLP, CNN, LSTM"
+    )
+    parser.add_argument(
         "--first-epochs", type=int, default=5, help="fresh-model pairs for the first-epoch cost"
     )
     args = parser.parse_args(argv)
@@ -148,16 +160,20 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.get_logger().setLevel("ERROR")
     workdir = tempfile.mkdtemp(prefix="fitdiag_bench_")
+    # Each round is one fit() of one more epoch, so that the variants interleave; left to
+    # itself, FitDiagCallback() would plan each of those fits as a short one and record more
+    # often than in the single long fit the rounds stand for. It gets that fit's interval.
+    interval = _steady_interval(args.rounds)
     variants: dict[str, Callable[[str], list[Any]]] = {
         "plain": lambda d: [],
-        "fitdiag": lambda d: [FitDiagCallback(log_dir=d)],
+        "fitdiag": lambda d: [FitDiagCallback(log_dir=d, interval=interval)],
         # The graph is written once per fit(); with one fit() per epoch here it would be
         # counted in every epoch, so it is off.
         "tensorboard": lambda d: [
             keras.callbacks.TensorBoard(log_dir=d, histogram_freq=1, write_graph=False)
         ],
     }
-    models = _models(keras)
+    models = {k: v for k, v in _models(keras).items() if k in args.models.split(",")}
     state: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
     batches: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
     for name, (build, _, _) in models.items():
@@ -190,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
-        f"same round\n({args.rounds} interleaved rounds, 64 steps per epoch, CPU, "
-        "FitDiagCallback defaults: every one of the first 32 steps, then every planned/10 steps,"
-        f" at most {DEFAULT_INTERVAL})"
+        f"same round\n({args.rounds} interleaved rounds, {STEPS_PER_EPOCH} steps per epoch, CPU;"
+        f" FitDiagCallback() as in one fit(epochs={args.rounds + 1}): a record every {interval}"
+        f" steps, at most every {DEFAULT_INTERVAL} by default)"
     )
     print(
         f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
@@ -222,12 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         plain_step = statistics.median(g for gaps in plain_gaps.values() for g in gaps)
         gaps = _step_gaps(batches[name, "fitdiag"])
         recording = [s for s in gaps if s in recorded]
-        touched = {s for r in recording for s in (r - 1, r)}
-        normal = statistics.median(g for s, v in gaps.items() if s not in touched for g in v)
+
+        # Arming (the gap before the step) and the step with its read; minus the same steps'
+        # excess in plain fit (a record at an epoch's first step shares it with the epoch's
+        # start-up, which plain fit pays too).
         extra = sum(
-            statistics.median(g for s in recording if s + offset in gaps for g in gaps[s + offset])
-            - normal
-            for offset in (-1, 0)
+            _excess(gaps, recording, o) - _excess(plain_gaps, recording, o) for o in (-1, 0)
         )
         share = extra / (mean_interval * plain_step)
         print(f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} {share:>+23.1%}")
@@ -262,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<6} {plain_s:>9.2f} {mine_s:>20.2f} {extra_s:>+9.2f}")
 
     # Memory over a long run, statistics at every step (the worst case for buffers).
-    build, x, y = models["MLP"]
+    build, x, y = _models(keras)["MLP"]
     marks: list[float] = []
 
     class _Memory(keras.callbacks.Callback):  # type: ignore[misc]
@@ -279,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         verbose=0,
         callbacks=[FitDiagCallback(log_dir=os.path.join(workdir, "memory"), interval=1), _Memory()],
     )
-    steps = args.memory_epochs * 64
+    steps = args.memory_epochs * STEPS_PER_EPOCH
     print(
         f"memory, MLP, FitDiagCallback(interval=1), {steps} recorded steps: "
         f"RSS {marks[2]:.0f} MiB after epoch 3, {marks[-1]:.0f} MiB after epoch "

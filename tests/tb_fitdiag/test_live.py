@@ -47,6 +47,14 @@ def _mlp(keras: Any, d: int, width: int, out: int = 1, activation: str = "sigmoi
     )
 
 
+def _too_high_rate(keras: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Adam at a learning rate of 1 on a ReLU MLP: the loss blows up in the first steps."""
+    x, y = _binary(2000, 20, 0.5, seed=0)
+    model = _mlp(keras, 20, 64)
+    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    return model, x, y
+
+
 def _fit(keras: Any, model: Any, x: Any, y: Any, callback: Any, **kwargs: Any) -> Any:
     options = {"batch_size": 64, "epochs": 5, "validation_split": 0.2, "verbose": 2}
     options.update(kwargs)
@@ -60,9 +68,7 @@ def test_a_diverging_run_says_so_once_with_its_cause(
     keras = cb_clean_keras
     from tb_fitdiag import FitDiagCallback
 
-    x, y = _binary(2000, 20, 0.5, seed=0)
-    model = _mlp(keras, 20, 64)
-    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    model, x, y = _too_high_rate(keras)
     history = _fit(keras, model, x, y, FitDiagCallback(tmp_path, lint_script=False))
     assert len(history.history["loss"]) == 5  # nothing stops without stop_on
     lines = _lines(capsys.readouterr().out)
@@ -90,9 +96,7 @@ def test_stop_on_error_stops_at_the_epoch_that_raised_it(
     keras = cb_clean_keras
     from tb_fitdiag import FitDiagCallback
 
-    x, y = _binary(2000, 20, 0.5, seed=0)
-    model = _mlp(keras, 20, 64)
-    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    model, x, y = _too_high_rate(keras)
     callback = FitDiagCallback(tmp_path, lint_script=False, stop_on="error")
     history = _fit(keras, model, x, y, callback, epochs=20)
     assert len(history.history["loss"]) == 1
@@ -163,8 +167,7 @@ def test_a_healthy_run_and_verbose_0_print_nothing(
     _fit(keras, model, x, y, FitDiagCallback(tmp_path / "healthy", lint_script=False))
     assert _lines(capsys.readouterr().out) == []
 
-    model = _mlp(keras, 20, 64)
-    model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+    model, x, y = _too_high_rate(keras)
     callback = FitDiagCallback(tmp_path / "quiet", lint_script=False)
     _fit(keras, model, x, y, callback, verbose=0)
     captured = capsys.readouterr()
@@ -191,9 +194,7 @@ def test_a_handler_on_the_fitdiag_logger_gets_the_lines(
     logger = logging.getLogger("fitdiag")
     logger.addHandler(handler)
     try:
-        x, y = _binary(2000, 20, 0.5, seed=0)
-        model = _mlp(keras, 20, 64)
-        model.compile(keras.optimizers.Adam(learning_rate=1.0), "binary_crossentropy")
+        model, x, y = _too_high_rate(keras)
         _fit(keras, model, x, y, FitDiagCallback(tmp_path, lint_script=False), epochs=2)
     finally:
         logger.removeHandler(handler)
