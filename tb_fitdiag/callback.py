@@ -192,6 +192,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._live_nonfinite = False
         self._train_clock = 0.0
         self._epoch = 0
+        self._aggregates_read_at = 0
         self._writers: RunWriters | None = None
         self._probe: _GradientProbe | None = None
         self._activations: _ActivationProbe | None = None
@@ -259,6 +260,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._state.next_record = max(self._state.next_record, self._start_step)
         self._state.next_activation = max(self._state.next_activation, self._start_step)
         self._epoch_start = self._start_step
+        self._aggregates_read_at = self._start_step
         self._last_batch = -1
         self._pending = None
         self._armed = False
@@ -330,6 +332,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         step = self._epoch_start + batch
         self._last_batch = batch
         self._collect()
+        if step - self._aggregates_read_at >= RING_ROWS // 2:
+            # The per-step ring holds RING_ROWS steps: read it before it wraps (only when
+            # records are further apart than half a ring).
+            self._collect_aggregates()
         if not self._setup_done:
             self._try_setup()
         probe = self._probe
@@ -408,6 +414,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if step is None or probe is None or writers is None:
             return
         values = probe.read(step, self._layers)
+        self._aggregates_read_at = step
         if values:
             writers.train.stats(values, step)
             live = self._live
@@ -437,6 +444,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if probe is None or writers is None or self._state.next_step <= self._start_step:
             return
         values = probe.read_aggregates()
+        self._aggregates_read_at = self._state.next_step - 1
         if values:
             writers.train.stats(values, self._state.next_step - 1)
             if self._live is not None:
@@ -655,6 +663,19 @@ class _GradientProbe:
             self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
             self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
             self.agg = _sync_on_read(_AGG_START, "fitdiag_aggregates", first)
+            # On one device, each step writes one row [step, loss, global norm, has loss] of a
+            # ring instead of folding into `agg` (one scatter instead of ~20 operations); the
+            # reads fold the new rows in numpy. A replicated strategy folds `agg` per replica.
+            self.ring: Any = None
+            if _single_device(self.strategy):
+                self.ring = tf.Variable(
+                    np.full((RING_ROWS, 4), -1.0),
+                    dtype=tf.float64,
+                    trainable=False,
+                    name="fitdiag_ring",
+                )
+            self._ring_seen = -1.0  # the last step folded from the ring
+            self._ring_firsts = np.array([np.inf, np.inf])  # first non-finite loss, grad steps
             # One call reads everything (aggregated across replicas) and restarts the
             # aggregates: one op, not five.
             self._read_all = tf.function(self._read_and_restart)
@@ -691,7 +712,37 @@ class _GradientProbe:
         packed = tf.concat(
             [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()], axis=0
         )
+        if self.ring is not None:
+            return tf.concat([packed, tf.reshape(self.ring.read_value(), [-1])], axis=0)
         return tf.concat([packed, self._read_and_restart_aggregates()], axis=0)
+
+    def _fold_ring(self, rows: Any) -> Any:
+        """The new rows of the ring (those after the last read) as the 8 aggregates of
+        ``agg``; remembers the first non-finite steps across reads."""
+        rows = rows.reshape(RING_ROWS, 4)
+        rows = rows[rows[:, 0] > self._ring_seen]
+        packed = _AGG_START.copy()
+        if rows.size == 0:
+            packed[6:] = self._ring_firsts
+            return packed
+        self._ring_seen = float(rows[:, 0].max())
+        steps, loss, norm, has_loss = rows.T
+        with_loss = has_loss > 0
+        loss_ok = with_loss & np.isfinite(loss)
+        norm_ok = np.isfinite(norm)
+        if loss_ok.any():
+            packed[0] = loss[loss_ok].max()
+            packed[1] = -loss[loss_ok].min()
+        if norm_ok.any():
+            packed[2] = norm[norm_ok].max()
+        packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
+        packed[4] = float(np.count_nonzero(~norm_ok))
+        packed[5] = float(rows.shape[0])
+        for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
+            if bad.any():
+                self._ring_firsts[slot] = min(self._ring_firsts[slot], steps[bad].min())
+        packed[6:] = self._ring_firsts
+        return packed
 
     # -- Python side --
 
@@ -764,7 +815,8 @@ class _GradientProbe:
         a = int(self.grads.shape[0])
         b = a + int(self.updates.shape[0])
         c = b + int(self.loss.shape[0])
-        return packed[:a], packed[a:b], packed[b:c], packed[c:]
+        aggregates = self._fold_ring(packed[c:]) if self.ring is not None else packed[c:]
+        return packed[:a], packed[a:b], packed[b:c], aggregates
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
@@ -846,8 +898,20 @@ class _GradientProbe:
 
     def _fold(self, loss: Any, total: Any) -> None:
         """Folds one step's batch loss (None when the step had none) and global gradient norm
-        into the running aggregates, in a handful of vector operations."""
-        step = tf.cast(self.inner.iterations, tf.float64)  # read before the update advances it
+        into the running aggregates: a row of the ring on one device, else a handful of vector
+        operations on ``agg``."""
+        iterations = self.inner.iterations  # read before the update advances it
+        step = tf.cast(iterations, tf.float64)
+        if self.ring is not None:
+            row = tf.stack(
+                [step, 0.0 if loss is None else loss, total, 0.0 if loss is None else 1.0]
+            )
+            tf.raw_ops.ResourceScatterUpdate(
+                resource=self.ring.handle,
+                indices=tf.math.floormod(tf.convert_to_tensor(iterations), RING_ROWS),
+                updates=row,
+            )
+            return
         values = tf.stack([_NAN if loss is None else loss, total])
         finite = tf.math.is_finite(values)
         bad = tf.cast(tf.logical_not(finite), tf.float64)
@@ -974,6 +1038,16 @@ def _saw_nonfinite_loss(values: dict[str, tuple[float, str]]) -> bool:
 
 def _dense(grad: Any) -> Any:
     return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
+
+
+# Rows of the per-step ring (single device): the callback reads it at least every half ring.
+RING_ROWS = 256
+
+
+def _single_device(strategy: Any) -> bool:
+    """Whether the strategy runs one replica on one device (the default strategy, or
+    OneDeviceStrategy): its variables are plain, so the ring's scatter applies."""
+    return type(strategy).__name__ in ("_DefaultDistributionStrategy", "OneDeviceStrategy")
 
 
 # The layout of _GradientProbe.agg: how each entry folds, starts, and restarts.

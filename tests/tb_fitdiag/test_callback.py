@@ -834,3 +834,38 @@ def test_kill_9_loses_at_most_the_last_second_or_record(tmp_path: Path, cb_load_
     run = cb_load_run(str(tmp_path / "logs" / "train"))
     steps = sorted(step for step, _ in run.values[metadata.global_tag("global_grad_norm")])
     assert steps == list(range(0, 61, 5))
+
+
+@pytest.mark.slow
+def test_aggregates_of_a_long_epoch_with_sparse_records_miss_no_step(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    """700 steps in one epoch and a record only at step 0: the per-step aggregates are read
+    at least every 128 steps (the ring holds 256), so every step's loss is in them."""
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data(n=700)
+    y[555] = np.nan  # step 555 (batches of one) has a NaN loss, and 0 * NaN every later one
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    losses = (model.predict(x, verbose=0) - y) ** 2
+    model.fit(
+        x,
+        y,
+        batch_size=1,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[FitDiagCallback(tmp_path, interval=10_000, lint_script=False, live=False)],
+    )
+    run = cb_load_run(str(tmp_path / "train"))
+    counts = run.series(metadata.global_tag("nonfinite_loss_count"))
+    assert sum(counts.values()) == 700 - 555
+    assert max(np.diff(sorted(counts))) <= 128
+    assert run.series(metadata.global_tag("first_nonfinite_loss_step"))[699] == 555
+    finite = losses[:555]  # SGD(0) leaves the weights as they were until the NaN
+    maxima = run.series(metadata.global_tag("batch_loss_max"))
+    minima = run.series(metadata.global_tag("batch_loss_min"))
+    assert max(maxima.values()) == pytest.approx(float(finite.max()), rel=1e-4)
+    assert min(minima.values()) == pytest.approx(float(finite.min()), rel=1e-4)
