@@ -69,7 +69,7 @@ _MEASURE_DRAW = """async (run) => {
 
 _MEASURE_SIZE = """async (run) => {
   const r = await fetch(`./gradients?run=${encodeURIComponent(run)}`
-    + '&stat=grad_norm&stat=update_ratio&stat=dead_fraction&format=base64');
+    + '&stat=grad_norm&stat=zero_fraction&stat=update_ratio&stat=dead_fraction&format=base64');
   return (await r.text()).length;
 }"""
 
@@ -78,7 +78,8 @@ _MEASURE_FETCH = """async (run) => {
   const t0 = performance.now();
   const responses = await Promise.all([
     fetch(`./diagnosis?run=${q}`),
-    fetch(`./gradients?run=${q}&stat=grad_norm&stat=update_ratio&stat=dead_fraction&format=base64`),
+    fetch(`./gradients?run=${q}&stat=grad_norm&stat=zero_fraction&stat=update_ratio&stat=dead_fraction`
+      + '&format=base64'),
     fetch(`./static_findings?run=${q}`),
   ]);
   await Promise.all(responses.map((r) => r.json()));

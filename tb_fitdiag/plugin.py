@@ -466,11 +466,15 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                     if tag in loss_tags or (tags.is_validation_twin(tag) and "loss" in tag.lower()):
                         has_losses = True
             doc_tags = {tag for part in parts for tag in tensors.get(part, {})}
+            # The same key as _fingerprint, so /diagnosis can say which data it read.
             fingerprint = _digest(
-                [
-                    _listing_key({part: listing.get(part, {}) for part in parts})
-                    for listing in (fitdiag_scalars, plain_scalars, tensors)
-                ]
+                (
+                    tuple(parts),
+                    *(
+                        _listing_key({part: listing.get(part, {}) for part in parts})
+                        for listing in (fitdiag_scalars, plain_scalars, tensors)
+                    ),
+                )
             )
             out.append(
                 {
@@ -515,6 +519,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         served = diagnosis.to_json()
         body = {
             "run": name,
+            "fingerprint": _digest(cached.fingerprint),
             "headline": served["headline"],
             "findings": [
                 {**entry, "summary": getattr(kinds.get(entry["name"]), "summary", None)}

@@ -14,6 +14,10 @@ export interface RunSummary {
   has_static_findings: boolean;
   layer_count: number;
   gradient_stats: string[];
+  max_step: number | null;
+  /** Changes whenever TensorBoard has new data for the run: what the page polls for. */
+  fingerprint: string;
+  loaded: boolean;
 }
 
 export interface RunsResponse {
@@ -49,13 +53,24 @@ export interface Headline {
   static: { path: string; line: number | null; name: string; message: string } | null;
 }
 
+/** A scalar other than the loss (accuracy, the learning rate, ...), paired by name. */
+export interface MetricJson {
+  name: string;
+  learning_rate: boolean;
+  train: SeriesJson | null;
+  validation: SeriesJson | null;
+}
+
 export interface DiagnosisResponse {
   run: string;
+  /** The data the diagnosis was read from: the run's fingerprint in /runs. */
+  fingerprint: string;
   headline: Headline | null;
   findings: Finding[];
   notes: string[];
   skipped: string[];
   losses: Record<string, SeriesJson>;
+  metrics: MetricJson[];
   has_gradients: boolean;
   layers: string[];
   run_info: Record<string, unknown> | null;
@@ -76,6 +91,8 @@ export interface GradientsResponse {
     exploding_grad_norm: number;
     update_ratio_low: number;
     update_ratio_high: number;
+    update_ratio_typical_low: number;
+    update_ratio_typical_high: number;
     dead_fraction: number;
   };
 }

@@ -2,7 +2,9 @@
 // at train start, and the empty state for runs without gradient statistics.
 
 import type { Finding, Headline, StaticFindingsResponse } from "./api";
-import { fmt, h } from "./dom";
+import { h } from "./dom";
+import { evidenceView } from "./evidence";
+import { locationView, type SourceLocation } from "./location";
 
 const SEVERITY_LABEL: Record<string, string> = { error: "Error", warning: "Warning", info: "Info" };
 
@@ -16,26 +18,6 @@ function rangeText(finding: Finding): string {
   const { step_start: a, step_end: b } = finding;
   if (a === null || b === null) return "";
   return a === b ? `${unit} ${a}` : `${unit}s ${a}–${b}`;
-}
-
-function evidenceValue(value: unknown): string {
-  if (typeof value === "number") return fmt(value, 4);
-  if (value === "NaN" || value === "Infinity" || value === "-Infinity") {
-    return value === "Infinity" ? "+Inf" : value === "-Infinity" ? "-Inf" : "NaN";
-  }
-  if (typeof value === "string" || typeof value === "boolean") return String(value);
-  if (value === null || value === undefined) return "—";
-  if (Array.isArray(value)) {
-    const shown = value.slice(0, 8).map(evidenceValue).join(", ");
-    return value.length > 8 ? `[${shown}, … ${value.length} items]` : `[${shown}]`;
-  }
-  if (typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>);
-    const shown = entries.slice(0, 6).map(([k, v]) => `${k}: ${evidenceValue(v)}`);
-    if (entries.length > 6) shown.push(`… ${entries.length - 6} more`);
-    return `{${shown.join(", ")}}`;
-  }
-  return String(value);
 }
 
 interface StaticCause {
@@ -57,9 +39,16 @@ function staticCauses(value: unknown): StaticCause[] {
     }));
 }
 
+/** What a card can ask of the page: the heatmap view that shows its finding. */
+export interface CardActions {
+  heatmapMode(finding: Finding): { mode: string; label: string } | null;
+  showInHeatmap(mode: string): void;
+}
+
 export function findingCards(
   findings: Finding[],
   staticFindings: StaticFindingsResponse["static_findings"],
+  actions?: CardActions,
 ): HTMLElement {
   if (findings.length === 0) {
     return h(
@@ -70,32 +59,35 @@ export function findingCards(
     );
   }
   const list = h("div", { class: "cards" });
-  const staticByRule = new Map<string, string[]>();
-  for (const f of staticFindings?.findings ?? []) {
-    staticByRule.set(f.name, [...(staticByRule.get(f.name) ?? []), `${f.path}:${f.line}`]);
+  const recorded = staticFindings?.findings ?? [];
+  const staticByRule = new Map<string, SourceLocation[]>();
+  for (const f of recorded) {
+    const where = { path: f.path, line: f.line, column: f.column };
+    staticByRule.set(f.name, [...(staticByRule.get(f.name) ?? []), where]);
   }
+  // The column of a cause, from the recorded finding at the same place.
+  const column = (c: StaticCause): number | null =>
+    recorded.find((f) => f.path === c.path && f.line === c.line && f.name === c.name)?.column ?? null;
   for (const finding of findings) {
     const severity = SEVERITY_LABEL[finding.severity] ? finding.severity : "info";
-    const evidence = h("dl", { class: "evidence" });
-    for (const [key, value] of Object.entries(finding.evidence)) {
-      if (key === "step_unit" || key === "static_causes") continue;
-      evidence.append(
-        h("div", { class: "ev" }, h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, evidenceValue(value))),
-      );
-    }
+    const evidence = evidenceView(finding.evidence, stepUnit(finding));
     const causes = staticCauses(finding.evidence["static_causes"]);
     const rules = h("ul", { class: "suggestions" });
     for (const rule of finding.suggestions) {
       const here = causes.filter((c) => c.name === rule);
-      const where = here.length ? here.map((c) => `${c.path}:${c.line}`) : (staticByRule.get(rule) ?? []);
-      rules.append(
-        h(
-          "li",
-          {},
-          h("code", {}, rule),
-          where.length ? h("span", { class: "flagged" }, ` — flagged by fitlint at ${where.join(", ")}`) : null,
-        ),
-      );
+      const where: SourceLocation[] = here.length
+        ? here.map((c) => ({ path: c.path, line: c.line, column: column(c) }))
+        : (staticByRule.get(rule) ?? []);
+      const flagged = where.length
+        ? h("span", { class: "flagged" }, " — flagged by fitlint at ", ...where.map((w) => locationView(w)))
+        : null;
+      rules.append(h("li", {}, h("code", {}, rule), flagged));
+    }
+    const view = actions?.heatmapMode(finding) ?? null;
+    let show: HTMLElement | null = null;
+    if (view && actions) {
+      show = h("button", { class: "link-button show-heatmap", type: "button", "data-mode": view.mode }, `Show ${view.label} in the heatmap`);
+      show.addEventListener("click", () => actions.showInHeatmap(view.mode));
     }
     list.append(
       h(
@@ -110,7 +102,8 @@ export function findingCards(
         ),
         h("p", { class: "card-message" }, finding.message),
         finding.summary ? h("p", { class: "card-summary muted" }, finding.summary) : null,
-        evidence.childElementCount ? evidence : null,
+        evidence,
+        show,
         finding.remedy
           ? h("div", { class: "card-fixes" }, h("span", { class: "fixes-title" }, "Suggested fix: "), finding.remedy)
           : null,
@@ -155,7 +148,7 @@ export function staticFindingsPanel(doc: StaticFindingsResponse["static_findings
       h(
         "tr",
         {},
-        h("td", { class: "mono" }, `${f.path}:${f.line}`),
+        h("td", { class: "where" }, locationView({ path: f.path, line: f.line, column: f.column })),
         h("td", {}, h("span", { class: `badge badge-${sev}` }, f.code), " ", h("code", {}, f.name)),
         h("td", {}, f.message),
       ),
@@ -193,19 +186,28 @@ export function emptyGradients(run: string): HTMLElement {
       "p",
       { class: "muted" },
       "It writes into the same train/ and validation/ folders as keras.callbacks.TensorBoard; " +
-        "reload this tab once training has started.",
+        "this page picks the statistics up by itself once training has started.",
     ),
   );
 }
 
 /** The run's most likely cause and its fix, above the cards; nothing when nothing was raised. */
-export function headlineBanner(headline: Headline | null): HTMLElement | null {
+export function headlineBanner(
+  headline: Headline | null,
+  staticFindings: StaticFindingsResponse["static_findings"] = null,
+): HTMLElement | null {
   if (!headline) return null;
+  const cause = headline.static;
+  const column = cause
+    ? (staticFindings?.findings.find((f) => f.path === cause.path && f.line === cause.line && f.name === cause.name)
+        ?.column ?? null)
+    : null;
   const where = headline.static
     ? h(
         "span",
         { class: "headline-where", title: headline.static.message },
-        ` at ${headline.static.path}${headline.static.line ? `:${headline.static.line}` : ""}`,
+        " at ",
+        locationView({ path: headline.static.path, line: headline.static.line, column }),
       )
     : null;
   return h(

@@ -1,5 +1,6 @@
-// Line charts on uPlot: the loss chart (with the findings' step ranges shaded), the per-layer
-// update-to-weight ratio (with the healthy band) and the dead-unit fractions.
+// Charts on uPlot: lines over steps or epochs (the losses with the findings' ranges shaded,
+// the metrics), and per-layer charts (update-to-weight ratio, dead units) where each layer is
+// a category: points with whiskers, never lines joining one layer to the next.
 
 import uPlot from "uplot";
 import { num, type Num } from "./api";
@@ -12,13 +13,21 @@ export interface LineSeries {
   color: string;
   width?: number;
   dash?: number[];
+  /** Draw the points (default: when there are fewer than 60). */
   points?: boolean;
+  /** Points only, no line: for categories. */
+  pointsOnly?: boolean;
+  /** Neither line nor points (drawn as a whisker end, or only named in the legend). */
+  hidden?: boolean;
+  /** On a log scale, mark values of exactly 0 at the bottom of the plot instead of dropping them. */
+  markZeros?: boolean;
 }
 
 export interface Shade {
   start: number;
   end: number;
   color: string;
+  label: string;
 }
 
 export interface ChartSpec {
@@ -30,56 +39,79 @@ export interface ChartSpec {
   yScale?: "linear" | "log" | "auto";
   yRange?: [number, number];
   shades?: Shade[];
+  /** A shaded horizontal band, e.g. the typical range. */
   band?: { low: number; high: number; label: string; danger?: boolean };
-  /** Names of the x positions 0..n-1 (layers): the legend shows the name under the cursor. */
-  xNames?: string[];
-  /** Fills between two series (1-based indices into `series`, as uPlot counts them). */
-  fill?: { between: [number, number]; color: string };
+  /** Dashed horizontal lines, e.g. where the diagnosis flags a value. */
+  lines?: { value: number; label: string }[];
+  /** Names of the x positions 0..n-1 (layers): each is a category. */
+  categories?: string[];
+  /** Whiskers between two series (0-based indices into `series`), at every x. */
+  whiskers?: { low: number; high: number; color: string };
+  /** x values are whole numbers (epochs, steps): ticks only at integers. */
+  integerX?: boolean;
   height?: number;
+  /** Shown under the chart. */
+  note?: string;
 }
 
 interface Aligned {
   xs: number[];
   ys: (number | null)[][];
+  /** The values as recorded (NaN, Inf and 0 included), for the legend. */
+  raw: number[][];
   nonFinite: number[];
+  zeros: number[][];
 }
 
-function align(series: LineSeries[]): Aligned {
+function align(series: LineSeries[], log: boolean): Aligned {
   const all = new Set<number>();
   for (const s of series) for (const x of s.steps) all.add(x);
   const xs = Array.from(all).sort((a, b) => a - b);
   const index = new Map<number, number>();
   xs.forEach((x, i) => index.set(x, i));
   const nonFinite = new Set<number>();
+  const zeros: number[][] = [];
+  const raw: number[][] = [];
   const ys = series.map((s) => {
     const ys: (number | null)[] = new Array(xs.length).fill(null);
+    const rs: number[] = new Array(xs.length).fill(NaN);
+    const zs: number[] = [];
     for (let i = 0; i < s.steps.length; i++) {
       const v = s.values[i];
       if (v === null || v === undefined) continue;
       const n = num(v);
-      if (Number.isFinite(n)) ys[index.get(s.steps[i]) as number] = n;
-      else nonFinite.add(s.steps[i]);
+      const at = index.get(s.steps[i]) as number;
+      rs[at] = n;
+      if (!Number.isFinite(n)) nonFinite.add(s.steps[i]);
+      else if (log && n <= 0) zs.push(at);
+      else ys[at] = n;
     }
+    zeros.push(zs);
+    raw.push(rs);
     return ys;
   });
-  return { xs, ys, nonFinite: Array.from(nonFinite).sort((a, b) => a - b) };
+  return { xs, ys, raw, zeros, nonFinite: Array.from(nonFinite).sort((a, b) => a - b) };
 }
 
-function wantsLog(spec: ChartSpec, ys: (number | null)[][]): boolean {
+function wantsLog(spec: ChartSpec): boolean {
   if (spec.yScale === "log") return true;
   if (spec.yScale !== "auto") return false;
   let lo = Infinity;
   let hi = -Infinity;
-  for (const row of ys) {
-    for (const v of row) {
+  for (const s of spec.series) {
+    for (const v of s.values) {
       if (v === null) continue;
-      if (v <= 0) return false;
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
+      const n = num(v);
+      if (!Number.isFinite(n)) continue;
+      if (n <= 0) return false;
+      lo = Math.min(lo, n);
+      hi = Math.max(hi, n);
     }
   }
   return hi / lo > 1e3;
 }
+
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 
 export class LineChart {
   readonly root: HTMLElement;
@@ -94,7 +126,9 @@ export class LineChart {
       { class: "chart" },
       h("figcaption", {}, spec.title),
       this.plotHost,
+      spec.note ? h("p", { class: "chart-note muted" }, spec.note) : null,
     );
+    this.root.dataset.shades = JSON.stringify((spec.shades ?? []).map((s) => ({ label: s.label, start: s.start, end: s.end })));
   }
 
   draw(width: number): void {
@@ -103,8 +137,10 @@ export class LineChart {
       return;
     }
     const spec = this.spec;
-    const { xs, ys, nonFinite } = align(spec.series);
-    if (!this.empty && ys.every((row) => row.every((v) => v === null))) {
+    const log = wantsLog(spec);
+    const data = align(spec.series, log);
+    const { xs, ys, raw, nonFinite, zeros } = data;
+    if (!this.empty && ys.every((row) => row.every((v) => v === null)) && zeros.every((z) => z.length === 0)) {
       // Nothing finite to plot (e.g. a loss that was NaN from the start): say so instead.
       this.empty = true;
       this.plotHost.append(
@@ -118,7 +154,6 @@ export class LineChart {
       );
     }
     if (this.empty) return;
-    const log = wantsLog(spec, ys);
     const fg = cssVar("--fg") || "#222";
     const grid = cssVar("--grid") || "rgba(0,0,0,0.08)";
     const axis = (label: string): uPlot.Axis => ({
@@ -143,39 +178,45 @@ export class LineChart {
         return out;
       };
       yAxis.filter = (_u, splits) => splits;
-      yAxis.values = (_u, splits) =>
-        splits.map((v) => (v > 0 ? `1e${Math.round(Math.log10(v))}` : ""));
+      yAxis.values = (_u, splits) => splits.map((v) => (v > 0 ? `1e${Math.round(Math.log10(v))}` : ""));
     } else {
       yAxis.values = (_u, splits) => splits.map((v) => fmt(v, 2));
     }
-    const names = spec.xNames;
+    const names = spec.categories;
     const xAxis = axis(spec.xLabel);
     if (names) {
       // Few layers: name them (last path component); many: number them (the legend names them).
       const few = names.length <= 12;
       xAxis.values = (_u, splits) =>
-        splits.map((v) =>
-          !Number.isInteger(v) ? "" : few ? (names[v] ?? "").split("/").pop() ?? "" : String(v),
-        );
+        splits.map((v) => (!Number.isInteger(v) ? "" : few ? ((names[v] ?? "").split("/").pop() ?? "") : String(v)));
+      xAxis.incrs = INTEGER_INCRS;
       if (few) xAxis.splits = () => names.map((_n, i) => i);
+    } else if (spec.integerX) {
+      xAxis.incrs = INTEGER_INCRS;
+      xAxis.values = (_u, splits) => {
+        const labels = splits.map((v) => (Number.isInteger(v) ? String(v) : ""));
+        this.root.dataset.xTicks = JSON.stringify(labels); // what the axis reads, for tests
+        return labels;
+      };
     }
+    const bandLines = [...(spec.band ? [spec.band.low, spec.band.high] : []), ...(spec.lines ?? []).map((l) => l.value)];
     const opts: uPlot.Options = {
       width,
       height: spec.height ?? 240,
       legend: { show: true, live: true },
-      cursor: { drag: { x: true, y: false } },
+      cursor: { drag: { x: !names, y: false } },
       scales: {
-        x: { time: false },
+        x: names ? { time: false, range: () => [-0.5, names.length - 0.5] } : { time: false },
         y: log
           ? {
               distr: 3,
               log: 10,
-              // Decades that hold the data and, when drawn, the whole band.
+              // Whole decades that hold every value (the percentiles included) and the band.
               range: (_u, min, max) => {
-                const lo = spec.band ? Math.min(min, spec.band.low) : min;
-                const hi = spec.band ? Math.max(max, spec.band.high) : max;
-                const a = Math.pow(10, Math.floor(Math.log10(lo > 0 ? lo : 1e-12)));
-                let b = Math.pow(10, Math.ceil(Math.log10(hi > 0 ? hi : 1)));
+                const lo = Math.min(min, ...bandLines.filter((v) => v > 0));
+                const hi = Math.max(max, ...bandLines.filter((v) => v > 0));
+                const a = Math.pow(10, Math.floor(Math.log10(lo > 0 ? lo : 1e-12) - 1e-9));
+                let b = Math.pow(10, Math.ceil(Math.log10(hi > 0 ? hi : 1) + 1e-9));
                 if (!(b > a)) b = a * 10;
                 return [a, b];
               },
@@ -190,21 +231,26 @@ export class LineChart {
           label: spec.xLabel,
           value: names ? (_u, v) => (v === null || v === undefined ? "—" : (names[v] ?? String(v))) : undefined,
         },
-        ...spec.series.map(
-          (s): uPlot.Series => ({
+        ...spec.series.map((s, si): uPlot.Series => {
+          const showPoints = !s.hidden && (s.pointsOnly || (s.points ?? xs.length < 60));
+          return {
             label: s.label,
             stroke: s.color,
             width: s.width ?? 1.5,
             dash: s.dash,
             spanGaps: true,
-            points: { show: s.points ?? xs.length < 60 },
-            value: (_u, v) => fmt(v, 4),
-          }),
-        ),
+            paths: s.hidden || s.pointsOnly ? () => null : undefined,
+            points: showPoints
+              ? { show: true, size: s.pointsOnly ? 8 : 5, fill: s.pointsOnly ? s.color : undefined }
+              : { show: false },
+            // The recorded value, 0 and NaN included, not the plotted one.
+            value: (_u, _v, _s, idx) => (idx === null ? "—" : fmt(raw[si][idx], 4)),
+          };
+        }),
       ],
-      bands: spec.fill ? [{ series: spec.fill.between, fill: spec.fill.color }] : undefined,
       hooks: {
         drawClear: [(u) => this.drawBackground(u, nonFinite)],
+        draw: [(u) => this.drawOverlay(u, zeros)],
       },
     };
     this.plot = new uPlot(opts, [xs, ...ys] as uPlot.AlignedData, this.plotHost);
@@ -217,11 +263,13 @@ export class LineChart {
 
   private drawBackground(u: uPlot, nonFinite: number[]): void {
     const ctx = u.ctx;
+    const dpr = devicePixelRatio;
     const { left, top, width, height } = u.bbox;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top, width, height);
     ctx.clip();
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
     const band = this.spec.band;
     if (band) {
       const y0 = u.valToPos(band.high, "y", true);
@@ -229,17 +277,30 @@ export class LineChart {
       ctx.fillStyle = cssVar(band.danger ? "--shade-error" : "--band") || "rgba(40,160,80,0.15)";
       ctx.fillRect(left, Math.min(y0, y1), width, Math.abs(y1 - y0));
       ctx.fillStyle = cssVar(band.danger ? "--error" : "--band-text") || "#2a7";
-      ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
-      const labelY = Math.max(Math.min(y0, y1), top) + 13 * devicePixelRatio;
-      ctx.fillText(band.label, left + 6 * devicePixelRatio, labelY);
+      ctx.fillText(band.label, left + 6 * dpr, Math.max(Math.min(y0, y1), top) + 13 * dpr);
     }
+    for (const line of this.spec.lines ?? []) {
+      const y = u.valToPos(line.value, "y", true);
+      ctx.strokeStyle = cssVar("--muted") || "#666";
+      ctx.setLineDash([4 * dpr, 3 * dpr]);
+      ctx.lineWidth = dpr;
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(left + width, y);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = cssVar("--muted") || "#666";
+      const text = ctx.measureText(line.label).width;
+      ctx.fillText(line.label, left + width - text - 6 * dpr, y - 3 * dpr);
+    }
+    // The findings' ranges, as the diagnosis gives them (step_start..step_end), labelled.
     for (const shade of this.spec.shades ?? []) {
       let x0 = u.valToPos(shade.start, "x", true);
       let x1 = u.valToPos(shade.end, "x", true);
-      if (x1 - x0 < 3 * devicePixelRatio) {
+      if (x1 - x0 < 3 * dpr) {
         const mid = (x0 + x1) / 2;
-        x0 = mid - 1.5 * devicePixelRatio;
-        x1 = mid + 1.5 * devicePixelRatio;
+        x0 = mid - 1.5 * dpr;
+        x1 = mid + 1.5 * dpr;
       }
       ctx.fillStyle = shade.color;
       ctx.fillRect(x0, top, x1 - x0, height);
@@ -248,9 +309,62 @@ export class LineChart {
       ctx.fillStyle = "rgb(214,0,214)";
       for (const x of nonFinite) {
         const px = u.valToPos(x, "x", true);
-        ctx.fillRect(px - 1.5 * devicePixelRatio, top, 3 * devicePixelRatio, 6 * devicePixelRatio);
+        ctx.fillRect(px - 1.5 * dpr, top, 3 * dpr, 6 * dpr);
       }
     }
+    ctx.restore();
+  }
+
+  private drawOverlay(u: uPlot, zeros: number[][]): void {
+    const ctx = u.ctx;
+    const dpr = devicePixelRatio;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left - 6 * dpr, top, width + 12 * dpr, height);
+    ctx.clip();
+    const w = this.spec.whiskers;
+    if (w) {
+      // Percentile whiskers: a vertical line with caps from the low series to the high one.
+      const lo = u.data[w.low + 1];
+      const hi = u.data[w.high + 1];
+      const lowZero = new Set(zeros[w.low]);
+      ctx.strokeStyle = w.color;
+      ctx.lineWidth = 1.5 * dpr;
+      for (let i = 0; i < u.data[0].length; i++) {
+        const a = lo[i];
+        const b = hi[i];
+        if (b === null || b === undefined) continue;
+        const bottom = (a === null || a === undefined) && lowZero.has(i); // 10th percentile 0
+        if (!bottom && (a === null || a === undefined)) continue;
+        const x = u.valToPos(u.data[0][i], "x", true);
+        const ya = bottom ? top + height : u.valToPos(a as number, "y", true);
+        const yb = u.valToPos(b, "y", true);
+        ctx.beginPath();
+        ctx.moveTo(x, ya);
+        ctx.lineTo(x, yb);
+        ctx.moveTo(x - 4 * dpr, ya);
+        ctx.lineTo(x + 4 * dpr, ya);
+        ctx.moveTo(x - 4 * dpr, yb);
+        ctx.lineTo(x + 4 * dpr, yb);
+        ctx.stroke();
+      }
+    }
+    // Exactly 0 cannot sit on a log axis: a triangle on the bottom edge says "0 here".
+    this.spec.series.forEach((s, si) => {
+      if (!s.markZeros) return;
+      ctx.fillStyle = s.color;
+      for (const i of zeros[si]) {
+        const x = u.valToPos(u.data[0][i], "x", true);
+        const y = top + height;
+        ctx.beginPath();
+        ctx.moveTo(x, y - 9 * dpr);
+        ctx.lineTo(x - 5 * dpr, y);
+        ctx.lineTo(x + 5 * dpr, y);
+        ctx.closePath();
+        ctx.fill();
+      }
+    });
     ctx.restore();
   }
 }

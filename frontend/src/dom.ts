@@ -40,3 +40,12 @@ export function fmt(value: number | null | undefined, digits = 3): string {
 export function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
+
+/** A threshold as people write it: 1e-4, 0.01, 100 (powers of ten as 1eN below 0.01). */
+export function sci(value: number): string {
+  if (value > 0) {
+    const e = Math.log10(value);
+    if (Math.abs(e - Math.round(e)) < 1e-9 && (e < -2 || e > 4)) return `1e${Math.round(e)}`;
+  }
+  return fmt(value);
+}

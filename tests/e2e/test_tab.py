@@ -7,6 +7,7 @@ browser. The screenshot is saved to ``test-artifacts/fitdiag_tab.png``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,12 +17,15 @@ import sys
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tb_fitdiag import metadata
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -45,6 +49,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FAILURE_FINDINGS = ("non-finite-loss", "diverging-loss", "exploding-gradients")
 # A run whose name is HTML: the page must show it as text.
 HOSTILE_RUN = "<b id=injected>bold</b>"
+# ... and a fitlint finding in it whose path is hostile too: HTML, quotes, a URL's own syntax.
+HOSTILE_PATH = '/tmp/<img id=injected2 src=x>/"a b"#?%.py'
+# A copy of the healthy run that the live-refresh test appends to while the page shows it.
+LIVE_RUN = "live"
 
 TRAIN_SCRIPT = textwrap.dedent(
     '''
@@ -122,7 +130,70 @@ def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, str(script), str(logs)], check=True, env=env, cwd=root, timeout=300
     )
     shutil.copytree(logs / "healthy", logs / HOSTILE_RUN)
+    shutil.copytree(logs / "healthy", logs / LIVE_RUN)
+    hostile_doc = {
+        "version": 1,
+        "script": HOSTILE_PATH,
+        "sha256": "0" * 64,
+        "fitlint_version": "0.1.0",
+        "error": None,
+        "findings": [
+            {
+                "code": "FL201",
+                "name": "learning-rate-too-high",
+                "severity": "warning",
+                "path": HOSTILE_PATH,
+                "line": 7,
+                "column": 3,
+                "message": "<i id=injected3>not markup</i>",
+            }
+        ],
+    }
+    _write_events(
+        logs / HOSTILE_RUN / "train", documents={metadata.STATIC_FINDINGS_TAG: hostile_doc}, step=1
+    )
     return logs
+
+
+def _write_events(
+    run_dir: Path,
+    *,
+    layer_stats: dict[str, dict[str, float]] | None = None,
+    documents: dict[str, Any] | None = None,
+    step: int = 0,
+    steps: list[int] | None = None,
+) -> None:
+    """Writes one more event file into a run, the way FitDiagCallback writes its records."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    writer = EventFileWriter(str(run_dir))
+    wall = time.time()
+    for tag, doc in (documents or {}).items():
+        value = summary_pb2.Summary.Value(
+            tag=tag,
+            metadata=metadata.create_summary_metadata(metadata.KIND_STATIC_FINDINGS, tensor=True),
+            tensor=tensor_util.make_tensor_proto(json.dumps(doc).encode(), dtype="string"),
+        )
+        writer.add_event(
+            event_pb2.Event(step=step, wall_time=wall, summary=summary_pb2.Summary(value=[value]))
+        )
+    for at in steps or []:
+        values = [
+            summary_pb2.Summary.Value(
+                tag=metadata.layer_tag(stat, layer),
+                metadata=metadata.create_summary_metadata(metadata.KIND_LAYER_STAT),
+                tensor=tensor_util.make_tensor_proto(value, dtype="float32"),
+            )
+            for stat, by_layer in (layer_stats or {}).items()
+            for layer, value in by_layer.items()
+        ]
+        wall += 0.01
+        writer.add_event(
+            event_pb2.Event(step=at, wall_time=wall, summary=summary_pb2.Summary(value=values))
+        )
+    writer.close()
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +211,8 @@ def server(logdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
             "127.0.0.1",
             "--port",
             str(port),
+            "--reload_interval",
+            "1",  # the live-refresh test waits for TensorBoard to read a new file
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -252,3 +325,224 @@ def test_tab_shows_both_runs_the_diverging_finding_and_the_heatmap(server: str) 
         finally:
             browser.close()
     assert errors == []
+
+
+@contextlib.contextmanager
+def _tab(server: str, width: int = 1280, height: int = 900) -> Iterator[tuple[Any, Any, list[str]]]:
+    """The Fit Diagnosis tab in headless Chromium: ``(page, frame, errors)``; no page error
+    or console error may happen while it is open."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on(
+                "console",
+                lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+            )
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.goto(server + "/#fitdiag")
+            iframe = page.wait_for_selector("iframe", state="attached", timeout=60_000)
+            assert iframe is not None
+            frame = iframe.content_frame()
+            assert frame is not None
+            frame.wait_for_selector("button.run", timeout=60_000)
+            yield page, frame, errors
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def _show(frame: Any, run: str) -> None:
+    frame.click(f"button.run[data-run={json.dumps(run)}]")
+    frame.wait_for_function(f"document.body.dataset.drawn === {json.dumps(run)}", timeout=60_000)
+
+
+_CANVAS_DIGEST = """() => {
+    const c = document.querySelector('canvas.heatmap-canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] * 7 + d[i + 1] * 3 + d[i + 2]) >>> 0;
+    return [c.dataset.mode, h];
+}"""
+
+
+def test_fitlint_locations_are_editor_links_with_a_copy_button(server: str) -> None:
+    static = _get(server + "/data/plugin/fitdiag/static_findings?run=diverging")["static_findings"]
+    (finding,) = [f for f in static["findings"] if f["name"] == "learning-rate-too-high"]
+    path, line, column = finding["path"], finding["line"], finding["column"]
+    assert path.startswith("/")  # FitDiagCallback records the script's absolute path
+    href = f"vscode://file{urllib.parse.quote(path)}:{line}:{column}"
+    with _tab(server) as (_page, frame, _errors):
+        _show(frame, "diverging")
+        row = frame.query_selector(".static-table td.where")
+        assert row is not None
+        assert row.eval_on_selector("a.loc-link", "a => a.getAttribute('href')") == href
+        assert row.eval_on_selector("a.loc-link", "a => a.textContent") == f"{path}:{line}"
+        # The cards and the headline link to the same line.
+        card_links = frame.eval_on_selector_all(
+            "article.card .flagged a.loc-link", "els => els.map(a => a.getAttribute('href'))"
+        )
+        assert card_links and set(card_links) == {href}
+        headline = frame.eval_on_selector(".headline a.loc-link", "a => a.getAttribute('href')")
+        assert headline == href
+        # The copy button puts `path:line` on the clipboard.
+        frame.evaluate(
+            "() => { navigator.clipboard.writeText = async (t) => { window.__copied = t; }; }"
+        )
+        row.query_selector("button.copy").click()
+        frame.wait_for_function("window.__copied !== undefined", timeout=10_000)
+        assert frame.evaluate("window.__copied") == f"{path}:{line}"
+
+
+def test_hostile_paths_are_text_and_percent_encoded_links(server: str) -> None:
+    with _tab(server) as (_page, frame, _errors):
+        _show(frame, HOSTILE_RUN)
+        link = frame.query_selector(".static-table a.loc-link")
+        assert link is not None
+        assert link.text_content() == f"{HOSTILE_PATH}:7"
+        href = link.get_attribute("href")
+        assert href == f"vscode://file{urllib.parse.quote(HOSTILE_PATH, safe='/')}:7:3"
+        assert not any(ch in href for ch in '<>" #?')
+        for injected in ("#injected", "#injected2", "#injected3", "img"):
+            assert frame.query_selector(injected) is None
+        assert "<i id=injected3>" in (frame.text_content(".static-table") or "")
+
+
+def test_heatmap_view_switch_changes_what_is_drawn(server: str) -> None:
+    with _tab(server) as (page, frame, _errors):
+        _show(frame, "healthy")
+        modes = frame.eval_on_selector_all(
+            ".segmented .segment", "els => els.map(e => e.dataset.mode)"
+        )
+        assert modes == ["grad_norm", "zero_fraction", "update_ratio"]
+        before = frame.evaluate(_CANVAS_DIGEST)
+        assert before[0] == "grad_norm"
+        seen = {tuple(before)}
+        for mode in ("update_ratio", "zero_fraction", "grad_norm"):
+            frame.click(f".segment[data-mode={mode}]")
+            after = frame.evaluate(_CANVAS_DIGEST)
+            assert after[0] == mode
+            assert frame.get_attribute(f".segment[data-mode={mode}]", "aria-checked") == "true"
+            seen.add(tuple(after))
+        assert len(seen) == 3  # three views, three pictures; back to the first is the first
+        assert tuple(frame.evaluate(_CANVAS_DIGEST)) == tuple(before)
+        caption = frame.text_content(".heatmap-section .caption") or ""
+        assert caption.startswith("Gradient norm per layer")
+        # The tooltip stays over the cells, never over the legend and the switch above them.
+        # (Bounding boxes are in the page's coordinates, the iframe's offset included.)
+        box = frame.query_selector("canvas.heatmap-canvas").bounding_box()
+        page.mouse.move(box["x"] + box["width"] - 20, box["y"] + box["height"] - 30)
+        frame.wait_for_selector(".tooltip:not([hidden])", timeout=5_000)
+        tip = frame.query_selector(".tooltip").bounding_box()
+        legend = frame.query_selector(".heatmap-bar").bounding_box()
+        assert tip["y"] >= legend["y"] + legend["height"]
+        assert tip["x"] + tip["width"] <= box["x"] + box["width"] + 1
+
+
+def test_run_list_is_a_listbox_that_arrow_keys_move_through(server: str) -> None:
+    with _tab(server) as (page, frame, _errors):
+        frame.wait_for_function("document.body.dataset.drawn", timeout=60_000)
+        assert frame.get_attribute("ul.run-list", "role") == "listbox"
+        roles = frame.eval_on_selector_all(
+            "ul.run-list > li",
+            "els => els.map(li => [li.getAttribute('role'),"
+            " li.firstElementChild.getAttribute('role')])",
+        )
+        assert roles and all(r == ["none", "option"] for r in roles)
+        names = frame.eval_on_selector_all("button.run", "els => els.map(e => e.dataset.run)")
+
+        def selected() -> list[str]:
+            return frame.eval_on_selector_all(
+                "button.run[aria-selected=true]", "els => els.map(e => e.dataset.run)"
+            )
+
+        _show(frame, names[0])
+        frame.focus(f"button.run[data-run={json.dumps(names[0])}]")
+        page.keyboard.press("ArrowDown")
+        frame.wait_for_function(f"document.body.dataset.drawn === {json.dumps(names[1])}")
+        assert selected() == [names[1]]
+        assert frame.evaluate("document.activeElement.dataset.run") == names[1]
+        page.keyboard.press("End")
+        frame.wait_for_function(f"document.body.dataset.drawn === {json.dumps(names[-1])}")
+        assert selected() == [names[-1]]
+        page.keyboard.press("ArrowDown")  # the last stays the last
+        assert selected() == [names[-1]]
+        page.keyboard.press("ArrowUp")
+        frame.wait_for_function(f"document.body.dataset.drawn === {json.dumps(names[-2])}")
+        page.keyboard.press("Home")
+        frame.wait_for_function(f"document.body.dataset.drawn === {json.dumps(names[0])}")
+        assert selected() == [names[0]]
+        # One tab stop: the selected option.
+        stops = frame.eval_on_selector_all(
+            "button.run[tabindex='0']", "els => els.map(e => e.dataset.run)"
+        )
+        assert stops == [names[0]]
+
+
+def test_epoch_ticks_are_whole_numbers(server: str) -> None:
+    # plain_keras has 3 epochs: an axis left to itself labels 0.25, 0.5, ...
+    for width in (1280, 900):
+        with _tab(server, width=width) as (_page, frame, _errors):
+            _show(frame, "plain_keras")
+            ticks = json.loads(frame.get_attribute("figure.chart", "data-x-ticks") or "[]")
+            labels = [t for t in ticks if t]
+            assert labels and all(t.lstrip("-").isdigit() for t in labels), ticks
+            assert len(set(labels)) == len(labels)
+
+
+def test_overview_is_above_the_fold_and_shades_are_the_findings_ranges(server: str) -> None:
+    diagnosis = _get(server + "/data/plugin/fitdiag/diagnosis?run=diverging")
+    with _tab(server, 1280, 900) as (_page, frame, _errors):
+        _show(frame, "diverging")
+        # (Bounding boxes are in the page's coordinates, TensorBoard's header included.)
+        for selector in (".headline", ".overview figure.chart", "canvas.heatmap-canvas"):
+            box = frame.query_selector(selector).bounding_box()
+            assert box["y"] + min(box["height"], 60) < 900, selector
+        # Each loss finding is shaded over its own step range, on the chart of its unit.
+        shaded = [
+            shade
+            for raw in frame.eval_on_selector_all(
+                "figure.chart", "els => els.map(e => e.dataset.shades)"
+            )
+            for shade in json.loads(raw or "[]")
+        ]
+        expected = [
+            {"label": f["name"], "start": f["step_start"], "end": f["step_end"]}
+            for f in diagnosis["findings"]
+            if isinstance(f["evidence"].get("tag"), str)
+        ]
+        assert expected
+        assert sorted(shaded, key=str) == sorted(expected, key=str)
+
+
+def test_page_refreshes_when_the_run_gets_new_data(server: str, logdir: Path) -> None:
+    grads = _get(server + f"/data/plugin/fitdiag/gradients?run={LIVE_RUN}")
+    layers, steps = grads["layers"], grads["stats"]["grad_norm"]["steps"]
+    with _tab(server) as (_page, frame, _errors):
+        _show(frame, LIVE_RUN)
+        caption = frame.text_content(".heatmap-section .caption") or ""
+        assert f"{len(steps)} records" in caption
+        frame.click(".segment[data-mode=update_ratio]")  # a view the refresh must keep
+        new_steps = [steps[-1] + 2, steps[-1] + 4, steps[-1] + 6]
+        _write_events(
+            logdir / LIVE_RUN / "train",
+            layer_stats={
+                "grad_norm": dict.fromkeys(layers, 0.5),
+                "update_ratio": dict.fromkeys(layers, 1e-3),
+            },
+            steps=new_steps,
+        )
+        frame.wait_for_function(
+            "Number(document.body.dataset.refreshes || 0) >= 1"
+            f" && document.body.dataset.drawn === {json.dumps(LIVE_RUN)}",
+            timeout=60_000,
+        )
+        frame.wait_for_function(
+            "document.querySelector('.heatmap-section .caption').textContent"
+            f".includes('{len(steps) + len(new_steps)} records')",
+            timeout=30_000,
+        )
+        assert frame.get_attribute("canvas.heatmap-canvas", "data-mode") == "update_ratio"
+        assert frame.query_selector(f"button.run[data-run={LIVE_RUN}][aria-selected=true]")

@@ -331,6 +331,7 @@ def test_runs_fingerprint_changes_when_new_data_arrives(tmp_path: Path) -> None:
     client, _, provider = _app(tmp_path)
     before = {r["name"]: r["fingerprint"] for r in _get_json(client, "/runs")["runs"]}
     assert all(isinstance(f, str) and len(f) == 16 for f in before.values())
+    assert _get_json(client, "/diagnosis?run=healthy")["fingerprint"] == before["healthy"]
     assert before["healthy"] != before["keras_only"]
     again = {r["name"]: r["fingerprint"] for r in _get_json(client, "/runs")["runs"]}
     assert again == before  # nothing new: a poll sees the same fingerprints
@@ -348,6 +349,11 @@ def test_runs_fingerprint_changes_when_new_data_arrives(tmp_path: Path) -> None:
     time.sleep(1.1)  # past the listing's reuse time: the next read sees the new step
     grad = _get_json(client, "/gradients?run=healthy")["stats"]["grad_norm"]
     assert grad["steps"][-1] == 120
+    # The diagnosis says which data it was read from, in the same digits.
+    assert (
+        _get_json(client, "/diagnosis?run=healthy")["fingerprint"]
+        == after["healthy"]["fingerprint"]
+    )
 
 
 def test_polling_runs_does_not_restart_background_reads(
