@@ -41,8 +41,11 @@ export const TERMS: Record<string, Term> = {
   peak: { label: "peak loss" },
   peak_step: { label: "peak at", unit: "step" },
   factor: { label: "peak / reference", hint: "How many times the reference loss the peak is.", unit: "times" },
-  end_level: { label: "level at the end", hint: "The median of the last quarter of the points." },
-  start_level: { label: "level at the start", hint: "The median of the first quarter of the points." },
+  end_level: {
+    label: "level at the end",
+    hint: "The median of the last points (a tenth of the series, a quarter in the divergence checks).",
+  },
+  start_level: { label: "level at the start", hint: "The median of the first tenth of the points." },
   points: { label: "points" },
   windows_over: {
     label: "windows above the line",
