@@ -79,7 +79,12 @@ export function findingCards(
         ? here.map((c) => ({ path: c.path, line: c.line, column: column(c) }))
         : (staticByRule.get(rule) ?? []);
       const flagged = where.length
-        ? h("span", { class: "flagged" }, " — flagged by fitlint at ", ...where.map((w) => locationView(w)))
+        ? h(
+            "span",
+            { class: "flagged" },
+            " — flagged by fitlint at ",
+            ...where.flatMap((w, i) => (i ? [", ", locationView(w)] : [locationView(w)])),
+          )
         : null;
       rules.append(h("li", {}, h("code", {}, rule), flagged));
     }

@@ -57,8 +57,8 @@ export interface ChartSpec {
 interface Aligned {
   xs: number[];
   ys: (number | null)[][];
-  /** The values as recorded (NaN, Inf and 0 included), for the legend. */
-  raw: number[][];
+  /** The values as recorded (NaN, Inf and 0 included; null where none), for the legend. */
+  raw: (number | null)[][];
   nonFinite: number[];
   zeros: number[][];
 }
@@ -71,10 +71,10 @@ function align(series: LineSeries[], log: boolean): Aligned {
   xs.forEach((x, i) => index.set(x, i));
   const nonFinite = new Set<number>();
   const zeros: number[][] = [];
-  const raw: number[][] = [];
+  const raw: (number | null)[][] = [];
   const ys = series.map((s) => {
     const ys: (number | null)[] = new Array(xs.length).fill(null);
-    const rs: number[] = new Array(xs.length).fill(NaN);
+    const rs: (number | null)[] = new Array(xs.length).fill(null);
     const zs: number[] = [];
     for (let i = 0; i < s.steps.length; i++) {
       const v = s.values[i];
@@ -244,7 +244,7 @@ export class LineChart {
               ? { show: true, size: s.pointsOnly ? 8 : 5, fill: s.pointsOnly ? s.color : undefined }
               : { show: false },
             // The recorded value, 0 and NaN included, not the plotted one.
-            value: (_u, _v, _s, idx) => (idx === null ? "—" : fmt(raw[si][idx], 4)),
+            value: (_u, _v, _s, idx) => (idx === null ? "—" : fmt(raw[si][idx], 4)), // fmt(null) is "—"
           };
         }),
       ],
