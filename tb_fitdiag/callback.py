@@ -190,9 +190,11 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._live_seconds = 0.0
         self._live_pending: list[str] = []
         self._live_nonfinite = False
-        self._train_clock = 0.0
+        self._train_clock = 0.0  # when the current fit() began
+        self._trained_seconds = 0.0  # the time of this callback's earlier fit() calls
         self._epoch = 0
         self._aggregates_read_at = 0
+        self._quiet_until = -1  # batch begins before this step have nothing to do
         self._writers: RunWriters | None = None
         self._probe: _GradientProbe | None = None
         self._activations: _ActivationProbe | None = None
@@ -223,6 +225,12 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Reads the previous recording step's statistics and arms the next one."""
+        step = self._epoch_start + batch
+        if step < self._quiet_until:
+            # Nothing to read, arm or measure at this step (most steps): only count it.
+            self._last_batch = batch
+            self._state.next_step = step + 1
+            return
         self._guard(self._batch_begin, batch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -231,6 +239,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Writes what is pending, restores the optimizer and closes the event files."""
+        self._trained_seconds += time.monotonic() - self._train_clock
         if not self._failed:
             self._guard(self._train_end)
         self._teardown()
@@ -261,6 +270,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._state.next_activation = max(self._state.next_activation, self._start_step)
         self._epoch_start = self._start_step
         self._aggregates_read_at = self._start_step
+        self._quiet_until = -1
         self._last_batch = -1
         self._pending = None
         self._armed = False
@@ -275,7 +285,6 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             if self.live and self._live is None:
                 self._live = LiveDiagnosis(stop_on=self.stop_on)
         self._train_clock = time.monotonic()
-        self._live_seconds = 0.0
 
         self._setup_done = False
         self._try_setup()
@@ -359,6 +368,19 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 self._writers.train.stats(values, step)
                 if self._live is not None:
                     self._live.run.add_stats(values, step)
+        self._quiet_until = self._quiet_horizon()
+
+    def _quiet_horizon(self) -> int:
+        """The first step from which a batch begin has work again (a record to arm, the ring
+        to read, activations to measure); -1 while a record is pending or set-up is not done."""
+        if self._failed or self._pending is not None or self._armed or not self._setup_done:
+            return -1
+        horizon = self._aggregates_read_at + RING_ROWS // 2
+        if self._probe is not None:
+            horizon = min(horizon, self._state.next_record)
+        if self._activations is not None:
+            horizon = min(horizon, self._state.next_activation)
+        return horizon
 
     def _next_record_after(self, step: int) -> int:
         """The first step after ``step`` whose gradient statistics are recorded."""
@@ -392,7 +414,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._live.run.add_epoch(
                 {**train, **{f"val_{name}": v for name, v in validation.items()}}, epoch_step
             )
-            budget = LIVE_BUDGET * (time.monotonic() - self._train_clock)
+            trained = self._trained_seconds + time.monotonic() - self._train_clock
+            budget = LIVE_BUDGET * trained
             if self._live_seconds <= budget:
                 self._diagnose_live(writers)
         self._flush_now_and_then(writers)
