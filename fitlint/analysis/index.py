@@ -9,19 +9,21 @@ pre-order walk, which is source order: rules compare orders to ask "before or af
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
+from libcst.metadata import CodePosition, CodeRange
 
-from fitlint.analysis.names import ImportMap, dotted
-
-if TYPE_CHECKING:
-    from libcst.metadata import CodeRange
+from fitlint.analysis.bindings import Bindings
+from fitlint.analysis.names import ImportMap, dotted, target_names
 
 _UNKNOWN: Any = object()
 """Returned by :meth:`ModuleIndex.const_value` for values that cannot be known statically."""
@@ -113,8 +115,25 @@ class AssignSite:
 
 
 @dataclass(eq=False)
+class WhileLoop:
+    """A ``while`` statement: its nodes have orders in ``(start, end]``."""
+
+    node: cst.While
+    scope: Scope
+    start: int
+    end: int
+
+
+@dataclass(eq=False)
 class ModuleIndex:
-    """What the walk saw. Build it with :func:`build_index`."""
+    """What the walk saw. Build it with :func:`build_index`.
+
+    Attributes:
+        calls_by_func: Calls by the dotted text of their callee (``build_model``, ``m.add``).
+        method_calls: Method calls by ``(method, receiver)``: ``("compile", "model")``.
+        returns: The ``return`` statements of each function scope (nested ones excluded).
+        bindings: What each name refers to (:mod:`fitlint.analysis.bindings`).
+    """
 
     module: cst.Module
     imports: ImportMap
@@ -125,31 +144,43 @@ class ModuleIndex:
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
     calls_by_method: dict[str, list[CallSite]] = field(default_factory=lambda: defaultdict(list))
     calls_by_qualname: dict[str, list[CallSite]] = field(default_factory=lambda: defaultdict(list))
+    calls_by_func: dict[str, list[CallSite]] = field(default_factory=lambda: defaultdict(list))
+    method_calls: dict[tuple[str, str], list[CallSite]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     assigns_by_name: dict[str, list[AssignSite]] = field(default_factory=lambda: defaultdict(list))
     call_of_node: dict[int, CallSite] = field(default_factory=dict)
     loops: list[Loop] = field(default_factory=list)
+    whiles: list[WhileLoop] = field(default_factory=list)
+    returns: dict[Scope, list[cst.Return]] = field(default_factory=lambda: defaultdict(list))
     module_scope: Scope | None = None
+    _bindings: Bindings | None = None
     _positions: Mapping[cst.CSTNode, CodeRange] | None = None
 
+    @property
+    def bindings(self) -> Bindings:
+        """What each name refers to: the module's one name resolution."""
+        if self._bindings is None:
+            self._bindings = Bindings(self)
+        return self._bindings
+
     def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
-        """Every node's source range, computed on first use (about the cost of a parse, so
-        only files with findings pay it) and shared by the rules and the engine."""
+        """Every node's source range, computed on first use and shared by the rules and the
+        engine (only files with findings pay for it).
+
+        The ranges are libcst's ``PositionProvider`` ranges, node for node, from one code
+        generation that records character offsets and converts only the ranges asked for.
+        It relies on libcst's code generation hooks (private API), so a failure falls back
+        to the public provider.
+        """
         if self._positions is not None:
             return self._positions
-        from libcst.metadata import MetadataWrapper, PositionProvider
-
         positions: Mapping[cst.CSTNode, CodeRange]
         try:
-            # The provider's own code generation, without MetadataWrapper's extra walk
-            # over the tree: 2-3x cheaper. It is private API, so it is checked below and
-            # the public path remains the fallback.
-            provider = PositionProvider()
-            provider._gen_impl(self.module)
-            computed = provider._computed
-            if self.module not in computed:
-                raise LookupError("no position for the module")
-            positions = cast("Mapping[cst.CSTNode, CodeRange]", computed)
+            positions = _offset_positions(self.module)
         except Exception:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
             wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
             positions = wrapper.resolve(PositionProvider)
         self._positions = positions
@@ -228,46 +259,12 @@ class ModuleIndex:
         return UNKNOWN
 
     def _name_value(self, name: str, scope: Scope | None, depth: int) -> Any:
-        sites = self.assigns_by_name.get(name, [])
-        current = scope
-        while current is not None:
-            if any(
-                loop.scope is current and name in _names_in(loop.node.target) for loop in self.loops
-            ):
-                return UNKNOWN  # a `for` target rebinds the name on every iteration
-            here = [s for s in sites if s.scope is current]
-            if here:
-                if len(here) != 1 or here[0].augmented is not None or here[0].unpacked:
-                    return UNKNOWN
-                if here[0].loops:
-                    return UNKNOWN
-                return self._eval(here[0].value, current, depth + 1)
-            # Parameters shadow outer names: a name that is a parameter is unknown.
-            if (
-                current.kind == "function"
-                and isinstance(current.node, cst.FunctionDef)
-                and name in _param_names(current.node)
-            ):
-                return UNKNOWN
-            current = current.parent
-            # Class bodies do not enclose their methods' names.
-            while current is not None and current.kind == "class":
-                current = current.parent
-        return UNKNOWN
-
-
-def _names_in(target: cst.BaseExpression) -> tuple[str, ...]:
-    names, _ = _target_names(target)
-    return names
-
-
-def _param_names(fn: cst.FunctionDef) -> set[str]:
-    p = fn.params
-    names = {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}
-    for star in (p.star_arg, p.star_kwarg):
-        if isinstance(star, cst.Param):
-            names.add(star.name.value)
-    return names
+        if scope is None:
+            return UNKNOWN
+        site = self.bindings.resolve(name, scope, unique=True)
+        if site is None:
+            return UNKNOWN
+        return self._eval(site.value, site.scope, depth + 1)
 
 
 def _binop(op: cst.BaseBinaryOp, left: float, right: float) -> Any:
@@ -336,24 +333,6 @@ def _code_fields(tp: type) -> tuple[str, ...]:
     return names
 
 
-def _target_names(target: cst.BaseExpression) -> tuple[tuple[str, ...], bool]:
-    """Flattens an assignment target into dotted names; the bool says it was unpacked."""
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: list[str] = []
-        for el in target.elements:
-            inner = el.value
-            names, _ = _target_names(inner)
-            out.extend(names or ("",))
-        return tuple(out), True
-    name = dotted(target)
-    if name is not None:
-        return (name,), False
-    if isinstance(target, cst.Subscript):
-        base = dotted(target.value)
-        return ((base + "[]",) if base else ()), False
-    return (), False
-
-
 def _range_count(index: ModuleIndex, it: cst.BaseExpression, scope: Scope) -> int | None:
     if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Name)):
         return None
@@ -379,6 +358,8 @@ _KIND: dict[type, str] = {
     cst.FunctionDef: "function",
     cst.ClassDef: "class",
     cst.For: "for",
+    cst.While: "while",
+    cst.Return: "return",
     cst.Import: "import",
     cst.ImportFrom: "import_from",
 }
@@ -410,6 +391,13 @@ class _Walker:
             self._class(cast(cst.ClassDef, node), scope)
         elif kind == "for":
             self._for(cast(cst.For, node), scope)
+        elif kind == "while":
+            start = self.order
+            self._children(node, scope)
+            self.index.whiles.append(WhileLoop(cast(cst.While, node), scope, start, self.order))
+        elif kind == "return":
+            self.index.returns[scope].append(cast(cst.Return, node))
+            self._children(node, scope)
         elif kind == "import":
             self.index.imports.add_import(cast(cst.Import, node))
         elif kind == "import_from":
@@ -461,7 +449,7 @@ class _Walker:
             return
         aug = node.operator if isinstance(node, cst.AugAssign) else None
         for t in targets:
-            names, unpacked = _target_names(t)
+            names, unpacked = target_names(t)
             site = AssignSite(
                 node=node,
                 targets=names,
@@ -536,6 +524,118 @@ def build_index(module: cst.Module) -> ModuleIndex:
         site.qualname = index.imports.qualify(site.node.func) if site.func else None
         if site.qualname is not None:
             index.calls_by_qualname[site.qualname].append(site)
+        if site.func is not None:
+            index.calls_by_func[site.func].append(site)
         if site.method is not None:
             index.calls_by_method[site.method].append(site)
+            if site.receiver is not None:
+                index.method_calls[(site.method, site.receiver)].append(site)
     return index
+
+
+# -- positions ---------------------------------------------------------------------------------
+
+_NEWLINE = re.compile(r"\r\n?|\n")  # libcst's own newline pattern
+_LOW = (1 << 32) - 1
+
+
+class _OffsetState(CodegenState):
+    """Code generation that records each node's (start, end) character offsets, packed in
+    one int, instead of the line/column objects that libcst's provider builds per node."""
+
+    def __init__(self, module: cst.Module) -> None:
+        super().__init__(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
+        self.offset = 0
+        self.starts: list[int] = []
+        self.ranges: dict[cst.CSTNode, int] = {}
+
+    def add_indent_tokens(self) -> None:
+        self.tokens.extend(self.indent_tokens)
+        for token in self.indent_tokens:
+            self.offset += len(token)
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        self.offset += len(value)
+
+    def pop_trailing_newline(self) -> None:
+        pass  # offsets already count it, as libcst's provider does; the text keeps it
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self.starts.append(self.offset)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        # A syntactic position recorded during the node's generation wins.
+        self.ranges.setdefault(node, (self.starts.pop() << 32) | self.offset)
+
+    def record_syntactic_position(  # type: ignore[override]
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: cst.CSTNode | None = None,
+        end_node: cst.CSTNode | None = None,
+    ) -> _Syntactic:
+        return _Syntactic(self, node, start_node, end_node)
+
+
+class _Syntactic:
+    """The range of a node without its surrounding whitespace, as libcst records it."""
+
+    __slots__ = ("end_node", "node", "start", "start_node", "state")
+
+    def __init__(
+        self,
+        state: _OffsetState,
+        node: cst.CSTNode,
+        start_node: cst.CSTNode | None,
+        end_node: cst.CSTNode | None,
+    ) -> None:
+        self.state = state
+        self.node = node
+        self.start_node = start_node
+        self.end_node = end_node
+        self.start = 0
+
+    def __enter__(self) -> None:
+        self.start = self.state.offset
+
+    def __exit__(self, *exc: object) -> None:
+        ranges = self.state.ranges
+        start = self.start if self.start_node is None else ranges[self.start_node] >> 32
+        end = self.state.offset if self.end_node is None else ranges[self.end_node] & _LOW
+        ranges[self.node] = (start << 32) | end
+
+
+class _Positions(Mapping[cst.CSTNode, CodeRange]):
+    """Node ranges as offsets, turned into lines and columns when asked for."""
+
+    def __init__(self, ranges: dict[cst.CSTNode, int], text: str) -> None:
+        self._ranges = ranges
+        self._line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+
+    def _position(self, offset: int) -> CodePosition:
+        line = bisect.bisect_right(self._line_starts, offset)
+        return CodePosition(line, offset - self._line_starts[line - 1])
+
+    def __getitem__(self, node: cst.CSTNode) -> CodeRange:
+        packed = self._ranges[node]
+        return CodeRange(self._position(packed >> 32), self._position(packed & _LOW))
+
+    def __iter__(self) -> Iterator[cst.CSTNode]:
+        return iter(self._ranges)
+
+    def __len__(self) -> int:
+        return len(self._ranges)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._ranges
+
+
+def _offset_positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    state = _OffsetState(module)
+    module._codegen(state)
+    if module not in state.ranges:
+        raise LookupError("no position for the module")
+    return _Positions(state.ranges, "".join(state.tokens))

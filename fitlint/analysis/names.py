@@ -102,6 +102,37 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def target_names(target: cst.BaseExpression) -> tuple[tuple[str, ...], bool]:
+    """Flattens an assignment or loop target into dotted names; the bool says it was unpacked.
+
+    ``x`` gives ``("x",)``, ``self.w`` ``("self.w",)``, ``a, (b, c)`` ``("a", "b", "c")``,
+    ``x[i]`` ``("x[]",)``; an element that is no name chain gives ``""``.
+    """
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: list[str] = []
+        for el in target.elements:
+            names, _ = target_names(el.value)
+            out.extend(names or ("",))
+        return tuple(out), True
+    name = dotted(target)
+    if name is not None:
+        return (name,), False
+    if isinstance(target, cst.Subscript):
+        base = dotted(target.value)
+        return ((base + "[]",) if base else ()), False
+    return (), False
+
+
+def param_names(fn: cst.FunctionDef) -> frozenset[str]:
+    """The names a function's parameters bind (``*args`` and ``**kwargs`` included)."""
+    p = fn.params
+    names = {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}
+    for star in (p.star_arg, p.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+    return frozenset(names)
+
+
 def _module_name(node: cst.BaseExpression | None) -> str:
     if node is None:
         return ""
