@@ -54,6 +54,7 @@ class RunReport:
     run: str
     findings: list[Finding]
     headline: Headline | None = None
+    live: tuple[dict[str, Any], ...] = ()
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -246,6 +247,7 @@ def diagnose_logdir(
                 run=run.name,
                 findings=result.findings,
                 headline=result.headline,
+                live=result.live,
                 notes=coverage_notes(data, config),
                 skipped=list(data.skipped),
             )
@@ -275,7 +277,7 @@ def render_json(reports: list[RunReport], skipped: list[str]) -> str:
         "runs": [
             {
                 "run": r.run,
-                **Diagnosis(r.findings, r.headline).to_json(),
+                **Diagnosis(r.findings, r.headline, r.live).to_json(),
                 "notes": r.notes,
                 "skipped": r.skipped,
             }
@@ -389,6 +391,12 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
             )
             lines.append(f"  {finding.severity.upper():<7} {finding.name}  ({span})")
             lines.append(f"          {finding.message}")
+            said = Diagnosis(report.findings, report.headline, report.live).said_live(finding.name)
+            if said is not None:
+                lines.append(
+                    f"          said while training: at step {said['step']} (Keras's epoch "
+                    f"{said['epoch'] + 1}), as {said['severity']}"
+                )
             lines += _evidence_lines(finding.evidence)
             if finding.suggestions:
                 lines.append(f"          likely causes (fitlint): {', '.join(finding.suggestions)}")

@@ -521,6 +521,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             "run": name,
             "fingerprint": _digest(cached.fingerprint),
             "headline": served["headline"],
+            "live": served["live"],
             "findings": [
                 {**entry, "summary": getattr(kinds.get(entry["name"]), "summary", None)}
                 for entry in served["findings"]

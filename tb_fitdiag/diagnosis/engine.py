@@ -75,16 +75,24 @@ class Diagnosis:
     Attributes:
         findings: Most severe first, each with its remedy.
         headline: The most likely cause and its fix; None when nothing was raised.
+        live: What the callback said while the run trained (``fitdiag/live_findings``): one
+            entry per finding, ``{"name", "severity", "step", "epoch"}``, in the order said.
     """
 
     findings: list[Finding]
     headline: Headline | None
+    live: tuple[dict[str, Any], ...] = ()
+
+    def said_live(self, name: str) -> dict[str, Any] | None:
+        """When the callback said finding ``name`` while training, or None."""
+        return next((entry for entry in self.live if entry["name"] == name), None)
 
     def to_json(self) -> dict[str, Any]:
         """The diagnosis as a JSON-ready dict (the shape the CLI and the plugin both serve)."""
         return {
             "headline": self.headline.to_json() if self.headline else None,
             "findings": [f.to_json() for f in self.findings],
+            "live": [dict(entry) for entry in self.live],
         }
 
 
@@ -108,7 +116,28 @@ def diagnose_run(data: RunData, config: DiagnosisConfig | None = None) -> Diagno
         low_rate=cfg.low_learning_rate,
     )
     headline = explain(found, data.static_findings, references)
-    return Diagnosis(with_remedies(found, headline), headline)
+    return Diagnosis(with_remedies(found, headline), headline, _live(data.live_findings))
+
+
+def _live(document: dict[str, Any] | None) -> tuple[dict[str, Any], ...]:
+    """The well-formed entries of a ``fitdiag/live_findings`` document (others are dropped:
+    the document is a record of what was printed, not evidence)."""
+    entries = document.get("findings") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    kept = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        name, severity = entry.get("name"), entry.get("severity")
+        step, epoch = entry.get("step"), entry.get("epoch")
+        if (
+            isinstance(name, str)
+            and isinstance(severity, str)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in (step, epoch))
+        ):
+            kept.append({"name": name, "severity": severity, "step": step, "epoch": epoch})
+    return tuple(kept)
 
 
 def diagnose(data: RunData, config: DiagnosisConfig | None = None) -> list[Finding]:

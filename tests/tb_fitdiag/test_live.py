@@ -87,6 +87,16 @@ def test_a_diverging_run_says_so_once_with_its_cause(
     assert said["diverging-loss"]["severity"] == "error"
     assert said["diverging-loss"]["epoch"] == 0
     assert said["diverging-loss"]["line"] == line
+    # fitdiag diagnose says it too: in the text under the finding, and in the JSON.
+    from tb_fitdiag import cli
+    from tb_fitdiag.diagnosis import DiagnosisConfig
+
+    reports, _ = cli.diagnose_logdir(str(tmp_path), None, DiagnosisConfig())
+    step = said["diverging-loss"]["step"]
+    text = cli.render_text(reports, [])
+    assert f"said while training: at step {step} (Keras's epoch 1), as error" in text
+    live = json.loads(cli.render_json(reports, []))["runs"][0]["live"]
+    assert {"name": "diverging-loss", "severity": "error", "step": step, "epoch": 0} in live
 
 
 @pytest.mark.slow
@@ -289,3 +299,18 @@ def test_a_long_series_is_thinned_evenly_and_keeps_its_first_and_latest_points()
     gaps = np.diff(series.steps[:-1])
     assert gaps.min() == gaps.max()  # evenly thinned
     assert series.values.tolist() == series.steps.astype(float).tolist()
+
+
+def test_a_malformed_live_document_is_left_out() -> None:
+    from tb_fitdiag.diagnosis import RunData, diagnose_run
+
+    good = {"name": "diverging-loss", "severity": "error", "step": 3, "epoch": 0}
+    data = RunData(
+        live_findings={
+            "version": 1,
+            "findings": [good, {"name": 5}, "x", {**good, "step": True}, {**good, "epoch": 1.5}],
+        }
+    )
+    assert diagnose_run(data).live == (good,)
+    assert diagnose_run(RunData(live_findings={"findings": "abc"})).live == ()
+    assert diagnose_run(RunData()).to_json()["live"] == []
