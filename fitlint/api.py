@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import io
 import os
+import re
 import tempfile
 import tokenize
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fitlint import engine
+from fitlint import engine, nesting
 from fitlint.model import Config, Finding
 from fitlint.rules.base import Rule
 
 if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
     from fitlint.config import Resolver
 
 # Directories never worth descending into when no configuration says otherwise (kept for
@@ -317,16 +320,55 @@ def _git_root(directory: str) -> str | None:
         current = parent
 
 
-def _read_gitignore(directory: str) -> tuple[str, object] | None:
+@dataclass(frozen=True)
+class WalkProblem:
+    """Something that walking a directory could not do.
+
+    Attributes:
+        path: The directory, or the ``.gitignore`` file.
+        message: One line that names it: ``dir: cannot read directory: permission denied``,
+            ``dir/.gitignore:3: pattern skipped ...``.
+        error: True for a directory that could not be read (nothing in it was linted, so the
+            run fails); False for a warning: a ``.gitignore`` line that is not a valid
+            pattern was skipped, as git skips it.
+    """
+
+    path: str
+    message: str
+    error: bool = True
+
+
+def _read_gitignore(directory: str, problems: list[WalkProblem]) -> tuple[str, object] | None:
     path = os.path.join(directory, ".gitignore")
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             lines = fh.read().splitlines()
-    except OSError:
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if os.path.isfile(path):
+            message = f"{relative(path)}: cannot read: {err.strerror or err}"
+            problems.append(WalkProblem(path, message, error=False))
         return None
     import pathspec
 
-    return directory, pathspec.GitIgnoreSpec.from_lines(lines)
+    try:
+        return directory, pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:  # one bad line: git skips the patterns it cannot use, and so do we
+        pass
+    from fitlint.config import pattern_problem
+
+    good = []
+    for number, line in enumerate(lines, 1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except ValueError as err:
+            why = pattern_problem(line, err)
+            message = f"{relative(path)}:{number}: pattern skipped, as git skips it: {why}"
+            problems.append(WalkProblem(path, message, error=False))
+            continue
+        good.append(line)
+    return directory, pathspec.GitIgnoreSpec.from_lines(good)
 
 
 def _gitignored(path: str, is_dir: bool, chain: Sequence[tuple[str, object]]) -> bool:
@@ -348,26 +390,57 @@ def _gitignored(path: str, is_dir: bool, chain: Sequence[tuple[str, object]]) ->
     return ignored
 
 
-def expand_paths(paths: Iterable[str], resolver: Resolver | None = None) -> Iterator[str]:
+def expand_paths(
+    paths: Iterable[str],
+    resolver: Resolver | None = None,
+    *,
+    problems: list[WalkProblem] | None = None,
+) -> Iterator[str]:
     """Yields the files named by ``paths``: files as given, directories walked.
 
     Walking a directory yields ``*.py``, ``*.pyi`` and ``*.ipynb`` files, skipping what the
     ``exclude`` setting matches (by default hidden directories, ``__pycache__``, ``venv``,
     ``build``, ``dist``, ``site-packages``...) and, unless ``respect-gitignore`` is false, what
-    the ``.gitignore`` files of the repository ignore. A file named explicitly is yielded even
-    when excluded, unless ``force-exclude`` is set. A missing path is yielded as is so that
-    linting it reports the error.
+    the ``.gitignore`` files of the repository ignore. A directory named explicitly is always
+    walked, even when excluded, git-ignored or outside the configuration's directory: only what
+    is below it can be skipped. A file named explicitly is yielded even when excluded, unless
+    ``force-exclude`` is set. A missing path is yielded as is so that linting it reports the
+    error.
+
+    Args:
+        paths: Files and directories.
+        resolver: Finds each directory's settings; the defaults when None.
+        problems: Receives what the walk could not do: directories that could not be read
+            (errors) and ``.gitignore`` lines skipped (warnings). When None, an unreadable
+            directory raises and warnings are dropped.
 
     Raises:
         fitlint.engine.ConfigError: When a configuration file on the way is invalid.
+        SourceReadError: For a directory that cannot be read, when ``problems`` is None.
     """
+    for item in _expand(paths, resolver):
+        if isinstance(item, str):
+            yield item
+        elif problems is not None:
+            problems.append(item)
+        elif item.error:
+            raise SourceReadError(item.message)
+
+
+def _expand(paths: Iterable[str], resolver: Resolver | None) -> Iterator[str | WalkProblem]:
     from fitlint.config import Resolver
 
     resolver = resolver or Resolver()
     seen: set[str] = set()
+    warned: set[str] = set()  # a .gitignore above two walked directories is read twice
     for raw in paths:
         if os.path.isdir(raw):
-            yield from _walk(raw, resolver, seen)
+            for item in _walk(raw, resolver, seen):
+                if isinstance(item, WalkProblem) and not item.error:
+                    if item.message in warned:
+                        continue
+                    warned.add(item.message)
+                yield item
         elif raw not in seen:
             settings = resolver.settings_for(raw)
             if settings.force_exclude and _force_excluded(raw, settings):
@@ -391,30 +464,81 @@ def _force_excluded(path: str, settings: object) -> bool:
     return False
 
 
-def _walk(top: str, resolver: Resolver, seen: set[str]) -> Iterator[str]:
+def _ancestor_gitignores(top: str, problems: list[WalkProblem]) -> list[tuple[str, object]]:
+    """The ``.gitignore`` files from the root of ``top``'s repository down to its parent.
+
+    A directory named explicitly is always walked: when they ignore ``top`` itself, the
+    patterns that match it (or a directory above it) are left out, and the others (``*.log``)
+    still apply below it."""
+    root = _git_root(top)
+    if root is None:
+        return []
+    ancestors = []
+    current = os.path.dirname(os.path.abspath(top))
+    while len(current) >= len(root):
+        ancestors.append(current)
+        if current == root:
+            break
+        current = os.path.dirname(current)
+    chain = []
+    for d in reversed(ancestors):
+        gi = _read_gitignore(d, problems)
+        if gi is not None:
+            chain.append(gi)
+    top_abs = os.path.abspath(top)
+    if not chain or not _gitignored(top_abs, True, chain):
+        return chain
+    import pathspec
+
+    kept: list[tuple[str, object]] = []
+    for base, spec in chain:
+        parts = os.path.relpath(top_abs, base).replace(os.sep, "/").split("/")
+        above = ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+        patterns = [
+            pattern
+            for pattern in spec.patterns  # type: ignore[attr-defined]
+            if pattern.include is None or not any(pattern.match_file(d) for d in above)
+        ]
+        kept.append((base, pathspec.GitIgnoreSpec(patterns)))
+    return kept
+
+
+def _walk(top: str, resolver: Resolver, seen: set[str]) -> Iterator[str | WalkProblem]:
+    from fitlint.config import Settings
+
+    top_abs = os.path.abspath(top)
+    problems: list[WalkProblem] = []
     top_settings = resolver.settings_for(os.path.join(top, "__init__.py"))
-    chain: list[tuple[str, object]] = []
-    if top_settings.respect_gitignore:
-        root = _git_root(top)
-        if root is not None:
-            ancestors = []
-            current = os.path.dirname(os.path.abspath(top))
-            while len(current) >= len(root):
-                ancestors.append(current)
-                if current == root:
-                    break
-                current = os.path.dirname(current)
-            for d in reversed(ancestors):
-                gi = _read_gitignore(d)
-                if gi is not None:
-                    chain.append(gi)
+    chain = _ancestor_gitignores(top, problems) if top_settings.respect_gitignore else []
+    bases: dict[int, str | None] = {}
+
+    def base_of(settings: Settings) -> str | None:
+        # Patterns match relative to the configuration's directory, unless the directory
+        # named on the command line is outside it or excluded itself: then relative to it,
+        # so that it is walked and only what is below it can be excluded.
+        key = id(settings)
+        if key not in bases:
+            rel = os.path.relpath(top_abs, settings.root)
+            outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+            mine = outside or settings.is_excluded(top_abs, is_dir=True)
+            bases[key] = top_abs if mine else None
+        return bases[key]
+
+    def unreadable(err: OSError) -> None:
+        where = os.fspath(err.filename or top)
+        message = f"{where}: cannot read directory: {err.strerror or err}"
+        problems.append(WalkProblem(where, message))
+
     chains: dict[str, list[tuple[str, object]]] = {}
-    for root_dir, dirs, files in os.walk(top):
+    for root_dir, dirs, files in os.walk(top, onerror=unreadable):
+        yield from problems
+        problems.clear()
         settings = resolver.settings_for(os.path.join(root_dir, "__init__.py"))
+        base = base_of(settings)
         parent_chain = chains.get(os.path.dirname(root_dir), chain)
         here = list(parent_chain)
         if settings.respect_gitignore:
-            gi = _read_gitignore(os.path.abspath(root_dir))
+            gi = _read_gitignore(os.path.abspath(root_dir), problems)
             if gi is not None:
                 here.append(gi)
         else:
@@ -423,22 +547,25 @@ def _walk(top: str, resolver: Resolver, seen: set[str]) -> Iterator[str]:
         kept = []
         for d in sorted(dirs):
             full = os.path.join(root_dir, d)
-            if settings.is_excluded(full, is_dir=True):
+            if settings.is_excluded(full, is_dir=True, base=base):
                 continue
             if here and _gitignored(os.path.abspath(full), True, here):
                 continue
             kept.append(d)
         dirs[:] = kept
+        yield from problems
+        problems.clear()
         for name in sorted(files):
             if not name.lower().endswith(SUFFIXES):
                 continue
             full = os.path.normpath(os.path.join(root_dir, name))
-            if full in seen or settings.is_excluded(full):
+            if full in seen or settings.is_excluded(full, base=base):
                 continue
             if here and _gitignored(os.path.abspath(full), False, here):
                 continue
             seen.add(full)
             yield full
+    yield from problems
 
 
 # -- linting many files ------------------------------------------------------------------
@@ -453,6 +580,8 @@ class _Task:
     config: Config
     fingerprint: str
     cache_dir: str | None
+    error: str | None = None
+    """A directory that could not be walked: its result is this error."""
 
 
 def _rules_for(task: _Task) -> list[Rule]:
@@ -462,11 +591,41 @@ def _rules_for(task: _Task) -> list[Rule]:
     return rules
 
 
+def _lint_task(task: _Task) -> FileResult:
+    if task.error is not None:
+        return FileResult(path=task.path, error=task.error)
+    return _lint_file_with(task.path, _rules_for(task), task.cache_dir, task.fingerprint)
+
+
 def _run_task(task: _Task) -> FileResult:
-    result = _lint_file_with(task.path, _rules_for(task), task.cache_dir, task.fingerprint)
+    result = _lint_task(task)
     if not result.findings:
         result.source = result.cells = None  # not worth sending back across processes
     return result
+
+
+def _one_by_one(tasks: Sequence[_Task], ctx: BaseContext) -> Iterator[FileResult]:
+    """Lints tasks one at a time in a worker process, after a worker died (a native crash
+    that the checks before parsing did not foresee): the file that kills a worker again gets
+    that as its error, and the others are linted."""
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = None
+    try:
+        for task in tasks:
+            if pool is None:
+                pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            try:
+                yield pool.submit(_run_task, task).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+                message = "internal error: the process linting it crashed"
+                yield FileResult(path=task.path, error=f"{task.path}: {message}")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def lint_paths(
@@ -476,6 +635,7 @@ def lint_paths(
     jobs: int | None = None,
     resolver: Resolver | None = None,
     use_cache: bool = False,
+    warnings: list[str] | None = None,
 ) -> Iterator[FileResult]:
     """Lints files and directories, in a process pool when there is more than one file.
 
@@ -488,6 +648,8 @@ def lint_paths(
         resolver: Finds each file's configuration (``pyproject.toml`` plus command line);
             without it every file gets ``config``.
         use_cache: Read and write the result cache (each file's ``cache-dir``).
+        warnings: Receives the one-line warnings of the walk (``.gitignore`` lines skipped).
+            A directory that cannot be read comes back as a result with its ``error``.
 
     Raises:
         engine.ConfigError: When a configuration names unknown rules or options.
@@ -500,7 +662,14 @@ def lint_paths(
     fixed_fp = config_mod.fingerprint(fixed)
     engine.instantiate(fixed)  # validate before any work
     seen_fps: set[str] = {fixed_fp}
-    for path in expand_paths(paths, resolver):
+    for item in _expand(paths, resolver):
+        if isinstance(item, WalkProblem):
+            if item.error:
+                tasks.append(_Task(item.path, fixed, fixed_fp, None, error=item.message))
+            elif warnings is not None:
+                warnings.append(item.message)
+            continue
+        path = item
         if resolver is not None:
             cfg = resolver.config_for(path)
             fp = config_mod.fingerprint(cfg)
@@ -517,15 +686,22 @@ def lint_paths(
     workers = min(jobs or os.cpu_count() or 1, len(tasks))
     if workers <= 1 or len(tasks) < 4:
         for t in tasks:
-            yield _lint_file_with(t.path, _rules_for(t), t.cache_dir, t.fingerprint)
+            yield _lint_task(t)
         return
     import concurrent.futures
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        chunk = max(1, min(16, len(tasks) // (workers * 4) or 1))
-        yield from pool.map(_run_task, tasks, chunksize=chunk)
+    done = 0
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            chunk = max(1, min(16, len(tasks) // (workers * 4) or 1))
+            for result in pool.map(_run_task, tasks, chunksize=chunk):
+                yield result
+                done += 1
+    except BrokenProcessPool:
+        yield from _one_by_one(tasks[done:], ctx)
 
 
 # -- fixes -------------------------------------------------------------------------------
@@ -565,8 +741,8 @@ class FixResult:
             return _notebook_diff(self.path, self.original, self.fixed)
         return "".join(
             difflib.unified_diff(
-                self.original.splitlines(keepends=True),
-                self.fixed.splitlines(keepends=True),
+                _diff_lines(self.original),
+                _diff_lines(self.fixed),
                 fromfile=f"a/{self.path}",
                 tofile=f"b/{self.path}",
             )
@@ -608,8 +784,19 @@ def _with_newline(findings: list[Finding], newline: str) -> list[Finding]:
 
 
 def _newline_of(text: str) -> str:
-    i = text.find("\n")
-    return "\r\n" if i > 0 and text[i - 1] == "\r" else "\n"
+    """The line ending of a text's first line: ``\n``, ``\r\n`` or a lone ``\r``."""
+    m = re.search(r"\r\n?|\n", text)
+    return m.group() if m else "\n"
+
+
+_SOURCE_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")
+
+
+def _diff_lines(text: str) -> list[str]:
+    # One diff line per source line (lines end as Python's: "\n", "\r\n" or a lone "\r"),
+    # each ending in "\n"; a lone "\r" is kept, as the "\r" of "\r\n" is, so the diff shows
+    # the endings that are in the file.
+    return [ln if ln.endswith("\n") else ln + "\n" for ln in _SOURCE_LINE.findall(text)]
 
 
 def _fix_python(
@@ -630,6 +817,8 @@ def _fix_python(
         if n == 0 or new == current:
             break
         try:
+            if nesting.check(new) is not None:  # libcst would crash on it, not raise
+                raise ValueError("nested too deeply")
             cst.parse_module(new)
         except Exception:
             codes = ", ".join(sorted({f.code for f in findings}))
@@ -698,7 +887,11 @@ def fix_file(
 
     The file is written atomically (a temporary file in the same directory, then a rename),
     keeps its mode, encoding (a BOM and coding cookie included) and line endings, and is
-    written only when the fixes changed it. Read errors come back in ``result.error``.
+    written only when the fixes changed it, and only when it still holds what was read: a
+    file that another program changed meanwhile is left as it is. Read errors come back in
+    ``result.error``; a fix that could not be written (a read-only directory, a file changed
+    meanwhile) in ``refused``, with the file unchanged and ``result`` its findings as read
+    (none for a file changed meanwhile: what it holds now was not linted).
 
     Raises:
         engine.ConfigError: When the configuration names unknown rules or options.
@@ -717,23 +910,45 @@ def fix_file(
         error = FileResult(path=p, error=str(err))
         return FixResult(p, "", "", 0, error)
     outcome = fix_source(text, p, rules=active)
-    if outcome.changed and outcome.refused is None:
-        try:
-            new_data = outcome.fixed.encode(encoding)
-        except UnicodeEncodeError:
-            outcome.refused = f"fix refused: the result cannot be encoded in {encoding}"
-            outcome.fixed, outcome.applied = text, 0
-            outcome.result = _lint_data(data, p, active)
-            return outcome
-        if write:
-            write_atomic(p, new_data)
+    if not outcome.changed or outcome.refused is not None:
+        return outcome
+    try:
+        new_data = outcome.fixed.encode(encoding)
+    except UnicodeEncodeError:
+        outcome.refused = f"fix refused: the result cannot be encoded in {encoding}"
+        outcome.fixed, outcome.applied = text, 0
+        outcome.result = _lint_data(data, p, active)
+        return outcome
+    if not write:
+        return outcome
+    try:
+        write_atomic(p, new_data, expected=data)
+    except FileChangedError:
+        outcome.refused = "not fixed: the file changed while it was being fixed; left as it is"
+        outcome.fixed, outcome.applied = text, 0
+        outcome.result = FileResult(path=p)
+    except OSError as err:
+        outcome.refused = f"cannot write: {err.strerror or err}"
+        outcome.fixed, outcome.applied = text, 0
+        outcome.result = _lint_data(data, p, active)
     return outcome
 
 
-def write_atomic(path: str, data: bytes) -> None:
+class FileChangedError(Exception):
+    """The file no longer holds what was read from it: another program wrote it meanwhile."""
+
+
+def write_atomic(path: str, data: bytes, *, expected: bytes | None = None) -> None:
     """Replaces a file's content atomically, keeping its mode (and a symlink's target).
 
+    Args:
+        path: The file.
+        data: Its new content.
+        expected: What the file must still hold, compared just before the rename; None
+            replaces whatever it holds.
+
     Raises:
+        FileChangedError: When the file no longer holds ``expected`` (it is left as it is).
         OSError: When the directory is not writable.
     """
     target = os.path.realpath(path)
@@ -750,11 +965,21 @@ def write_atomic(path: str, data: bytes) -> None:
             os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
+        if expected is not None and _current(target) != expected:
+            raise FileChangedError(target)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _current(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def relative(path: str | Path) -> str:

@@ -56,7 +56,7 @@ def finding_from_json(obj: dict[str, Any]) -> Finding:
     """The inverse of :meth:`Finding.to_json`.
 
     Raises:
-        KeyError, TypeError, ValueError: For a malformed object.
+        KeyError, TypeError, ValueError, AttributeError: For a malformed object.
     """
     fix = None
     if "fix" in obj:
@@ -105,14 +105,18 @@ class Cache:
         return self.directory / key[:2] / f"{key[2:]}.json"
 
     def get(self, key: str) -> list[Finding] | None:
-        """The cached findings for ``key``; None on a miss or a corrupt entry."""
+        """The cached findings for ``key``; None on a miss or an entry of any other shape
+        (the caller lints the file and :meth:`put` rewrites the entry)."""
         try:
             raw = self._entry(key).read_bytes()
             obj = json.loads(raw)
             if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
                 return None
-            return [finding_from_json(f) for f in obj["findings"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            findings = obj.get("findings")
+            if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+                return None
+            return [finding_from_json(f) for f in findings]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
 
     def put(self, key: str, findings: list[Finding]) -> None:

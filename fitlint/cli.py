@@ -7,11 +7,12 @@ Exit codes: 0 nothing found, 1 findings, 2 usage, configuration or internal erro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from fitlint import __version__, formats
@@ -35,6 +36,33 @@ class _Parser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
+
+
+def _detach(stream: TextIO) -> None:
+    """Points a stream whose reader has gone away at ``os.devnull``, so that what is still
+    buffered, and Python's own flush at exit, go nowhere instead of failing again."""
+    with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor (tests)
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _output(stream: TextIO) -> Iterator[None]:
+    """Writes to ``stream`` within the block and flushes it; a reader that stops early
+    (``fitlint . | head``) ends the output quietly instead of with a ``BrokenPipeError``
+    traceback. The exit status stays what the run found."""
+    try:
+        yield
+        stream.flush()
+    except BrokenPipeError:
+        _detach(stream)
+
+
+def _error(message: str) -> None:
+    with _output(sys.stderr):
+        sys.stderr.write(f"fitlint: error: {message}\n")
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -274,14 +302,25 @@ def _statistics(results: Sequence[FileResult], fmt: str, stream: TextIO) -> None
         stream.write(f"{count:>5}\t{code}\t{mark} {name}\n")
 
 
-def _summary(results: Sequence[FileResult], stream: TextIO, fixed: int | None) -> None:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _summary(
+    results: Sequence[FileResult], stream: TextIO, fixed: int | None, errors: int = 0
+) -> None:
+    """The last lines of the text formats. "All checks passed!" only when every file was
+    read, linted (and, with ``--fix``, written): ``errors`` counts the ones that were not."""
     total = sum(len(r.findings) for r in results)
     fixable = sum(1 for r in results for f in r.findings if f.fix is not None)
-    noun = "finding" if total == 1 else "findings"
+    and_errors = f"; {_count(errors, 'error')}" if errors else ""
     if fixed:
-        stream.write(f"Found {total + fixed} findings ({fixed} fixed, {total} remaining).\n")
+        found = _count(total + fixed, "finding")
+        stream.write(f"Found {found} ({fixed} fixed, {total} remaining){and_errors}.\n")
     elif total:
-        stream.write(f"Found {total} {noun}.\n")
+        stream.write(f"Found {_count(total, 'finding')}{and_errors}.\n")
+    elif errors:
+        stream.write(f"No findings in the files checked{and_errors}.\n")
     elif fixed is None:
         stream.write("All checks passed!\n")
     else:
@@ -313,11 +352,15 @@ def _overrides(args: argparse.Namespace) -> Overrides:
 
 
 def _validate_overrides(overrides: Overrides) -> None:
+    from fitlint.config import check_patterns
     from fitlint.engine import validate_selectors
 
     validate_selectors((*(overrides.select or ()), *overrides.extend_select, *overrides.ignore))
     for _, rules in overrides.per_file_ignores:
         validate_selectors(rules)
+    check_patterns("--exclude", overrides.exclude or ())
+    check_patterns("--extend-exclude", overrides.extend_exclude)
+    check_patterns("--per-file-ignores", (glob for glob, _ in overrides.per_file_ignores))
 
 
 def _run_stdin(
@@ -331,7 +374,8 @@ def _run_stdin(
     data = sys.stdin.buffer.read()
     if args.stdin_filename and settings.force_exclude and api._force_excluded(name, settings):
         if args.fix:
-            sys.stdout.buffer.write(data)
+            with _output(sys.stdout):
+                sys.stdout.buffer.write(data)
         return [], [], 0
     config = resolver.config_for(name if args.stdin_filename else "stdin.py")
     if not (args.fix or args.diff):
@@ -348,13 +392,13 @@ def _run_stdin(
     if args.diff:
         out.write(outcome.diff())
     else:
-        sys.stdout.write(outcome.fixed)
-        sys.stdout.flush()
+        with _output(sys.stdout):
+            sys.stdout.write(outcome.fixed)
     return [outcome.result], errors, outcome.applied
 
 
 def _run_fix(
-    args: argparse.Namespace, resolver: Resolver, out: TextIO
+    args: argparse.Namespace, resolver: Resolver, out: TextIO, warnings: list[str]
 ) -> tuple[list[FileResult], list[str], int, bool]:
     from fitlint import api, config, engine
 
@@ -363,15 +407,21 @@ def _run_fix(
     errors: list[str] = []
     applied, changed = 0, False
     outcomes: list[FixResult] = []
-    for path in api.expand_paths(args.paths, resolver):
+    problems: list[api.WalkProblem] = []
+    for path in api.expand_paths(args.paths, resolver, problems=problems):
+        for problem in problems:
+            (errors if problem.error else warnings).append(problem.message)
+        problems.clear()
         cfg = resolver.config_for(path)
         fp = config.fingerprint(cfg)
         if fp not in rulesets:
             rulesets[fp] = list(engine.instantiate(cfg))
         try:
             outcome = api.fix_file(path, rules=rulesets[fp], write=not args.diff)
-        except OSError as err:
-            errors.append(f"{path}: cannot write: {err.strerror or err}")
+        except engine.ConfigError:
+            raise
+        except Exception as err:  # the last line of defence: one line, never a traceback
+            errors.append(f"{path}: internal error: {type(err).__name__}: {err}")
             continue
         outcomes.append(outcome)
         results.append(outcome.result)
@@ -381,6 +431,8 @@ def _run_fix(
             errors.append(outcome.result.error)
         applied += outcome.applied
         changed = changed or outcome.changed
+    for problem in problems:
+        (errors if problem.error else warnings).append(problem.message)
     if args.diff:
         for outcome in outcomes:
             out.write(outcome.diff())
@@ -392,7 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["server"]:
         return _server(argv[1:])
-    args = build_parser().parse_args(argv)
+    try:
+        with _output(sys.stdout):  # --help and --version into a closed pipe: quietly
+            args = build_parser().parse_args(argv)
+    except SystemExit:
+        with _output(sys.stdout):
+            pass
+        raise
     try:
         return _main(args)
     except _UsageError as err:
@@ -407,18 +465,18 @@ def _main(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise _UsageError("--jobs must be at least 1")
     if args.list_rules:
-        _list_rules(args.format, sys.stdout)
+        with _output(sys.stdout):
+            _list_rules(args.format, sys.stdout)
         return EXIT_CLEAN
     if args.explain is not None:
         from fitlint import docs
 
         rule = docs.find_rule(args.explain)
         if rule is None:
-            sys.stderr.write(
-                f"fitlint: error: no rule {args.explain!r} (see `fitlint --list-rules`)\n"
-            )
+            _error(f"no rule {args.explain!r} (see `fitlint --list-rules`)")
             return EXIT_ERROR
-        sys.stdout.write(docs.rule_markdown(rule, level=1))
+        with _output(sys.stdout):
+            sys.stdout.write(docs.rule_markdown(rule, level=1))
         return EXIT_CLEAN
     if not args.paths and args.stdin_filename:
         args.paths = ["-"]
@@ -430,6 +488,7 @@ def _main(args: argparse.Namespace) -> int:
         raise _UsageError("--fix and --diff cannot be combined (--diff shows what --fix does)")
 
     buffer = io.StringIO()
+    warnings: list[str] = []
     try:
         overrides = _overrides(args)
         _validate_overrides(overrides)
@@ -441,16 +500,22 @@ def _main(args: argparse.Namespace) -> int:
             fixed = n if args.fix else None
             changed = bool(buffer.getvalue()) if args.diff else False
         elif args.fix or args.diff:
-            results, errors, n, changed = _run_fix(args, resolver, buffer)
+            results, errors, n, changed = _run_fix(args, resolver, buffer, warnings)
             fixed = n if args.fix else None
         else:
             use_cache = not args.no_cache
             results = list(
-                api.lint_paths(args.paths, jobs=args.jobs, resolver=resolver, use_cache=use_cache)
+                api.lint_paths(
+                    args.paths,
+                    jobs=args.jobs,
+                    resolver=resolver,
+                    use_cache=use_cache,
+                    warnings=warnings,
+                )
             )
             errors = [r.error for r in results if r.error]
     except engine.ConfigError as err:
-        sys.stderr.write(f"fitlint: error: {err}\n")
+        _error(str(err))
         return EXIT_ERROR
 
     stdin_fix = args.paths == ["-"] and args.fix
@@ -458,31 +523,34 @@ def _main(args: argparse.Namespace) -> int:
         try:
             target: TextIO = open(args.output_file, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except OSError as err:
-            sys.stderr.write(f"fitlint: error: {args.output_file}: {err.strerror or err}\n")
+            _error(f"{args.output_file}: {err.strerror or err}")
             return EXIT_ERROR
     else:
         target = sys.stderr if stdin_fix else sys.stdout
     try:
-        if args.diff:
-            target.write(buffer.getvalue())
-        else:
-            color = _use_color(args.color, target) and not args.output_file
-            if args.format in formats.TEXT_NAMES:
-                for r in results:
-                    if r.findings:
-                        api.attach_source(r)
-            if args.statistics:
-                _statistics(results, args.format, target)
+        with _output(target):
+            if args.diff:
+                target.write(buffer.getvalue())
             else:
-                formats.get(args.format)(results, target, color)
+                color = _use_color(args.color, target) and not args.output_file
                 if args.format in formats.TEXT_NAMES:
-                    _summary(results, target, fixed)
-        target.flush()
+                    for r in results:
+                        if r.findings:
+                            api.attach_source(r)
+                if args.statistics:
+                    _statistics(results, args.format, target)
+                else:
+                    formats.get(args.format)(results, target, color)
+                    if args.format in formats.TEXT_NAMES:
+                        _summary(results, target, fixed, len(errors))
     finally:
         if args.output_file:
             target.close()
-    for e in errors:
-        sys.stderr.write(f"fitlint: error: {e}\n")
+    with _output(sys.stderr):
+        for w in warnings:
+            sys.stderr.write(f"fitlint: warning: {w}\n")
+        for e in errors:
+            sys.stderr.write(f"fitlint: error: {e}\n")
     if errors:
         return EXIT_ERROR
     if args.diff:

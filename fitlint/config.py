@@ -12,6 +12,7 @@ to it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -89,9 +90,19 @@ class Settings:
     respect_gitignore: bool = True
     force_exclude: bool = False
 
-    def is_excluded(self, path: str, *, is_dir: bool = False) -> bool:
-        """Whether ``exclude`` matches ``path`` (or one of its directories below ``root``)."""
-        return bool(_spec(self.exclude).match_file(_relative_to(path, self.root, is_dir=is_dir)))
+    def is_excluded(self, path: str, *, is_dir: bool = False, base: str | None = None) -> bool:
+        """Whether ``exclude`` matches ``path`` (or one of its directories below ``root``).
+
+        Args:
+            path: The file or directory.
+            is_dir: Whether it is a directory.
+            base: Match the path relative to this directory instead of ``root`` (a directory
+                named on the command line that is itself excluded, or outside ``root``: only
+                what is below it can be excluded). A path outside the base is matched by its
+                name alone; the base itself is never excluded.
+        """
+        rel = _relative_to(path, base or self.root, is_dir=is_dir)
+        return rel not in (".", "./") and bool(_spec(self.exclude).match_file(rel))
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,14 @@ _SPECS: dict[tuple[str, ...], Any] = {}
 
 
 def _relative_to(path: str, root: str, *, is_dir: bool = False) -> str:
-    rel = os.path.relpath(os.path.abspath(path), root)
+    # A path outside ``root`` is matched by its name: "../x.py" must not match ".*".
+    absolute = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(absolute, root)
+    except ValueError:  # another drive (Windows)
+        rel = os.pardir
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        rel = os.path.basename(absolute)
     rel = rel.replace(os.sep, "/")
     return rel + "/" if is_dir and not rel.endswith("/") else rel
 
@@ -144,6 +162,44 @@ def _strings(path: str, key: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{path}: [tool.fitlint] {key} must be a list of strings")
     return tuple(value)
+
+
+def check_patterns(where: str, patterns: Iterable[str]) -> None:
+    """Raises ConfigError, naming ``where`` (a file and key, or an option), for a pattern
+    that is not a valid gitignore-style pattern (one that ends in a backslash, say)."""
+    import pathspec
+
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError as err:
+            why = pattern_problem(pattern, err)
+            raise ConfigError(f"{where}: invalid pattern {pattern!r}: {why}") from None
+
+
+def pattern_problem(pattern: str, err: Exception) -> str:
+    """Why pathspec (and git) refuse a gitignore-style pattern, in a few words."""
+    stripped = pattern.rstrip(" ")
+    if (len(stripped) - len(stripped.rstrip("\\"))) % 2 == 1:
+        return "it ends in a backslash, which escapes nothing"
+    if pattern.strip() == "!":
+        return "a lone `!` negates nothing"
+    return str(err)
+
+
+def _patterns(path: str, key: str, value: object) -> tuple[str, ...]:
+    out = _strings(path, key, value)
+    check_patterns(f"{path}: [tool.fitlint] {key}", out)
+    return out
+
+
+def check_option(where: str, name: str, value: object) -> None:
+    """Raises ConfigError, naming ``where``, for a rule threshold that is not a finite
+    number greater than 0 (every threshold of every rule is one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} {name} must be a number, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where} {name} must be a finite number greater than 0, not {value!r}")
 
 
 def _selectors(path: str, key: str, value: object) -> tuple[str, ...]:
@@ -182,10 +238,8 @@ def _rule_options(path: str, value: object) -> dict[str, dict[str, float | int]]
                     f"{path}: [tool.fitlint.rules.{key}]: unknown option {name!r} "
                     f"for rule {rule.name} (known: {known})"
                 )
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                raise ConfigError(
-                    f"{path}: [tool.fitlint.rules.{key}] {name} must be a number, not {number!r}"
-                )
+            check_option(f"{path}: [tool.fitlint.rules.{key}]", name, number)
+            assert isinstance(number, (int, float))
             out.setdefault(rule.name, {})[name] = number
     return out
 
@@ -194,6 +248,7 @@ def _per_file_ignores(path: str, value: object) -> tuple[tuple[str, tuple[str, .
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: [tool.fitlint] per-file-ignores must be a table")
     out = []
+    check_patterns(f"{path}: [tool.fitlint.per-file-ignores]", value)
     for pattern, rules in value.items():
         out.append((pattern, _selectors(path, f"per-file-ignores {pattern!r}", rules)))
     return tuple(out)
@@ -220,9 +275,9 @@ def parse_settings(path: str, table: Mapping[str, object]) -> Settings:
         kwargs["ignore"] = _selectors(path, "ignore", table["ignore"])
     exclude = DEFAULT_EXCLUDE
     if "exclude" in table:
-        exclude = _strings(path, "exclude", table["exclude"])
+        exclude = _patterns(path, "exclude", table["exclude"])
     if "extend-exclude" in table:
-        exclude = exclude + _strings(path, "extend-exclude", table["extend-exclude"])
+        exclude = exclude + _patterns(path, "extend-exclude", table["extend-exclude"])
     kwargs["exclude"] = exclude
     if "per-file-ignores" in table:
         kwargs["per_file_ignores"] = _per_file_ignores(path, table["per-file-ignores"])
@@ -262,6 +317,8 @@ def read_table(path: str) -> dict[str, object] | None:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(path, err, text) from None
+    except RecursionError:  # tomllib parses arrays and inline tables recursively
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     tool = doc.get("tool")
     if not isinstance(tool, dict) or "fitlint" not in tool:
         return None

@@ -7,6 +7,7 @@ Suppression comments (``fitlint.suppression``) are honoured here: a file-level
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ import libcst as cst
 if TYPE_CHECKING:
     from libcst.metadata import CodeRange
 
-from fitlint import suppression
+from fitlint import nesting, suppression
 from fitlint.model import Config, Edit, Finding, Fix, Severity
 from fitlint.rules.base import Report, Rule, RuleContext, all_rules
 
 # Files that cannot concern Keras training are skipped before parsing: a cheap text check.
 _RELEVANT = re.compile(r"keras|tensorflow|train_test_split|fit_resample")
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 class ConfigError(ValueError):
@@ -90,6 +92,11 @@ def instantiate(config: Config) -> list[Rule]:
         for key, value in opts.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"option {key} of rule {cls.name} must be a number")
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(
+                    f"option {key} of rule {cls.name} must be a finite number greater than 0, "
+                    f"not {value!r}"
+                )
         rules.append(cls(opts))
     return rules
 
@@ -108,6 +115,11 @@ def lint_text(
         path: The path shown in findings.
         rules: The enabled rules.
         force: Lint even when the cheap relevance check says the file cannot concern Keras.
+
+    A text nested too deeply for libcst's native parser (which would crash the process) is
+    refused before parsing, as the syntax error CPython reports for it (FL000); a
+    ``RecursionError`` while analysing becomes an internal error of the file, never an
+    exception.
     """
     result = SourceResult()
     if not force and not _RELEVANT.search(source):
@@ -118,6 +130,16 @@ def lint_text(
         rules = [r for r in rules if r.code not in off]
         if not rules:
             return result
+    refusal = nesting.check(source)
+    if refusal is not None:
+        if any(r.code == "FL000" for r in rules):
+            finding = _fl000(
+                path,
+                (refusal.line, refusal.column, refusal.end_line, refusal.end_column),
+                refusal.message,
+            )
+            result.findings = suppression.filter_findings([finding], source)
+        return result
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as err:
@@ -129,14 +151,20 @@ def lint_text(
     except (RecursionError, MemoryError) as err:
         result.internal_errors.append(f"{path}: cannot parse: {type(err).__name__}")
         return result
+    try:
+        _lint_module(module, source, path, rules, result)
+    except RecursionError:
+        result.findings = []
+        result.internal_errors.append(f"{path}: cannot analyse: nesting too deep")
+    return result
 
+
+def _lint_module(
+    module: cst.Module, source: str, path: str, rules: Sequence[Rule], result: SourceResult
+) -> None:
     from fitlint.analysis.index import build_index
 
-    try:
-        index = build_index(module)
-    except RecursionError:
-        result.internal_errors.append(f"{path}: cannot analyse: nesting too deep")
-        return result
+    index = build_index(module)
     ctx = RuleContext(index, path)
     reports: list[tuple[Rule, Report]] = []
     for rule in rules:
@@ -153,7 +181,6 @@ def lint_text(
         findings = _position(index.positions(), path, reports)
         result.findings.extend(suppression.filter_findings(findings, source))
     result.findings.sort(key=lambda f: (f.line, f.column, f.code))
-    return result
 
 
 def _syntax_finding(err: cst.ParserSyntaxError, source: str, path: str) -> Finding:
@@ -173,6 +200,11 @@ def _syntax_finding(err: cst.ParserSyntaxError, source: str, path: str) -> Findi
         pass
     if end_line < line or (end_line == line and end_column <= column):
         end_line, end_column = line, column + 1
+    return _fl000(path, (line, column, end_line, end_column), detail)
+
+
+def _fl000(path: str, where: tuple[int, int, int, int], detail: str) -> Finding:
+    line, column, end_line, end_column = where
     return Finding(
         code="FL000",
         name="syntax-error",
@@ -231,10 +263,8 @@ def apply_fixes(source: str, findings: Iterable[Finding]) -> tuple[str, int]:
     Returns the new source and the number of fixes applied. A fix that overlaps one already
     taken is skipped (a second run picks it up).
     """
-    line_starts = [0]
-    for i, ch in enumerate(source):
-        if ch == "\n":
-            line_starts.append(i + 1)
+    # Lines end as libcst and CPython end them: "\n", "\r\n" or a lone "\r".
+    line_starts = [0, *(m.end() for m in _LINE_END.finditer(source))]
 
     def offset(line: int, column: int) -> int:
         return line_starts[line - 1] + column - 1

@@ -1,4 +1,5 @@
-"""``--format full``: each finding with its source line and a caret, coloured on a terminal."""
+"""``--format full``: each finding with its severity, source line and a caret, coloured on a
+terminal."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ _SEVERITY_COLOR = {"error": _RED, "warning": _YELLOW, "info": _CYAN}
 
 
 def render(results: Sequence[FileResult], stream: TextIO, color: bool) -> None:
-    """Writes every finding as ``path:line:col: CODE name message`` plus the source line
-    (``path:cell N:line:col`` in a notebook)."""
+    """Writes every finding as ``path:line:col: severity: CODE name message`` plus the source
+    line (``path:cell N:line:col`` in a notebook); severity is ``error``, ``warning`` or
+    ``info``, as in the messages of compilers and mypy."""
 
     def c(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
@@ -31,7 +33,8 @@ def render(results: Sequence[FileResult], stream: TextIO, color: bool) -> None:
         for f in result.findings:
             sev = _SEVERITY_COLOR.get(f.severity.value, "")
             head = c(_BOLD, f"{location(f)}:")
-            stream.write(f"{head} {c(sev + _BOLD, f.code)} {c(sev, f.name)} {f.message}\n")
+            level = c(sev + _BOLD, f"{f.severity.value}:")
+            stream.write(f"{head} {level} {c(sev + _BOLD, f.code)} {c(sev, f.name)} {f.message}\n")
             line = result.source_line(f)
             if line is not None:
                 src = line.expandtabs(1)

@@ -271,7 +271,7 @@ def test_stdin_notebook(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(nb).encode())))
     code, out, _ = _run(capsys, "--stdin-filename", "nb.ipynb")
     assert code == 1
-    assert out.startswith("nb.ipynb:cell 3:2:10: FL000 syntax-error")
+    assert out.startswith("nb.ipynb:cell 3:2:10: error: FL000 syntax-error")
     assert "    2 | model.fit(x, y,\n" in out
 
 

@@ -74,21 +74,23 @@ def test_every_documented_format_renders() -> None:
 
 def test_full_shows_source_line_and_caret() -> None:
     out = _render("full")
-    assert "src/train.py:2:10: FL000 syntax-error syntax error: '(' was never closed\n" in out
+    assert (
+        "src/train.py:2:10: error: FL000 syntax-error syntax error: '(' was never closed\n" in out
+    )
     assert "    2 | model.fit(x, y, epochs=10\n" in out
     assert "      |          ^\n" in out
-    assert "src/old, 100%.py:2:29: FL401 removed-keras-argument" in out
+    assert "src/old, 100%.py:2:29: warning: FL401 removed-keras-argument" in out
     assert "      |                             ^^\n" in out
     assert "= fix available: rename lr" in out
-    assert "nb/explore.ipynb:cell 4:3:1: FL104" in out
+    assert "nb/explore.ipynb:cell 4:3:1: info: FL104" in out
     assert "    3 | model.fit(x, y)\n" in out
     assert "\033[" not in out
 
 
 def test_full_colours_only_when_asked() -> None:
     out = _render("full", color=True)
-    assert "\033[31m\033[1mFL000\033[0m" in out  # errors are bold red
-    assert "\033[33m\033[1mFL401\033[0m" in out  # warnings bold yellow
+    assert "\033[31m\033[1merror:\033[0m \033[31m\033[1mFL000\033[0m" in out  # errors bold red
+    assert "\033[33m\033[1mwarning:\033[0m \033[33m\033[1mFL401\033[0m" in out  # bold yellow
     assert "\033[0m" in out
 
 

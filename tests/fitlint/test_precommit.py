@@ -90,7 +90,7 @@ def test_pre_commit_runs_the_hook(tmp_path: Path) -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert "fitlint" in output and "Failed" in output
-    assert "train.py:3:10: FL000 syntax-error" in output
+    assert "train.py:3:10: error: FL000 syntax-error" in output
     assert "vendored/lib.py" not in output  # --force-exclude honours the project's excludes
     assert "clean.py" not in output
     # Fixing the file makes the hook pass.
@@ -139,7 +139,7 @@ def test_documented_local_hook_runs_as_written(tmp_path: Path) -> None:
     run = [str(PRE_COMMIT), "run", "--all-files", "--color", "never"]
     proc = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "train.py:2:29: FL402 removed-keras-argument" in proc.stdout
+    assert "train.py:2:29: error: FL402 removed-keras-argument" in proc.stdout
     (project / "train.py").write_text("import keras\nx = 1\n", encoding="utf-8")
     proc = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
