@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import statistics
 import sys
@@ -130,6 +131,40 @@ def _recorded_steps(rounds: int, steps: int) -> set[int]:
     """The steps recorded at the steady interval (round 0, never timed, included)."""
     interval = _steady_interval(rounds)
     return {step for step in range((rounds + 1) * steps) if step % interval == 0}
+
+
+def _live_check_ms(layers: int = 200, records: int = 5000) -> tuple[float, float]:
+    """``(fill ms per record, median ms of one live diagnosis)`` on a synthetic run of
+    ``layers`` layers with ``records`` records so far (the callback's in-memory copy)."""
+    import numpy as np
+
+    from tb_fitdiag import metadata
+    from tb_fitdiag.live import LiveDiagnosis
+
+    live = LiveDiagnosis()
+    names = [f"model/dense_{i}" for i in range(layers)]
+    live.run.run_info = {"layers": names, "interval": 100, "optimizer": "Adam", "loss": "mse"}
+    rng = np.random.default_rng(0)
+    stats = {"grad_norm": 1.0, "zero_fraction": 0.01, "nonfinite": 0.0}
+    stats |= {"weight_norm": 10.0, "update_ratio": 1e-3}
+    begin = time.perf_counter()
+    for record in range(records):
+        noise = 1 + 0.1 * rng.random(len(names) * len(stats))
+        values = {
+            metadata.layer_tag(stat, name): (base * float(noise[i]), metadata.KIND_LAYER_STAT)
+            for i, (name, (stat, base)) in enumerate(
+                (n, item) for n in names for item in stats.items()
+            )
+        }
+        loss = 1.0 / (1 + record * 0.001)
+        values[metadata.global_tag("batch_loss")] = (loss, metadata.KIND_GLOBAL_STAT)
+        values[metadata.global_tag("global_grad_norm")] = (1.0, metadata.KIND_GLOBAL_STAT)
+        live.run.add_stats(values, record * 100)
+        if record % 100 == 0:
+            live.run.add_epoch({"loss": loss, "val_loss": 1.1 * loss}, record // 100)
+    fill = (time.perf_counter() - begin) / records
+    checks = [live.check(epoch=records // 100, step=records * 100).seconds for _ in range(5)]
+    return fill * 1000, statistics.median(checks) * 1000
 
 
 def _rss_mib() -> float:
@@ -276,6 +311,18 @@ def main(argv: list[str] | None = None) -> int:
             a - b for a, b in zip(pairs["fitdiag"], pairs["plain"], strict=True)
         )
         print(f"{name:<6} {plain_s:>9.2f} {mine_s:>20.2f} {extra_s:>+9.2f}")
+
+    # The live diagnosis of a large model at an epoch end, and what its budget makes of it.
+    from tb_fitdiag.callback import LIVE_EPOCH_SECONDS
+
+    fill_ms, check_ms = _live_check_ms()
+    every = max(1, math.ceil(check_ms / (LIVE_EPOCH_SECONDS * 1000)))
+    print(
+        f"\nlive diagnosis, 200 layers x 5,000 records so far (at most 1,024 kept per series): "
+        f"{check_ms:.1f} ms per diagnosis, {fill_ms:.2f} ms per record to keep the copy;\n"
+        f"at most {LIVE_EPOCH_SECONDS * 1000:.0f} ms per epoch on average (and 1% of the "
+        f"training time): it runs every {every} epoch(s) on such a model"
+    )
 
     # Memory over a long run, statistics at every step (the worst case for buffers).
     build, x, y = _models(keras)["MLP"]

@@ -58,10 +58,13 @@ MIN_RECORDS = 10
 # Records and epoch ends flush the event files at most this often: a process killed outright
 # (kill -9, out of memory) loses at most the records of the last second, or the last record.
 FLUSH_SECONDS = 1.0
-# The live diagnosis at epoch ends takes at most this share of the training time so far (it is
-# skipped at an epoch end that would exceed it; the first non-finite loss and train end always
-# get one).
+# The live diagnosis at epoch ends takes at most this share of the training time so far, and
+# at most LIVE_EPOCH_SECONDS per epoch on average (it is skipped at an epoch end that would
+# exceed either; the first non-finite loss and train end always get one). A small model's
+# diagnosis takes a few milliseconds and runs at every epoch end; one of 200 layers with
+# thousands of records takes ~20 ms and runs every few epochs.
 LIVE_BUDGET = 0.01
+LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
 # A sigmoid output within this distance of 0 or 1 (a tanh output within it of -1 or 1, scaled)
@@ -192,6 +195,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._live_nonfinite = False
         self._train_clock = 0.0  # when the current fit() began
         self._trained_seconds = 0.0  # the time of this callback's earlier fit() calls
+        self._live_epochs = 0  # epoch ends seen by the live diagnosis
         self._epoch = 0
         self._aggregates_read_at = 0
         self._quiet_until = -1  # batch begins before this step have nothing to do
@@ -415,7 +419,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 {**train, **{f"val_{name}": v for name, v in validation.items()}}, epoch_step
             )
             trained = self._trained_seconds + time.monotonic() - self._train_clock
-            budget = LIVE_BUDGET * trained
+            budget = min(LIVE_BUDGET * trained, LIVE_EPOCH_SECONDS * (self._live_epochs + 1))
+            self._live_epochs += 1
             if self._live_seconds <= budget:
                 self._diagnose_live(writers)
         self._flush_now_and_then(writers)

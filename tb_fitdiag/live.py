@@ -41,28 +41,36 @@ class _Growing:
 
     It keeps the points whose index (counting distinct steps) is a multiple of a stride that
     doubles each time ``MAX_POINTS`` are kept, plus the latest point: evenly thinned, first
-    and latest always there.
+    and latest always there. The arrays keep one spare slot for that latest point.
     """
 
-    __slots__ = ("_seen", "_size", "_steps", "_stride", "_tail", "_values")
+    __slots__ = ("_seen", "_size", "_sorted", "_steps", "_stride", "_tail", "_values")
 
     def __init__(self) -> None:
-        self._steps = np.empty(16, dtype=np.int64)
-        self._values = np.empty(16, dtype=np.float64)
+        self._steps = np.empty(17, dtype=np.int64)
+        self._values = np.empty(17, dtype=np.float64)
         self._size = 0
         self._seen = 0  # distinct steps appended
         self._stride = 1
         self._tail: tuple[int, float] | None = None  # the latest point, when not kept
+        self._sorted = True  # steps arrive ascending (the callback's step only moves on)
 
     def append(self, step: int, value: float) -> None:
         if self._tail is not None and step == self._tail[0]:
             self._tail = (step, value)
             return
-        if self._tail is None and self._size and step == self._steps[self._size - 1]:
+        last = (
+            self._tail[0]
+            if self._tail is not None
+            else (int(self._steps[self._size - 1]) if self._size else None)
+        )
+        if self._tail is None and last is not None and step == last:
             # A step written again (the aggregates at an epoch end after a record at the same
             # step): the last value wins, as TensorBoard's readers have it.
             self._values[self._size - 1] = value
             return
+        if last is not None and step < last:
+            self._sorted = False
         index, self._seen = self._seen, self._seen + 1
         if index % self._stride:
             self._tail = (step, value)
@@ -76,24 +84,21 @@ class _Growing:
             if index % self._stride:
                 self._tail = (step, value)
                 return
-        elif self._size == self._steps.size:
-            self._steps = np.resize(self._steps, min(2 * self._size, MAX_POINTS))
-            self._values = np.resize(self._values, min(2 * self._size, MAX_POINTS))
+        elif self._size + 1 == self._steps.size:
+            capacity = min(2 * self._size, MAX_POINTS) + 1
+            self._steps = np.resize(self._steps, capacity)
+            self._values = np.resize(self._values, capacity)
         self._steps[self._size] = step
         self._values[self._size] = value
         self._size += 1
 
     def series(self) -> Series:
-        steps = self._steps[: self._size]
-        values = self._values[: self._size]
+        n = self._size
         if self._tail is not None:
-            steps = np.append(steps, self._tail[0])
-            values = np.append(values, self._tail[1])
-        else:
-            steps, values = steps.copy(), values.copy()
-        if steps.size > 1 and np.any(np.diff(steps) <= 0):
-            return Series.from_points(steps, values)
-        return Series(steps, values)
+            self._steps[n], self._values[n] = self._tail
+            n += 1
+        steps, values = self._steps[:n].copy(), self._values[:n].copy()
+        return Series(steps, values) if self._sorted else Series.from_points(steps, values)
 
 
 @dataclass
