@@ -782,6 +782,12 @@ class _GradientProbe:
         """
         model = self.model
         self.patch()
+        optimizer = self.outer
+        if not getattr(optimizer, "built", True):
+            # Built here, as Keras builds it under a distribution strategy: a first trace that
+            # creates the optimizer's variables is traced twice, and ours are the heavier ones.
+            with self.strategy.scope():
+                optimizer.build(model.trainable_variables)
         if model.train_function is None:
             model.make_train_function()
         self.plain = model.train_function
