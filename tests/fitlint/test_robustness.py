@@ -291,13 +291,21 @@ def test_a_recursion_error_while_analysing_is_one_line(monkeypatch: pytest.Monke
     assert result.findings == []
 
 
-def test_a_chain_the_parser_takes_but_the_analysis_cannot_is_one_line(tmp_path: Path) -> None:
+def test_a_chain_the_parser_takes_is_linted_or_one_error_line(tmp_path: Path) -> None:
+    # Under the limit of the nesting check, libcst parses it; today the analysis runs out of
+    # recursion on it (an analysis that does not would lint it: both are fine, a traceback
+    # is not).
     (tmp_path / "long.py").write_text(KERAS + "x = a" + ".b" * 3500 + "\n", encoding="utf-8")
     proc = _cli("long.py", cwd=tmp_path)
     _no_traceback(proc)
-    assert proc.returncode == 2
-    assert proc.stderr == "fitlint: error: long.py: cannot analyse: nesting too deep\n"
-    assert "All checks passed" not in proc.stdout
+    assert (proc.returncode, proc.stdout, proc.stderr) in (
+        (
+            2,
+            "No findings in the files checked; 1 error.\n",
+            "fitlint: error: long.py: cannot analyse: nesting too deep\n",
+        ),
+        (0, "All checks passed!\n", ""),
+    )
 
 
 def test_ordinary_code_never_needs_the_exact_nesting_scan() -> None:
