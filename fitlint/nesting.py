@@ -9,9 +9,10 @@ calls (``f()()()``) or ``and``, and 8,000 to 10,000 ``+``; ``-``, ``not``, compa
 concatenation, ``await`` and ``elif`` chains of 8,000 are fine.
 
 CPython's tokenizer refuses a 201st nested bracket ("too many nested parentheses"), so such a
-file is a syntax error anyway, and is reported as CPython reports it. For a long chain,
-CPython 3.11 and later refuse too ("maximum recursion depth exceeded during ast
-construction") where libcst would crash; fitlint refuses it as a syntax error in every case.
+file is a syntax error anyway, and is reported as CPython reports it. Most chains long enough
+to crash libcst are refused by CPython 3.11 and later too ("maximum recursion depth exceeded
+during ast construction"), though not all (``lambda`` and ``and`` chains, or any on 3.10);
+fitlint refuses every one as a syntax error, quoting CPython where it refuses too.
 
 The scan counts the *cost* of the current chain of an expression: every operator, ``.``,
 string, call and subscript, and the keywords ``if``, ``else``, ``and``, ``or``, ``not`` add 1,
@@ -21,8 +22,9 @@ It over-counts (every operator of a long flat sum adds up), so the limit is set 
 code people write and well below what libcst survives.
 
 Cost: one regular expression substitution and one ``findall`` over the text, a loop over the
-operators and brackets found, and a bound on the keywords; under 1% of the lint of a file
-(0.08 s for the 300 first modules of the Keras source, whose lint takes 10 s). Only a text that
+operators and brackets found, and a bound on the keywords: about 1% of the lint of a file
+(0.08 to 0.11 s for the 300 first modules of the Keras source, whose lint takes 6 to 11 s on a
+shared two-core machine). Only a text that
 may be too deep gets the exact scan, which finds the position, and only a text that is too
 deep is compiled by CPython, for its own message.
 """
