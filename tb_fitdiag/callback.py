@@ -830,22 +830,28 @@ class _GradientProbe:
 
     def arm(self, step: int) -> None:
         """Makes the next train step the recording one, its statistics stamped ``step + 1``."""
-        with self.strategy.scope():
-            self.stamp.assign(float(step + 1))
+        if self.ring is not None:  # one device: a plain variable, no strategy scope needed
+            self.stamp.assign(float(step + 1), read_value=False)
+        else:
+            with self.strategy.scope():
+                self.stamp.assign(float(step + 1), read_value=False)
         self.mode = "full"
-        self.model.train_function = self.recording
+        _set_train_function(self.model, self.recording)
 
     def disarm(self) -> None:
         """Makes the following train steps the light ones (aggregates only)."""
         self.mode = "light"
         if self.light is not None:
-            self.model.train_function = self.light
+            _set_train_function(self.model, self.light)
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the
         aggregates."""
-        with self.strategy.scope():
+        if self.ring is not None:
             packed = np.asarray(self._read_all())
+        else:
+            with self.strategy.scope():
+                packed = np.asarray(self._read_all())
         a = int(self.grads.shape[0])
         b = a + int(self.updates.shape[0])
         c = b + int(self.loss.shape[0])
@@ -1059,6 +1065,12 @@ class _GradientProbe:
             return reduced
 
         return all_reduce_sum_gradients
+
+
+def _set_train_function(model: Any, function: Any) -> None:
+    """``model.train_function = function``, past Keras's attribute tracking (which costs more
+    than the rest of a switch, and has nothing to track in a function)."""
+    object.__setattr__(model, "train_function", function)
 
 
 def _saw_nonfinite_loss(values: dict[str, tuple[float, str]]) -> bool:
