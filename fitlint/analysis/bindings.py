@@ -234,3 +234,32 @@ def _single(sites: Sequence[AssignSite]) -> AssignSite | None:
     if site.augmented is not None or site.unpacked or site.loops:
         return None
     return site
+
+
+def unpacked_path(site: AssignSite, name: str) -> tuple[int, ...] | None:
+    """Where an unpacking assignment binds ``name``: ``(1, 0)`` for ``b`` in
+    ``a, (b, c) = value``; None when no target binds it (or a starred one hides it)."""
+    node = site.node
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+        targets = [node.target]
+    else:
+        return None
+    for target in targets:
+        path = _target_path(target, name)
+        if path is not None:
+            return path
+    return None
+
+
+def _target_path(target: cst.BaseExpression, name: str) -> tuple[int, ...] | None:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for i, el in enumerate(target.elements):
+            if isinstance(el, cst.StarredElement):
+                return None
+            sub = _target_path(el.value, name)
+            if sub is not None:
+                return (i, *sub)
+        return None
+    return () if dotted(target) == name else None

@@ -42,12 +42,17 @@ class Scope:
 
 @dataclass(eq=False)
 class Loop:
-    """An enclosing ``for`` loop; ``count`` is N for ``for _ in range(N)`` with constant N."""
+    """An enclosing ``for`` loop; ``count`` is N for ``for _ in range(N)`` with constant N.
+
+    The nodes of its body have orders in ``(start, end]``.
+    """
 
     node: cst.For
     target: str | None
     scope: Scope
     count: int | None = None
+    start: int = 0
+    end: int = 0
 
 
 @dataclass(eq=False)
@@ -496,11 +501,12 @@ class _Walker:
         self.walk(node.iter, scope)
         self.walk(node.target, scope)
         target = dotted(node.target)
-        loop = Loop(node=node, target=target, scope=scope)
+        loop = Loop(node=node, target=target, scope=scope, start=self.order)
         self.index.loops.append(loop)
         saved = self.loops
         self.loops = (*saved, loop)
         self.walk(node.body, scope)
+        loop.end = self.order
         self.loops = saved
         if node.orelse is not None:
             self.walk(node.orelse, scope)

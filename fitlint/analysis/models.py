@@ -1,4 +1,6 @@
-"""The models of a module and their layer stacks.
+"""Every question about the Keras models of a module: which variables and calls are models,
+how they are built (their layer stacks), whether they are compiled, and what they do to
+their inputs.
 
 Three ways of building a Keras model are recognised:
 
@@ -15,250 +17,88 @@ Three ways of building a Keras model are recognised:
   model class of the file): the layers bound to ``self.<attr>`` anywhere in the class are
   followed through ``call()``, from its single final ``return`` back to its input parameter.
 
-Every stack is a tuple of :class:`Layer`. What cannot be resolved statically (a helper
-returning layers, a ``*layers`` splat, a custom layer class, a layer added under an ``if``, a
-loop with an unknown trip count, a merge of several tensors) becomes an item whose
-:attr:`Layer.known` is False: rules must treat it as a barrier and stay silent across it.
+Every stack is a tuple of :class:`~fitlint.analysis.layers.Layer`. What cannot be resolved
+statically (a helper returning layers, a ``*layers`` splat, a custom layer class, a layer
+added under an ``if``, a loop with an unknown trip count, a merge of several tensors) becomes
+an item whose :attr:`Layer.known` is False: rules must treat it as a barrier and stay silent
+across it.
 
 Models also carry their ``compile()`` calls: on the model's variable after its construction,
 ``self.compile(...)`` inside a model class, on instances of a model class, and on the result
 of a function that builds and returns the model.
+
+Besides the stacks, :class:`Models` answers, per call site: is this receiver a Keras model
+(:meth:`Models.receiver_is_model`, :meth:`Models.is_keras_fit`), where does this value's model
+come from and is it compiled already (:meth:`Models.origin`), is the model not compiled when
+this ``fit()`` runs (:meth:`Models.uncompiled_at`), and what do its first layers do to the
+inputs (:meth:`Models.input_handling`). Every fact is computed once per module, on first use,
+from tables of the index: no question searches all the statements of the file.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import enum
+import functools
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from fitlint.analysis.index import UNKNOWN, AssignSite, CallSite, Loop, ModuleIndex, Scope
+from fitlint.analysis.index import AssignSite, CallSite, Loop, ModuleIndex, Scope
+from fitlint.analysis.layers import (
+    INPUT_LAYERS,
+    Layer,
+    LayerReader,
+    Output,
+    Role,
+    Stack,
+    class_name,
+    first_input,
+    function_activation,
+    input_verdict,
+    repeat,
+    unknown_layer,
+)
 from fitlint.analysis.names import dotted
 
+__all__ = [
+    "COMPILED",
+    "FRESH",
+    "Layer",
+    "Model",
+    "Models",
+    "Output",
+    "Role",
+    "Stack",
+    "build",
+    "unique_sites",
+]
 
-class Role(str, enum.Enum):
-    """What a layer does, as far as the architecture rules care."""
+FRESH = "fresh"
+"""A new model that is not compiled (:meth:`Models.origin`)."""
+COMPILED = "compiled"
+"""A model that is (or may be) compiled already: loaded, or compiling itself."""
 
-    INPUT = "input"  # keras.Input, InputLayer
-    RECURRENT = "recurrent"  # LSTM, GRU, SimpleRNN, ConvLSTM*, RNN (also inside Bidirectional)
-    AFFINE = "affine"  # Dense, Conv1D/2D/3D: a linear map followed by `activation`
-    ACTIVATION = "activation"  # Activation, ReLU, Softmax..., and tf.nn.relu(x)-style calls
-    NORMALIZATION = "normalization"  # BatchNormalization, LayerNormalization, ...
-    DROPOUT = "dropout"  # Dropout, SpatialDropout*, AlphaDropout, GaussianDropout/Noise
-    RESHAPE = "reshape"  # Flatten, Reshape, Permute
-    OTHER = "other"  # any other Keras layer (pooling, Embedding, RepeatVector, merges...)
-    UNKNOWN = "unknown"  # not statically known
-
-
-_L = "keras.layers."
-RECURRENT_LAYERS = frozenset(
-    _L + n
-    for n in (
-        "LSTM",
-        "GRU",
-        "SimpleRNN",
-        "CuDNNLSTM",
-        "CuDNNGRU",
-        "RNN",
-        "ConvLSTM1D",
-        "ConvLSTM2D",
-        "ConvLSTM3D",
-    )
-)
-AFFINE_LAYERS = frozenset(
-    _L + n
-    for n in (
-        "Dense",
-        "Conv1D",
-        "Conv2D",
-        "Conv3D",
-        "Convolution1D",
-        "Convolution2D",
-        "Convolution3D",
-    )
-)
-NORMALIZATION_LAYERS = frozenset(
-    _L + n
-    for n in (
-        "BatchNormalization",
-        "LayerNormalization",
-        "GroupNormalization",
-        "SyncBatchNormalization",
-        "RMSNormalization",
-    )
-)
-DROPOUT_LAYERS = frozenset(
-    _L + n
-    for n in (
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "AlphaDropout",
-        "GaussianDropout",
-        "GaussianNoise",
-    )
-)
-RESHAPE_LAYERS = frozenset(_L + n for n in ("Flatten", "Reshape", "Permute"))
-INPUT_LAYERS = frozenset({"keras.Input", _L + "Input", _L + "InputLayer"})
-# Layers whose only job is an activation, and the activation they apply.
-ACTIVATION_LAYERS = {
-    _L + "ReLU": "relu",
-    _L + "LeakyReLU": "leaky_relu",
-    _L + "PReLU": "prelu",
-    _L + "ELU": "elu",
-    _L + "Softmax": "softmax",
-    _L + "ThresholdedReLU": "thresholded_relu",
-}
-_BIDIRECTIONAL = _L + "Bidirectional"
-_TIME_DISTRIBUTED = _L + "TimeDistributed"
-
-# Activation functions recognised by name, in Keras, TensorFlow and keras.ops spellings.
-ACTIVATION_NAMES = frozenset(
-    {
-        "linear",
-        "relu",
-        "relu6",
-        "leaky_relu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "swish",
-        "mish",
-        "softplus",
-        "softsign",
-        "sigmoid",
-        "hard_sigmoid",
-        "hard_silu",
-        "hard_swish",
-        "tanh",
-        "softmax",
-        "log_softmax",
-        "exponential",
-    }
-)
-_FUNCTION_PREFIXES = (
-    "keras.activations.",
-    "keras.ops.",
-    "keras.ops.nn.",
-    "tensorflow.nn.",
-    "tensorflow.math.",
-    "tensorflow.",
-)
-
-# Positional index of `activation` in the constructors that take it that way.
-_ACTIVATION_POSITION = {_L + "Dense": 1, **{q: 1 for q in RECURRENT_LAYERS if "Conv" not in q}}
-_CONV_ACTIVATION_POSITION = 7
-_DEFAULT_ACTIVATION = {q: "tanh" for q in RECURRENT_LAYERS if q != _L + "RNN"}
-
-# Unrolling limit: a loop body repeated beyond this many layers ends in an unknown item.
-_MAX_EXPANDED = 512
-# Resolution limit: names bound to names bound to layers...
-_MAX_DEPTH = 8
 # Tracing limit: the longest functional chain followed.
 _MAX_CHAIN = 1000
+_FOREVER = 1 << 62
 
-
-@dataclass(eq=False)
-class Layer:
-    """One item of a layer stack.
-
-    Attributes:
-        role: What the layer does; :attr:`Role.UNKNOWN` when it cannot be resolved.
-        qualname: Canonical class of the layer (``keras.layers.LSTM``); for a wrapper, the
-            wrapped layer's class. An activation function applied to a tensor keeps its
-            own name (``tensorflow.nn.relu``). None when unknown.
-        node: The node a finding about this layer covers: the constructor call (the outer
-            call for wrappers), or the expression that could not be resolved.
-        call: The constructor call whose arguments were read (the inner call for wrappers).
-        wrapper: ``keras.layers.Bidirectional`` or ``keras.layers.TimeDistributed``, else None.
-        units: Constant ``units`` of a Dense or recurrent layer, else None.
-        activation: The activation the layer applies, by name (``"sigmoid"``, ``"linear"`` when
-            unspecified or None on a Dense/Conv layer, the default ``"tanh"`` of recurrent
-            layers). None when not statically known or not applicable to the role.
-        return_sequences: For recurrent layers: the constant flag (False when absent), None
-            when unknown.
-        rate: Constant dropout rate of a dropout layer, else None.
-        repeat: How many identical copies of the layer follow each other (loops).
-        conditional: The layer may or may not be there (added under an ``if``/``while``/
-            ``except``): it is not :attr:`known`.
-    """
-
-    role: Role
-    qualname: str | None
-    node: cst.CSTNode
-    call: cst.Call | None = None
-    wrapper: str | None = None
-    units: int | None = None
-    activation: str | None = None
-    return_sequences: bool | None = None
-    rate: float | None = None
-    repeat: int = 1
-    conditional: bool = False
-
-    @property
-    def known(self) -> bool:
-        """True when the layer is certainly there and its class is resolved."""
-        return self.role is not Role.UNKNOWN and not self.conditional
-
-    @property
-    def short_name(self) -> str:
-        """The class name without its module (``LSTM``), for messages."""
-        if self.qualname is None:
-            return "layer"
-        return self.qualname.rsplit(".", 1)[-1]
-
-
-@dataclass(frozen=True)
-class Output:
-    """The statically known output layer of a stack.
-
-    Attributes:
-        activation: The activation applied last (a final ``Activation("softmax")`` layer counts).
-        units: Units of the final Dense layer, None when not known.
-        layer: The layer that applies ``activation``.
-    """
-
-    activation: str
-    units: int | None
-    layer: Layer
-
-
-@dataclass(eq=False)
-class Stack:
-    """A chain of layers, from the input to one output of a model."""
-
-    layers: tuple[Layer, ...]
-
-    @property
-    def complete(self) -> bool:
-        """True when every item is known (no unresolved layer, start or end)."""
-        return all(layer.known for layer in self.layers)
-
-    def output(self) -> Output | None:
-        """The output layer, when its activation is statically known.
-
-        A final activation layer supplies the activation; the units then come from the
-        Dense layer right before it.
-        """
-        if not self.layers:
-            return None
-        last = self.layers[-1]
-        if not last.known or last.activation is None:
-            return None
-        if last.role is Role.AFFINE:
-            return Output(last.activation, last.units, last)
-        if last.role is Role.ACTIVATION:
-            units = None
-            if len(self.layers) >= 2:
-                prev = self.layers[-2]
-                if prev.known and prev.role is Role.AFFINE:
-                    units = prev.units
-            return Output(last.activation, units, last)
-        return None
+_MODEL_CONSTRUCTORS = frozenset({"keras.Sequential", "keras.Model", "keras.models.clone_model"})
+_MODEL_LOADERS = frozenset({"keras.models.load_model", "keras.saving.load_model"})
+_MODEL_BASES = frozenset({"keras.Model", "keras.Sequential"})
+_KERAS_MODEL_FACTORIES = frozenset({"keras.Sequential", "keras.Model", *_MODEL_LOADERS})
+# Methods whose definition in a model class means fit() may not need compile().
+_TRAINING_OVERRIDES = frozenset({"compile", "fit", "train_on_batch", "train_step"})
+# Callables that read a model without compiling it.
+_HARMLESS_CALLEES = frozenset(
+    {"print", "len", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "vars"}
+)
+# fit() keywords that say the receiver is a Keras model.
+_KERAS_FIT_KEYWORDS = frozenset(
+    {"epochs", "validation_split", "validation_data", "steps_per_epoch"}
+)
 
 
 @dataclass(eq=False)
@@ -287,12 +127,29 @@ class Model:
         return self.stacks[0] if len(self.stacks) == 1 else None
 
 
-@dataclass(eq=False)
-class Models:
-    """Every model of a module. Build it with :func:`build`."""
+def _order(site: CallSite | AssignSite) -> int:
+    return site.order
 
-    models: list[Model] = field(default_factory=list)
-    _builder: _Builder | None = field(default=None, repr=False)
+
+class Models:
+    """The Keras-model facts of one module, each computed on first use. See the module doc."""
+
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self.bindings = index.bindings
+        self.layers = LayerReader(index)
+        self._by_scope: dict[tuple[str, str], dict[Scope, list[CallSite]]] = {}
+        self._receivers: dict[tuple[str, Scope | None], bool | None] = {}
+        self._builders: dict[str, str | None] = {}
+        self._assignment_facts: dict[tuple[str, Scope], tuple[list[bool], bool]] = {}
+
+    # -- the models and their stacks ---------------------------------------------------------
+
+    @functools.cached_property
+    def models(self) -> list[Model]:
+        """The models built in the module: Sequential, then functional, then subclassed, each
+        in source order."""
+        return _Builder(self).run()
 
     def stacks(self) -> Iterator[Stack]:
         """Every stack of every model."""
@@ -305,85 +162,611 @@ class Models:
         Works for any call of the module, inside a model or not (``Dropout(0.8)`` applied in
         a custom training loop); an unresolved callee gives a :attr:`Role.UNKNOWN` layer.
         """
-        assert self._builder is not None
-        return self._builder.layer_from_expr(site.node, site.scope)
+        return self.layers.layer_from_expr(site.node, site.scope)
+
+    # -- model classes -----------------------------------------------------------------------
+
+    @functools.cached_property
+    def classes(self) -> dict[str, cst.ClassDef]:
+        """The model classes of the file, by qualified name in source order: classes deriving
+        from ``keras.Model`` or ``keras.Sequential``, directly or through classes of the file."""
+        classes = self.index.classes
+        derived: dict[str, list[str]] = defaultdict(list)
+        found: set[str] = set()
+        for qual, cls in classes.items():
+            for base in cls.bases:
+                if self.index.imports.qualify(base.value) in _MODEL_BASES:
+                    found.add(qual)
+                local = dotted(base.value)
+                if local is not None and local in classes:
+                    derived[local].append(qual)
+        _close(found, derived)
+        return {qual: cls for qual, cls in classes.items() if qual in found}
+
+    @functools.cached_property
+    def _self_compiling(self) -> set[str]:
+        """Model classes that compile themselves or override training (or whose model-class
+        bases do): ``fit()`` on an instance may not need a ``compile()``."""
+        compiling = self._compiling_scopes
+        found: set[str] = set()
+        derived: dict[str, list[str]] = defaultdict(list)
+        for qual, node in self.classes.items():
+            overrides = any(
+                isinstance(stmt, cst.FunctionDef) and stmt.name.value in _TRAINING_OVERRIDES
+                for stmt in node.body.body
+            )
+            if overrides or id(node) in compiling:
+                found.add(qual)
+            for b in node.bases:
+                if isinstance(b.value, cst.Name) and b.value.value in self.classes:
+                    derived[b.value.value].append(qual)
+        _close(found, derived)
+        return found
+
+    @functools.cached_property
+    def _compiling_scopes(self) -> set[int]:
+        """The nodes (by id) of every scope that holds a ``compile()`` call, nested ones too."""
+        out: set[int] = set()
+        for call in self.index.calls_by_method.get("compile", ()):
+            scope: Scope | None = call.scope
+            while scope is not None:
+                out.add(id(scope.node))
+                scope = scope.parent
+        return out
+
+    # -- where a model comes from ------------------------------------------------------------
+
+    def origin(self, value: cst.BaseExpression, depth: int = 0) -> str | None:
+        """:data:`FRESH`, :data:`COMPILED`, or None when ``value`` is not known to create a
+        Keras model.
+
+        Fresh: a model constructor, a ``keras.applications`` network, ``clone_model``, an
+        instance of a model class of the file, a function of the file that returns only fresh
+        models and compiles nothing. Compiled: ``load_model``, an instance of a class that
+        compiles itself, a builder function that calls ``compile()``.
+        """
+        if not isinstance(value, cst.Call) or depth > 5:
+            return None
+        site = self.index.site_of(value)
+        if site is None:
+            return None
+        q = site.qualname
+        if q in _MODEL_CONSTRUCTORS:
+            return FRESH
+        if (
+            q is not None
+            and q.startswith("keras.applications.")
+            and q.rsplit(".", 1)[1][:1].isupper()
+        ):
+            return FRESH
+        if q in _MODEL_LOADERS:
+            return COMPILED
+        func = site.func
+        if func in self.classes:
+            return COMPILED if func in self._self_compiling else FRESH
+        if func is not None and func in self.index.functions and "." not in func:
+            return self._builder(func, depth)
+        return None
+
+    def _builder(self, name: str, depth: int) -> str | None:
+        if name in self._builders:
+            return self._builders[name]
+        self._builders[name] = None  # recursion guard
+        fn = self.index.functions[name]
+        scope = self.index.function_scopes[name]
+        origins: list[str | None] = []
+        for ret in self.index.returns.get(scope, ()):
+            value = ret.value
+            if isinstance(value, cst.Name):
+                bound = self.bindings.resolve(value.value, scope, unique=True, enclosing=False)
+                if bound is None:
+                    origins.append(None)
+                    continue
+                value = bound.value
+            origins.append(self.origin(value, depth + 1) if value is not None else None)
+        result: str | None = None
+        if origins and all(o is not None for o in origins):
+            compiles = id(fn) in self._compiling_scopes
+            result = FRESH if not compiles and all(o == FRESH for o in origins) else COMPILED
+        self._builders[name] = result
+        return result
+
+    # -- is this receiver a Keras model? -----------------------------------------------------
+
+    def receiver_is_model(self, site: CallSite) -> bool | None:
+        """Whether the receiver of a method call is a Keras model, from file-wide evidence.
+
+        True for ``self`` in a model class and for a name that some assignment of the file
+        binds to a model (:meth:`origin`); False for an imported module or object
+        (``re.compile``) and for a name only ever bound to calls of other libraries; None when
+        nothing is known.
+        """
+        recv = site.receiver
+        if recv is None:
+            return None
+        cls = _class_of(site.scope) if recv == "self" else None
+        key = (recv, cls)
+        if key not in self._receivers:
+            self._receivers[key] = self._receiver_is_model(recv, cls)
+        return self._receivers[key]
+
+    def _receiver_is_model(self, recv: str, cls: Scope | None) -> bool | None:
+        if recv == "self":
+            return True if cls is not None and cls.name in self.classes else None
+        head = recv.split(".", 1)[0]
+        if self.index.imports.qualify_name(head) is not None:
+            return False  # a module or an imported object: re.compile, torch.compile
+        other = False
+        for a in self.bindings.everywhere(recv):
+            if a.unpacked or a.augmented is not None:
+                continue
+            if self.origin(a.value) is not None:
+                return True
+            if isinstance(a.value, cst.Call):
+                callee = self.index.site_of(a.value)
+                if callee is not None and callee.qualname is not None:
+                    other = other or callee.qualname.split(".", 1)[0] not in ("keras", "tensorflow")
+        return False if other else None
+
+    def is_keras_fit(self, site: CallSite) -> bool:
+        """Whether a ``.fit()`` call trains a Keras model, as seen where it runs.
+
+        The receiver's value at the call is followed to its constructor: a Keras model
+        factory or network, or a model class of the file, says yes; a call of another
+        library (an sklearn estimator, a pipeline) says no. Otherwise Keras-only keywords
+        (``epochs=``, ``validation_data=``...) or a ``compile()`` on the same name say yes.
+        """
+        if site.receiver is None or not self.index.imports.imports_keras():
+            return False
+        if not isinstance(site.node.func, cst.Attribute):
+            return False
+        ctor = self.bindings.origin_call(site.node.func.value, site.scope, site.order)
+        if ctor is not None:
+            q = ctor.qualname
+            if q is not None and (
+                q in _KERAS_MODEL_FACTORIES or q.startswith("keras.applications.")
+            ):
+                return True
+            if q is not None and not q.startswith("keras"):
+                return False  # an sklearn estimator, a pipeline...
+            if ctor.func is not None and ctor.func in self.classes:
+                return True
+        if _KERAS_FIT_KEYWORDS & set(site.keywords()):
+            return True
+        return bool(self.index.method_calls.get(("compile", site.receiver)))
+
+    # -- is the model compiled? --------------------------------------------------------------
+
+    def uncompiled_at(self, site: CallSite) -> bool:
+        """True when ``site`` (``model.fit()``, ``model.train_on_batch()``) certainly runs on
+        a fresh model that no ``compile()`` has reached.
+
+        The receiver must be bound in the call's scope, before it, only to fresh models
+        (:meth:`origin`), never unpacked, augmented or rebound by a loop. Then nothing may
+        compile it out of sight between its first binding and the call: a ``compile()`` on
+        the name, a call of a function of the file that compiles, passing the model to a call
+        that may compile it, an alias; nor a ``compile()`` or rebinding later in a loop that
+        encloses the call (the next iteration may see it).
+        """
+        name = site.receiver
+        if name is None or "." in name:
+            return False
+        scope = site.scope
+        assigns = self.bindings.in_scope(name, scope)
+        n_before = bisect.bisect_left(assigns, site.order, key=_order)
+        if n_before == 0 or self.bindings.loop_binds(name, scope):
+            return False
+        fresh, unplain = self._assigned_fresh(name, scope)
+        if unplain or not fresh[n_before - 1]:
+            return False
+        start = assigns[0].order
+        loops = site.loops[:1]
+        if loops and n_before < len(assigns) and assigns[n_before].loops[:1] == loops:
+            return False  # rebound later in the loop: the next iteration is another model
+        compiles = self.index.method_calls.get(("compile", name), [])
+        if _any_between(compiles, start, site.order):
+            return False
+        later = bisect.bisect_right(compiles, site.order, key=_order)
+        if loops:
+            for call in compiles[later:]:
+                if call.order > loops[0].end:
+                    break
+                if call.loops[:1] == loops:
+                    return False  # a compile() later in the loop may run before the next fit()
+        while_end = self._while_end(site)
+        if while_end is not None and later < len(compiles) and compiles[later].order <= while_end:
+            return False
+        if _any_order_between(self._compiling_call_orders, start, site.order):
+            return False
+        if _any_order_between(self._passing.get(name, ()), start, site.order):
+            return False
+        return not _any_order_between(self._aliasing.get(name, ()), start, site.order)
+
+    def _assigned_fresh(self, name: str, scope: Scope) -> tuple[list[bool], bool]:
+        """For the assignments of ``name`` in ``scope``: whether all up to each are fresh
+        models, and whether any is unpacked or augmented."""
+        key = (name, scope)
+        facts = self._assignment_facts.get(key)
+        if facts is None:
+            prefix: list[bool] = []
+            ok = True
+            unplain = False
+            for a in self.bindings.in_scope(name, scope):
+                unplain = unplain or a.unpacked or a.augmented is not None
+                ok = ok and self.origin(a.value) == FRESH
+                prefix.append(ok)
+            facts = self._assignment_facts[key] = (prefix, unplain)
+        return facts
+
+    @functools.cached_property
+    def _outer_whiles(self) -> dict[Scope, tuple[list[int], list[int]]]:
+        """Per scope, the outermost ``while`` loops as sorted (starts, ends)."""
+        by_scope: dict[Scope, list[tuple[int, int]]] = defaultdict(list)
+        for w in self.index.whiles:
+            by_scope[w.scope].append((w.start, w.end))
+        out: dict[Scope, tuple[list[int], list[int]]] = {}
+        for scope, spans in by_scope.items():
+            spans.sort()
+            starts: list[int] = []
+            ends: list[int] = []
+            for start, end in spans:
+                if not ends or start > ends[-1]:
+                    starts.append(start)
+                    ends.append(end)
+            out[scope] = (starts, ends)
+        return out
+
+    def _while_end(self, site: CallSite) -> int | None:
+        """The last order inside the outermost ``while`` of the call's scope that holds it."""
+        found = self._outer_whiles.get(site.scope)
+        if found is None:
+            return None
+        starts, ends = found
+        i = bisect.bisect_left(starts, site.order) - 1
+        if i >= 0 and site.order <= ends[i]:
+            return ends[i]
+        return None
+
+    @functools.cached_property
+    def compiling_functions(self) -> set[str]:
+        """Short names of the file's functions that call ``compile()``, directly or not."""
+        index = self.index
+        by_short: set[str] = {qual.rsplit(".", 1)[-1] for qual in index.functions}
+        direct: set[str] = set()
+        callers: dict[str, set[str]] = defaultdict(set)  # callee short name -> caller quals
+        for call in index.calls:
+            short = _callee_name(call)
+            scope: Scope | None = call.scope
+            while scope is not None:
+                if scope.kind == "function":
+                    if call.method == "compile":
+                        direct.add(scope.name)
+                    if short in by_short:
+                        assert short is not None
+                        callers[short].add(scope.name)
+                scope = scope.parent
+        out: set[str] = {q.rsplit(".", 1)[-1] for q in direct}
+        queue = list(out)
+        while queue:
+            for caller in callers.get(queue.pop(), ()):
+                short = caller.rsplit(".", 1)[-1]
+                if short not in out:
+                    out.add(short)
+                    queue.append(short)
+        return out
+
+    @functools.cached_property
+    def _compiling_call_orders(self) -> list[int]:
+        compiling = self.compiling_functions
+        return [c.order for c in self.index.calls if _callee_name(c) in compiling]
+
+    @functools.cached_property
+    def _passing(self) -> dict[str, list[int]]:
+        """Per name, the orders of the calls that are given it (or a list/dict holding it) and
+        may compile it: not a method of the name itself, not a known harmless callee."""
+        out: dict[str, list[int]] = defaultdict(list)
+        for call in self.index.calls:
+            names: set[str] = set()
+            for a in call.node.args:
+                _shallow_names(a.value, names)
+            names.discard(call.receiver or "")
+            if names and not self._harmless(call):
+                for n in names:
+                    out[n].append(call.order)
+        return out
+
+    @functools.cached_property
+    def _aliasing(self) -> dict[str, list[int]]:
+        """Per name, the orders of the assignments whose value is it (or holds it): aliases."""
+        out: dict[str, list[int]] = defaultdict(list)
+        for a in self.index.assigns:
+            names: set[str] = set()
+            _shallow_names(a.value, names)
+            for n in names:
+                out[n].append(a.order)
+        return out
+
+    def _harmless(self, call: CallSite) -> bool:
+        """True when a call that receives the model certainly does not compile it."""
+        index = self.index
+        if call.func in _HARMLESS_CALLEES and call.func not in index.functions:
+            return True
+        if call.qualname is not None and call.qualname.split(".", 1)[0] == "keras":
+            return True  # keras.utils.plot_model(model), layers called on models...
+        if call.receiver is None and call.func in index.functions:
+            return _callee_name(call) not in self.compiling_functions
+        return False
+
+    # -- what the model does to its inputs ---------------------------------------------------
+
+    def input_handling(self, model: cst.BaseExpression, scope: Scope, order: int) -> str | None:
+        """How the model that ``model`` refers to at ``order`` treats its inputs.
+
+        Returns:
+            ``"normalizes"`` when a normalization/rescaling layer comes first, ``"embeds"``
+            when the first layer takes ids (Embedding, lookups), ``"raw"`` when the first layer
+            that computes is another known layer, None when the model cannot be resolved.
+        """
+        return self._model_inputs(model, scope, order, 0)
+
+    def _model_inputs(
+        self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int
+    ) -> str | None:
+        if depth > 8:
+            return None
+        name = dotted(expr)
+        if name is None:
+            return None
+        b = self.bindings.resolve(name, scope, before=order, plain=True)
+        if b is None or not isinstance(b.value, cst.Call):
+            return None
+        site = self.index.site_of(b.value)
+        if site is None:
+            return None
+        if site.qualname == "keras.Sequential":
+            layers = self._sequential_inputs(site, name, b, order)
+            verdict = None if layers is None else self._first_layers(layers, b.scope, order, 0)
+            return None if verdict == "pass" else verdict
+        if site.qualname == "keras.Model":
+            return self._functional_inputs(site, depth)
+        # model = build_model(): look at what the local function returns.
+        if site.qualname is None and site.func in self.index.functions:
+            fn_scope = self.index.function_scopes[site.func]
+            results = {
+                self._model_inputs(r.value, fn_scope, 1 << 60, depth + 1)
+                for r in self.index.returns.get(fn_scope, ())
+                if r.value is not None
+            }
+            if len(results) == 1:
+                return results.pop()
+        return None
+
+    def _sequential_inputs(
+        self, site: CallSite, name: str, binding: AssignSite, order: int
+    ) -> list[cst.BaseExpression] | None:
+        """The layer expressions of a Sequential model when ``order`` runs: its list, then the
+        ``add()`` calls in between."""
+        layers: list[cst.BaseExpression] = []
+        arg = site.arg("layers", 0)
+        if arg is not None:
+            if not isinstance(arg, (cst.List, cst.Tuple)):
+                return None
+            if any(isinstance(el, cst.StarredElement) for el in arg.elements):
+                return None
+            layers.extend(el.value for el in arg.elements)
+        for c in self.calls_between("add", name, binding.scope, binding.order, order):
+            layer = c.arg("layer", 0)
+            if layer is None:
+                return None
+            layers.append(layer)
+        return layers
+
+    def _first_layers(
+        self, layers: list[cst.BaseExpression], scope: Scope, order: int, depth: int
+    ) -> str | None:
+        """The verdict of the first layer that is not a pass-through; ``"pass"`` if none is."""
+        if depth > 8:
+            return None
+        for layer in layers:
+            if isinstance(layer, cst.Name):
+                b = self.bindings.resolve(layer.value, scope, before=order, plain=True)
+                if b is None:
+                    return None
+                layer = b.value
+            if not isinstance(layer, cst.Call):
+                return None
+            site = self.index.site_of(layer)
+            q = site.qualname if site else None
+            if q == "keras.Sequential" and site is not None:
+                inner = site.arg("layers", 0)
+                if not isinstance(inner, (cst.List, cst.Tuple)):
+                    return None
+                got = self._first_layers(
+                    [el.value for el in inner.elements], scope, order, depth + 1
+                )
+                if got == "pass":
+                    continue
+                return got
+            verdict = input_verdict(class_name(q))
+            if verdict == "pass":
+                continue
+            return verdict
+        return "pass"
+
+    def _functional_inputs(self, model: CallSite, depth: int) -> str | None:
+        """Follows a functional model's inputs forward to the layers first applied to them."""
+        inputs = model.arg("inputs", 0)
+        if inputs is None:
+            return None
+        names: set[str] = set()
+        for el in inputs.elements if isinstance(inputs, (cst.List, cst.Tuple)) else [inputs]:
+            value = el.value if isinstance(el, cst.Element) else el
+            if not isinstance(value, cst.Name):
+                return None
+            names.add(value.value)
+        scope = model.scope
+        arith, opaque = self._arithmetic.get(scope, (frozenset(), False))
+        verdicts: set[str] = set()
+        frontier = set(names)
+        seen: set[str] = set()
+        while frontier:
+            current = frontier.pop()
+            seen.add(current)
+            found = False
+            for site in self._consumers.get((scope, current), ()):
+                if site.order > model.order or site.node is model.node:
+                    continue
+                found = True
+                layer = self.layers.applied_class(site.node.func, scope, site.order, depth)
+                verdict = input_verdict(layer)
+                if verdict is None:
+                    return None
+                if verdict == "pass":
+                    for t in site.targets:
+                        if t and t not in seen:
+                            frontier.add(t)
+                    continue
+                verdicts.add(verdict)
+            # `inputs / 255` and other arithmetic on the input: not known.
+            if opaque or current in arith:
+                return None
+            if not found and current in names:
+                return None
+        if len(verdicts) == 1:
+            return verdicts.pop()
+        if "normalizes" in verdicts or "embeds" in verdicts:
+            return None
+        return "raw" if verdicts else None
+
+    @functools.cached_property
+    def _consumers(self) -> dict[tuple[Scope, str], list[CallSite]]:
+        """The calls that take a name as one of their arguments, by (scope, name)."""
+        out: dict[tuple[Scope, str], list[CallSite]] = defaultdict(list)
+        for site in unique_sites(self.index.calls):
+            seen: set[str] = set()
+            for a in site.node.args:
+                if isinstance(a.value, cst.Name) and a.value.value not in seen:
+                    seen.add(a.value.value)
+                    out[(site.scope, a.value.value)].append(site)
+        return out
+
+    @functools.cached_property
+    def _arithmetic(self) -> dict[Scope, tuple[frozenset[str], bool]]:
+        """Per scope, the names that assigned arithmetic reads (``x / 255``), and whether
+        some arithmetic is too deep to tell."""
+        names: dict[Scope, set[str]] = defaultdict(set)
+        opaque: set[Scope] = set()
+        for a in self.index.assigns:
+            if isinstance(a.value, cst.BinaryOperation) and _arith_names(
+                a.value, names[a.scope], 0
+            ):
+                opaque.add(a.scope)
+        return {scope: (frozenset(found), scope in opaque) for scope, found in names.items()}
+
+    # -- method calls by receiver ------------------------------------------------------------
+
+    def calls_between(
+        self, method: str, receiver: str, scope: Scope, after: int, before: int
+    ) -> list[CallSite]:
+        """``receiver.method(...)`` calls of ``scope`` strictly between two orders."""
+        key = (method, receiver)
+        grouped = self._by_scope.get(key)
+        if grouped is None:
+            grouped = defaultdict(list)
+            for site in unique_sites(self.index.method_calls.get(key, ())):
+                grouped[site.scope].append(site)
+            self._by_scope[key] = grouped
+        sites = grouped.get(scope, [])
+        lo = bisect.bisect_right(sites, after, key=_order)
+        hi = bisect.bisect_left(sites, before, key=_order)
+        return sites[lo:hi]
+
+    def has_method_calls(self, receiver: str, scope: Scope) -> bool:
+        """Whether any method is called on ``receiver`` in ``scope`` (``layers.append(...)``)."""
+        return (receiver, scope) in self._called_on
+
+    @functools.cached_property
+    def _called_on(self) -> set[tuple[str, Scope]]:
+        return {
+            (c.receiver, c.scope)
+            for c in self.index.calls
+            if c.method is not None and c.receiver is not None
+        }
+
+    @functools.cached_property
+    def self_compiles(self) -> dict[str, list[CallSite]]:
+        """``self.compile(...)`` calls by every class (qualified name) whose body holds them."""
+        out: dict[str, list[CallSite]] = defaultdict(list)
+        for site in unique_sites(self.index.method_calls.get(("compile", "self"), ())):
+            parts = site.scope.name.split(".")
+            for i in range(1, len(parts)):
+                out[".".join(parts[:i])].append(site)
+        return out
 
 
 def build(index: ModuleIndex) -> Models:
-    """Finds the models of a module and their layer stacks.
+    """The Keras-model facts of a module (computed on first use).
 
     Args:
         index: The module's index.
 
     Returns:
-        The models, in source order of their construction.
+        The module's :class:`Models`; its ``models`` are in source order of construction.
     """
-    return _Builder(index).run()
+    return Models(index)
 
 
 # --------------------------------------------------------------------------------------
-# Statement structure: which statements are conditional, and what functions return.
-
-
-@dataclass
-class _Body:
-    """Per scope: the conditional blocks enclosing each small statement, and the returns."""
-
-    blocks: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    returns: list[cst.Return] = field(default_factory=list)
-
-
-def _suite_statements(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement | cst.BaseSmallStatement]:
-    return suite.body
+# Statement structure: which statements are conditional.
 
 
 def _scan(
     statements: Sequence[cst.BaseStatement | cst.BaseSmallStatement],
     blocks: tuple[int, ...],
-    out: _Body,
+    out: dict[int, tuple[int, ...]],
 ) -> None:
+    """Records, for each small statement (and its value), the conditional blocks around it."""
     for stmt in statements:
         if isinstance(stmt, cst.SimpleStatementLine):
             _scan(stmt.body, blocks, out)
         elif isinstance(stmt, cst.BaseSmallStatement):
-            out.blocks[id(stmt)] = blocks
+            out[id(stmt)] = blocks
             value = getattr(stmt, "value", None)
             if isinstance(value, cst.BaseExpression):
-                out.blocks[id(value)] = blocks
-            if isinstance(stmt, cst.Return):
-                out.returns.append(stmt)
+                out[id(value)] = blocks
         elif isinstance(stmt, cst.If):
-            _scan(_suite_statements(stmt.body), (*blocks, id(stmt.body)), out)
+            _scan(stmt.body.body, (*blocks, id(stmt.body)), out)
             orelse = stmt.orelse
             if isinstance(orelse, cst.If):
                 _scan([orelse], (*blocks, id(stmt)), out)
             elif isinstance(orelse, cst.Else):
-                _scan(_suite_statements(orelse.body), (*blocks, id(orelse)), out)
+                _scan(orelse.body.body, (*blocks, id(orelse)), out)
         elif isinstance(stmt, cst.For):
-            _scan(_suite_statements(stmt.body), blocks, out)
+            _scan(stmt.body.body, blocks, out)
             if stmt.orelse is not None:
-                _scan(_suite_statements(stmt.orelse.body), (*blocks, id(stmt.orelse)), out)
+                _scan(stmt.orelse.body.body, (*blocks, id(stmt.orelse)), out)
         elif isinstance(stmt, cst.While):
-            _scan(_suite_statements(stmt.body), (*blocks, id(stmt.body)), out)
+            _scan(stmt.body.body, (*blocks, id(stmt.body)), out)
             if stmt.orelse is not None:
-                _scan(_suite_statements(stmt.orelse.body), (*blocks, id(stmt.orelse)), out)
+                _scan(stmt.orelse.body.body, (*blocks, id(stmt.orelse)), out)
         elif isinstance(stmt, (cst.Try, cst.TryStar)):
-            _scan(_suite_statements(stmt.body), blocks, out)
+            _scan(stmt.body.body, blocks, out)
             for handler in stmt.handlers:
-                _scan(_suite_statements(handler.body), (*blocks, id(handler)), out)
+                _scan(handler.body.body, (*blocks, id(handler)), out)
             if stmt.orelse is not None:
-                _scan(_suite_statements(stmt.orelse.body), (*blocks, id(stmt.orelse)), out)
+                _scan(stmt.orelse.body.body, (*blocks, id(stmt.orelse)), out)
             if stmt.finalbody is not None:
-                _scan(_suite_statements(stmt.finalbody.body), blocks, out)
+                _scan(stmt.finalbody.body.body, blocks, out)
         elif isinstance(stmt, cst.With):
-            _scan(_suite_statements(stmt.body), blocks, out)
+            _scan(stmt.body.body, blocks, out)
         elif isinstance(stmt, cst.Match):
             for case in stmt.cases:
-                _scan(_suite_statements(case.body), (*blocks, id(case)), out)
+                _scan(case.body.body, (*blocks, id(case)), out)
         # Function and class definitions are scopes of their own.
 
 
 # --------------------------------------------------------------------------------------
+# Building the stacks.
 
 
 @dataclass
@@ -396,16 +779,16 @@ class _Trace:
 
 
 class _Builder:
-    def __init__(self, index: ModuleIndex) -> None:
-        self.index = index
-        self.imports = index.imports
-        self.bodies: dict[int, _Body] = {}
+    def __init__(self, models: Models) -> None:
+        self.facts = models
+        self.index = models.index
+        self.imports = models.index.imports
+        self.bindings = models.bindings
+        self.reader = models.layers
+        self.blocks: dict[int, dict[int, tuple[int, ...]]] = {}
         self._loop_starts: dict[int, int] | None = None
-        self.model_classes: dict[str, cst.ClassDef] = {}
 
-    # -- entry -----------------------------------------------------------------------
-
-    def run(self) -> Models:
+    def run(self) -> list[Model]:
         models: list[Model] = []
         for site in unique_sites(self.index.calls_to("keras.Sequential")):
             models.append(self._sequential(site))
@@ -413,29 +796,25 @@ class _Builder:
             model = self._functional(site)
             if model is not None:
                 models.append(model)
-        self._find_model_classes()
-        for qual, cls in self.model_classes.items():
+        for qual, cls in self.facts.classes.items():
             model = self._subclassed(qual, cls)
             if model is not None:
                 models.append(model)
-        return Models(models, self)
+        return models
 
     # -- statement structure ---------------------------------------------------------
 
-    def _body(self, scope: Scope) -> _Body:
-        body = self.bodies.get(id(scope.node))
-        if body is None:
-            body = _Body()
-            node = scope.node
-            if isinstance(node, cst.Module):
-                _scan(node.body, (), body)
-            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                _scan(_suite_statements(node.body), (), body)
-            self.bodies[id(scope.node)] = body
-        return body
-
     def _blocks(self, node: cst.CSTNode, scope: Scope) -> tuple[int, ...] | None:
-        return self._body(scope).blocks.get(id(node))
+        blocks = self.blocks.get(id(scope.node))
+        if blocks is None:
+            blocks = {}
+            owner = scope.node
+            if isinstance(owner, cst.Module):
+                _scan(owner.body, (), blocks)
+            elif isinstance(owner, (cst.FunctionDef, cst.ClassDef)):
+                _scan(owner.body.body, (), blocks)
+            self.blocks[id(scope.node)] = blocks
+        return blocks.get(id(node))
 
     def _conditional(self, node: cst.CSTNode, scope: Scope, reference: tuple[int, ...]) -> bool:
         """True when ``node`` sits in a conditional block that does not enclose ``reference``."""
@@ -469,167 +848,6 @@ class _Builder:
             return len(value)
         return None
 
-    # -- names -----------------------------------------------------------------------
-
-    def _assign_once(self, name: str, scope: Scope) -> AssignSite | None:
-        """The single assignment of ``name`` visible from ``scope``, if there is exactly one."""
-        sites = self.index.assigns_by_name.get(name, [])
-        if name.startswith("self."):
-            cls = _class_of(scope)
-            if cls is None:
-                return None
-            for qual in self._class_lineage(cls.name):
-                prefix = qual + "."
-                here = [s for s in sites if s.scope.name.startswith(prefix)]
-                if here:
-                    return _single(here)
-            return None
-        current: Scope | None = scope
-        while current is not None:
-            here = [s for s in sites if s.scope is current]
-            if here:
-                return _single(here)
-            current = current.parent
-            while current is not None and current.kind == "class":
-                current = current.parent
-        return None
-
-    def _class_lineage(self, qual: str) -> list[str]:
-        """The class and its base classes defined in the module, most derived first."""
-        out: list[str] = []
-        current: str | None = qual
-        while current is not None and current not in out and len(out) < 16:
-            out.append(current)
-            cls = self.index.classes.get(current)
-            current = None
-            if cls is not None:
-                for base in cls.bases:
-                    name = dotted(base.value)
-                    if name is not None and name in self.index.classes:
-                        current = name
-                        break
-        return out
-
-    # -- layers ----------------------------------------------------------------------
-
-    def _unknown(self, node: cst.CSTNode) -> Layer:
-        return Layer(Role.UNKNOWN, None, node)
-
-    def layer_from_expr(
-        self, expr: cst.BaseExpression | None, scope: Scope, depth: int = 0
-    ) -> Layer:
-        """The layer an expression creates: a constructor call, or a name bound to one."""
-        if expr is None:
-            return self._unknown(cst.Name("None"))
-        if depth > _MAX_DEPTH:
-            return self._unknown(expr)
-        if isinstance(expr, cst.Call):
-            return self._layer_from_call(expr, scope, depth)
-        name = dotted(expr)
-        if name is not None:
-            site = self._assign_once(name, scope)
-            if site is not None and not site.unpacked and isinstance(site.value, cst.Call):
-                layer = self._layer_from_call(site.value, site.scope, depth + 1)
-                if layer.role is not Role.UNKNOWN:
-                    return layer
-        return self._unknown(expr)
-
-    def _layer_from_call(self, call: cst.Call, scope: Scope, depth: int = 0) -> Layer:
-        q = self.imports.qualify(call.func)
-        if q is None:
-            return self._unknown(call)
-        site = self.index.site_of(call)
-        if q in (_BIDIRECTIONAL, _TIME_DISTRIBUTED):
-            inner_expr = site.arg("layer", 0) if site is not None else None
-            inner = self.layer_from_expr(inner_expr, scope, depth + 1)
-            allowed = (
-                (Role.RECURRENT,)
-                if q == _BIDIRECTIONAL
-                else (Role.AFFINE, Role.ACTIVATION, Role.DROPOUT, Role.NORMALIZATION)
-            )
-            if inner.known and inner.role in allowed:
-                return dataclasses.replace(inner, node=call, wrapper=q)
-            return Layer(Role.OTHER, q, call, call=call)
-        if q in INPUT_LAYERS:
-            return Layer(Role.INPUT, q, call, call=call)
-        if not q.startswith(_L):
-            return self._unknown(call)
-        layer = Layer(_role_of(q), q, call, call=call)
-        if site is None:
-            return layer
-        if layer.role in (Role.AFFINE, Role.RECURRENT):
-            if q in _ACTIVATION_POSITION or q in RECURRENT_LAYERS:
-                layer.units = _int(self.index.const_value(site.arg("units", 0), scope))
-            layer.activation = self._layer_activation(site, q, scope)
-        if layer.role is Role.RECURRENT:
-            arg = site.arg("return_sequences")
-            if arg is None:
-                layer.return_sequences = None if site.has_star_args() else False
-            else:
-                value = self.index.const_value(arg, scope)
-                layer.return_sequences = value if isinstance(value, bool) else None
-        elif layer.role is Role.ACTIVATION:
-            layer.activation = self._activation_layer(site, q, scope)
-        elif layer.role is Role.DROPOUT:
-            value = self.index.const_value(site.arg("rate", 0), scope)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                layer.rate = float(value)
-        return layer
-
-    def _layer_activation(self, site: CallSite, q: str, scope: Scope) -> str | None:
-        position = _ACTIVATION_POSITION.get(q)
-        if position is None and q in AFFINE_LAYERS:
-            position = _CONV_ACTIVATION_POSITION
-        arg = site.arg("activation", position)
-        if arg is None:
-            if site.has_star_args():
-                return None
-            if position is not None and _positional_count(site.node) > position:
-                return None  # a positional argument we could not place
-            if q in RECURRENT_LAYERS:
-                return _DEFAULT_ACTIVATION.get(q)
-            return "linear"
-        return self.activation_of(arg, scope)
-
-    def _activation_layer(self, site: CallSite, q: str, scope: Scope) -> str | None:
-        if q == _L + "Activation":
-            return self.activation_of(site.arg("activation", 0), scope)
-        name = ACTIVATION_LAYERS.get(q)
-        if name == "softmax" and not self._last_axis(site.arg("axis", 0), scope):
-            return None
-        return name
-
-    def _last_axis(self, arg: cst.BaseExpression | None, scope: Scope) -> bool:
-        return arg is None or self.index.const_value(arg, scope) == -1
-
-    def activation_of(
-        self, expr: cst.BaseExpression | None, scope: Scope, depth: int = 0
-    ) -> str | None:
-        """Resolves an ``activation=`` argument to a name; None when not statically known."""
-        if expr is None or depth > _MAX_DEPTH:
-            return None
-        if isinstance(expr, cst.Name) and expr.value == "None":
-            return "linear"
-        value = self.index.const_value(expr, scope)
-        if isinstance(value, str):
-            return value
-        if value is None:
-            return "linear"
-        if value is not UNKNOWN:
-            return None
-        if isinstance(expr, cst.Call):  # a layer used as activation: LeakyReLU(0.1)
-            q = self.imports.qualify(expr.func)
-            return ACTIVATION_LAYERS.get(q or "")
-        q = self.imports.qualify(expr)
-        if q is not None:
-            return _function_activation(q)
-        name = dotted(expr)
-        if name is not None:
-            site = self._assign_once(name, scope)
-            if site is not None and not site.unpacked:
-                return self.activation_of(site.value, site.scope, depth + 1)
-        return None
-
     # -- Sequential ------------------------------------------------------------------
 
     def _sequential(self, site: CallSite) -> Model:
@@ -641,7 +859,7 @@ class _Builder:
         if arg is not None:
             layers.extend(self._list_items(arg, scope, depth=0))
         elif site.has_star_args():
-            layers.append(self._unknown(site.node))
+            layers.append(unknown_layer(site.node))
         if var is not None:
             layers.extend(self._added_layers(site, var))
             model.compiles = self._compiles_of_var(var, scope, site)
@@ -653,14 +871,14 @@ class _Builder:
 
     def _list_items(self, expr: cst.BaseExpression, scope: Scope, depth: int) -> list[Layer]:
         if depth > 8:
-            return [self._unknown(expr)]
+            return [unknown_layer(expr)]
         if isinstance(expr, (cst.List, cst.Tuple)):
             out: list[Layer] = []
             for el in expr.elements:
                 if isinstance(el, cst.StarredElement):
                     out.extend(self._list_items(el.value, scope, depth + 1))
                 else:
-                    out.append(self.layer_from_expr(el.value, scope))
+                    out.append(self.reader.layer_from_expr(el.value, scope))
             return out
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
             return self._list_items(expr.left, scope, depth + 1) + self._list_items(
@@ -670,54 +888,45 @@ class _Builder:
             return self._list_comp(expr, scope)
         name = dotted(expr)
         if name is not None and "." not in name:
-            site = self._assign_once(name, scope)
-            mutated = any(
-                c.receiver == name and c.scope is (site.scope if site else None)
-                for c in self.index.calls
-                if c.method is not None
-            )
-            if site is not None and not site.unpacked and not mutated:
+            site = self.bindings.resolve(name, scope, unique=True)
+            if site is not None and not self.facts.has_method_calls(name, site.scope):
                 return self._list_items(site.value, site.scope, depth + 1)
-        return [self._unknown(expr)]
+        return [unknown_layer(expr)]
 
     def _list_comp(self, comp: cst.ListComp, scope: Scope) -> list[Layer]:
         loop = comp.for_in
         if loop.inner_for_in is not None or loop.ifs or not isinstance(loop.iter, cst.Call):
-            return [self._unknown(comp)]
+            return [unknown_layer(comp)]
         it = loop.iter
         if not (isinstance(it.func, cst.Name) and it.func.value == "range"):
-            return [self._unknown(comp)]
+            return [unknown_layer(comp)]
         values = [self.index.const_value(a.value, scope) for a in it.args]
         if not values or len(values) > 3 or not all(_int(v) is not None for v in values):
-            return [self._unknown(comp)]
+            return [unknown_layer(comp)]
         count = len(range(*values))
-        layer = self.layer_from_expr(comp.elt, scope)
-        return _repeat([layer], count, comp)
+        layer = self.reader.layer_from_expr(comp.elt, scope)
+        return repeat([layer], count, comp)
 
     def _added_layers(self, ctor: CallSite, var: str) -> list[Layer]:
         scope = ctor.scope
         end = self._next_rebinding(var, scope, ctor.order)
         reference = self._blocks(ctor.node, scope) or ()
         found: list[tuple[int, tuple[Loop, ...], Layer]] = []
-        adds = unique_sites((*self.index.calls_by_method.get("add", ()), *self._pops(var)))
+        adds = [
+            *self.facts.calls_between("add", var, scope, ctor.order, end),
+            *self.facts.calls_between("pop", var, scope, ctor.order, end),
+        ]
         for site in adds:
-            if site.receiver != var or site.scope is not scope:
-                continue
-            if not ctor.order < site.order < end:
-                continue
             if site.method == "pop" or site.has_star_args():
-                layer = self._unknown(site.node)
+                layer = unknown_layer(site.node)
             else:
-                layer = self.layer_from_expr(site.arg("layer", 0), scope)
+                layer = self.reader.layer_from_expr(site.arg("layer", 0), scope)
             if self._conditional(site.node, scope, reference):
                 layer = dataclasses.replace(layer, conditional=True)
             loops = tuple(lp for lp in site.loops if lp not in ctor.loops)
             found.append((site.order, loops, layer))
         found.sort(key=lambda e: e[0])
         return self._expand([(loops, layer) for _, loops, layer in found], 0)
-
-    def _pops(self, var: str) -> list[CallSite]:
-        return [s for s in self.index.calls_by_method.get("pop", ()) if s.receiver == var]
 
     def _expand(self, entries: list[tuple[tuple[Loop, ...], Layer]], depth: int) -> list[Layer]:
         out: list[Layer] = []
@@ -733,28 +942,20 @@ class _Builder:
             while j < len(entries) and len(entries[j][0]) > depth and entries[j][0][depth] is loop:
                 j += 1
             body = self._expand(entries[i:j], depth + 1)
-            out.extend(_repeat(body, self._loop_count(loop), loop.node))
+            out.extend(repeat(body, self._loop_count(loop), loop.node))
             i = j
         return out
 
     def _next_rebinding(self, var: str, scope: Scope, after: int) -> int:
-        later = [
-            s.order
-            for s in self.index.assigns_by_name.get(var, ())
-            if s.scope is scope and s.order > after
-        ]
-        return min(later, default=1 << 62)
+        found = self.bindings.next_assignment(var, scope, after)
+        return _FOREVER if found is None else found
 
     # -- compile() -------------------------------------------------------------------
 
     def _compiles_of_var(self, var: str, scope: Scope, ctor: CallSite | None) -> list[CallSite]:
         after = ctor.order if ctor is not None else -1
         end = self._next_rebinding(var, scope, after)
-        return [
-            s
-            for s in unique_sites(self.index.calls_by_method.get("compile", ()))
-            if s.receiver == var and s.scope is scope and after < s.order < end
-        ]
+        return self.facts.calls_between("compile", var, scope, after, end)
 
     def _compiles_via_builder(self, ctor: CallSite, var: str | None) -> list[CallSite]:
         """compile() calls on the result of a function that builds and returns the model."""
@@ -762,7 +963,7 @@ class _Builder:
         if scope.kind != "function" or scope.parent is None or scope.parent.kind != "module":
             return []
         returned = False
-        for ret in self._body(scope).returns:
+        for ret in self.index.returns.get(scope, ()):
             if ret.value is ctor.node or (
                 var is not None and ret.value is not None and dotted(ret.value) == var
             ):
@@ -770,8 +971,8 @@ class _Builder:
         if not returned:
             return []
         out: list[CallSite] = []
-        for site in self.index.calls:
-            if site.func == scope.name and len(site.targets) == 1:
+        for site in self.index.calls_by_func.get(scope.name, ()):
+            if len(site.targets) == 1:
                 out.extend(self._compiles_of_var(site.targets[0], site.scope, site))
         return out
 
@@ -805,7 +1006,7 @@ class _Builder:
     def _finish(self, trace: _Trace, expr: cst.CSTNode) -> list[Layer]:
         if trace.start == "input":
             return trace.layers
-        return [self._unknown(expr), *trace.layers]
+        return [unknown_layer(expr), *trace.layers]
 
     def _trace(
         self,
@@ -837,14 +1038,14 @@ class _Builder:
                 q = self.imports.qualify(cur.func) if dotted(cur.func) else None
                 if q in INPUT_LAYERS:
                     return _Trace(rev[::-1], "input")
-                first = _first_arg(cur)
+                first = first_input(cur)
                 layer: Layer | None = None
                 if isinstance(cur.func, cst.Call):
-                    layer = self._layer_from_call(cur.func, scope)
-                elif q is not None and _function_activation(q) is not None:
-                    layer = self._function_layer(cur, q, scope)
+                    layer = self.reader.layer_from_call(cur.func, scope)
+                elif q is not None and function_activation(q) is not None:
+                    layer = self.reader.function_layer(cur, q, scope)
                 elif dotted(cur.func) is not None and q is None:
-                    candidate = self.layer_from_expr(cur.func, scope)
+                    candidate = self.reader.layer_from_expr(cur.func, scope)
                     if candidate.role is not Role.UNKNOWN:
                         layer = candidate
                 if layer is None or layer.role is Role.UNKNOWN:
@@ -860,18 +1061,13 @@ class _Builder:
             if not isinstance(cur, cst.Name):
                 return _Trace(rev[::-1], "unknown")
             name = cur.value
-            candidates = [
-                s
-                for s in self.index.assigns_by_name.get(name, ())
-                if s.scope is scope and floor <= s.order < before
-            ]
-            if not candidates:
+            assign = self.bindings.resolve(name, scope, before=before, after=floor, enclosing=False)
+            if assign is None:
                 if floor >= 0:
                     return _Trace(rev[::-1], "name", name)
                 if input_name is not None and name == input_name:
                     return _Trace(rev[::-1], "input")
                 return _Trace(rev[::-1], "unknown")
-            assign = max(candidates, key=lambda s: s.order)
             if assign.unpacked or assign.augmented is not None or len(assign.targets) != 1:
                 return _Trace(rev[::-1], "unknown")
             if self._conditional(assign.node, scope, reference):
@@ -888,7 +1084,7 @@ class _Builder:
                 if body.start != "name" or body.name is None:
                     return _Trace(rev[::-1], "unknown")
                 count = self._loop_count(loop) if body.name == name else 1
-                expanded = _repeat(body.layers, count, loop.node)
+                expanded = repeat(body.layers, count, loop.node)
                 if conditional:
                     expanded = [dataclasses.replace(x, conditional=True) for x in expanded]
                     conditional = False
@@ -900,31 +1096,7 @@ class _Builder:
             before = assign.order
         return _Trace(rev[::-1], "unknown")
 
-    def _function_layer(self, call: cst.Call, q: str, scope: Scope) -> Layer:
-        name = _function_activation(q)
-        site = self.index.site_of(call)
-        if name == "softmax" and site is not None:
-            axis = site.arg("axis", 1)
-            if not self._last_axis(axis, scope):
-                name = None
-        return Layer(Role.ACTIVATION, q, call, call=call, activation=name)
-
     # -- subclassed ------------------------------------------------------------------
-
-    def _find_model_classes(self) -> None:
-        pending = dict(self.index.classes)
-        changed = True
-        while changed:
-            changed = False
-            for qual, cls in list(pending.items()):
-                for base in cls.bases:
-                    q = self.imports.qualify(base.value)
-                    local = dotted(base.value)
-                    if q in ("keras.Model", "keras.Sequential") or local in self.model_classes:
-                        self.model_classes[qual] = cls
-                        del pending[qual]
-                        changed = True
-                        break
 
     def _subclassed(self, qual: str, cls: cst.ClassDef) -> Model | None:
         class_scope = None
@@ -939,17 +1111,12 @@ class _Builder:
         model = Model("subclassed", cls, qual, class_scope)
         if call_scope is not None:
             model.stacks.append(Stack(tuple(self._call_stack(call_scope))))
-        prefix = qual + "."
-        model.compiles = [
-            s
-            for s in unique_sites(self.index.calls_by_method.get("compile", ()))
-            if s.receiver == "self" and s.scope.name.startswith(prefix)
-        ]
+        model.compiles = list(self.facts.self_compiles.get(qual, ()))
         if "." not in qual:
-            for site in self.index.calls:
-                if site.func == qual and len(site.targets) == 1:
+            for site in self.index.calls_by_func.get(qual, ()):
+                if len(site.targets) == 1:
                     model.compiles.extend(self._compiles_of_var(site.targets[0], site.scope, site))
-        model.compiles.sort(key=lambda s: s.order)
+        model.compiles.sort(key=_order)
         return model
 
     def _call_stack(self, scope: Scope) -> list[Layer]:
@@ -957,15 +1124,15 @@ class _Builder:
         assert isinstance(fn, cst.FunctionDef)
         params = [*fn.params.posonly_params, *fn.params.params]
         input_name = params[1].name.value if len(params) >= 2 else None
-        body = self._body(scope)
+        returns = self.index.returns.get(scope, ())
         stmts = fn.body.body
         last = stmts[-1] if stmts else None
         ret = None
         if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], cst.Return):
             ret = last.body[-1]
-        if ret is None or ret.value is None or len(body.returns) != 1:
-            return [self._unknown(fn.name)]
-        trace = self._trace(ret.value, scope, 1 << 62, -1, (), (), input_name)
+        if ret is None or ret.value is None or len(returns) != 1:
+            return [unknown_layer(fn.name)]
+        trace = self._trace(ret.value, scope, _FOREVER, -1, (), (), input_name)
         return self._finish(trace, ret.value)
 
 
@@ -987,29 +1154,14 @@ def unique_sites(sites: Iterable[CallSite]) -> list[CallSite]:
     return out
 
 
-def _role_of(q: str) -> Role:
-    if q in RECURRENT_LAYERS:
-        return Role.RECURRENT
-    if q in AFFINE_LAYERS:
-        return Role.AFFINE
-    if q in ACTIVATION_LAYERS or q == _L + "Activation":
-        return Role.ACTIVATION
-    if q in NORMALIZATION_LAYERS:
-        return Role.NORMALIZATION
-    if q in DROPOUT_LAYERS:
-        return Role.DROPOUT
-    if q in RESHAPE_LAYERS:
-        return Role.RESHAPE
-    return Role.OTHER
-
-
-def _function_activation(q: str) -> str | None:
-    for prefix in _FUNCTION_PREFIXES:
-        if q.startswith(prefix):
-            rest = q[len(prefix) :]
-            if rest in ACTIVATION_NAMES:
-                return rest
-    return None
+def _close(found: set[str], derived: dict[str, list[str]]) -> None:
+    """Adds to ``found`` everything that derives from it, transitively."""
+    queue = list(found)
+    while queue:
+        for child in derived.get(queue.pop(), ()):
+            if child not in found:
+                found.add(child)
+                queue.append(child)
 
 
 def _class_of(scope: Scope) -> Scope | None:
@@ -1019,43 +1171,51 @@ def _class_of(scope: Scope) -> Scope | None:
     return current
 
 
-def _single(sites: list[AssignSite]) -> AssignSite | None:
-    if len(sites) != 1:
-        return None
-    site = sites[0]
-    if site.loops or site.augmented is not None:
-        return None
-    return site
-
-
 def _int(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
 
 
-def _first_arg(call: cst.Call) -> cst.BaseExpression | None:
-    for a in call.args:
-        if a.star:
-            return None
-        if a.keyword is None:
-            return a.value
-        if a.keyword.value == "inputs":
-            return a.value
-    return None
+def _callee_name(call: CallSite) -> str | None:
+    """The function of the file a call may name: ``setup`` for ``setup()``/``self.setup()``."""
+    if call.func is None:
+        return None
+    return call.func.rsplit(".", 1)[-1]
 
 
-def _positional_count(call: cst.Call) -> int:
-    return sum(1 for a in call.args if a.keyword is None and not a.star)
+def _shallow_names(expr: cst.BaseExpression, out: set[str]) -> None:
+    """The names ``expr`` is, or that a list/tuple/set/dict display holds (not deeper)."""
+    stack = [expr]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Name):
+            out.add(cur.value)
+        elif isinstance(cur, (cst.List, cst.Tuple, cst.Set)):
+            stack.extend(el.value for el in cur.elements)
+        elif isinstance(cur, cst.Dict):
+            stack.extend(el.value for el in cur.elements if isinstance(el, cst.DictElement))
 
 
-def _repeat(body: list[Layer], count: int | None, node: cst.CSTNode) -> list[Layer]:
-    if count is None:
-        return [Layer(Role.UNKNOWN, None, node)]
-    if count <= 0 or not body:
-        return []
-    if len(body) == 1:
-        return [dataclasses.replace(body[0], repeat=body[0].repeat * count)]
-    if len(body) * count > _MAX_EXPANDED:
-        return [*body, Layer(Role.UNKNOWN, None, node)]
-    return body * count
+def _arith_names(expr: cst.BaseExpression, out: set[str], depth: int) -> bool:
+    """Adds the names read by the operands of a (nested) binary operation; True when the
+    operation nests too deeply to tell (the caller then stays silent)."""
+    if depth > 40:
+        return True
+    assert isinstance(expr, cst.BinaryOperation)
+    for side in (expr.left, expr.right):
+        if isinstance(side, cst.Name):
+            out.add(side.value)
+        elif isinstance(side, cst.BinaryOperation) and _arith_names(side, out, depth + 1):
+            return True
+    return False
+
+
+def _any_between(sites: Sequence[CallSite], after: int, before: int) -> bool:
+    i = bisect.bisect_right(sites, after, key=_order)
+    return i < len(sites) and sites[i].order < before
+
+
+def _any_order_between(orders: Sequence[int], after: int, before: int) -> bool:
+    i = bisect.bisect_right(orders, after)
+    return i < len(orders) and orders[i] < before

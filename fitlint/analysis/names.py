@@ -151,8 +151,10 @@ class ImportMap:
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
         self.star_modules: list[str] = []
+        self._keras: bool | None = None
 
     def add_import(self, node: cst.Import) -> None:
+        self._keras = None
         for alias in node.names:
             full = _module_name(alias.name)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
@@ -162,6 +164,7 @@ class ImportMap:
                 self._names[top] = top
 
     def add_import_from(self, node: cst.ImportFrom) -> None:
+        self._keras = None
         if node.relative:
             return
         module = _module_name(node.module)
@@ -196,6 +199,9 @@ class ImportMap:
 
     def imports_keras(self) -> bool:
         """True when anything Keras (or TensorFlow) is imported."""
-        return any(
-            v.split(".", 1)[0] in ("keras", "tensorflow", "tf_keras") for v in self._names.values()
-        ) or any(m.split(".", 1)[0] in ("keras", "tensorflow") for m in self.star_modules)
+        if self._keras is None:
+            self._keras = any(
+                v.split(".", 1)[0] in ("keras", "tensorflow", "tf_keras")
+                for v in self._names.values()
+            ) or any(m.split(".", 1)[0] in ("keras", "tensorflow") for m in self.star_modules)
+        return self._keras

@@ -1,21 +1,21 @@
 """Which calls build Keras optimizers and learning-rate schedules, and the rates they use.
 
 Rates are followed through keyword, positional and legacy ``lr=`` arguments, constants and
-names bound once (see :meth:`ModuleIndex.const_value`), and schedule objects passed inline or
-through a variable. Rates set after construction (``opt.learning_rate.assign(0.5)``,
-``K.set_value(model.optimizer.lr, 0.5)``, ``model.optimizer.learning_rate = 0.5``) are
-resolved too when the optimizer behind them is known.
+names bound once (see :meth:`ModuleIndex.const_value` and :mod:`fitlint.analysis.bindings`),
+and schedule objects passed inline or through a variable. Rates set after construction
+(``opt.learning_rate.assign(0.5)``, ``K.set_value(model.optimizer.lr, 0.5)``,
+``model.optimizer.learning_rate = 0.5``) are resolved too when the optimizer behind them is
+known.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
-from fitlint.analysis.index import UNKNOWN, AssignSite, CallSite, ModuleIndex, Scope
+from fitlint.analysis.index import UNKNOWN, CallSite, ModuleIndex, Scope
 from fitlint.analysis.names import dotted
 
 # Optimizers whose per-parameter step is normalised: their defaults are around 1e-3.
@@ -136,50 +136,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _scope_chain(scope: Scope | None) -> Iterator[Scope]:
-    first = True
-    while scope is not None:
-        if first or scope.kind != "class":
-            yield scope
-        first = False
-        scope = scope.parent
-
-
-def _param_names(fn: cst.FunctionDef) -> set[str]:
-    p = fn.params
-    names = {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}
-    for star in (p.star_arg, p.star_kwarg):
-        if isinstance(star, cst.Param):
-            names.add(star.name.value)
-    return names
-
-
-def binding(index: ModuleIndex, name: str, scope: Scope | None) -> AssignSite | None:
-    """The single assignment that binds ``name`` as seen from ``scope``, if there is one.
-
-    Follows the rules of :meth:`ModuleIndex.const_value`: the nearest scope that assigns the
-    name decides; several assignments, augmented or unpacked ones, assignments in loops,
-    loop variables and parameters make the binding unknown (None).
-    """
-    sites = index.assigns_by_name.get(name, [])
-    for current in _scope_chain(scope):
-        if any(loop.target == name and loop.scope is current for loop in index.loops):
-            return None
-        here = [s for s in sites if s.scope is current]
-        if here:
-            site = here[0]
-            if len(here) != 1 or site.augmented is not None or site.unpacked or site.loops:
-                return None
-            return site
-        if (
-            current.kind == "function"
-            and isinstance(current.node, cst.FunctionDef)
-            and name in _param_names(current.node)
-        ):
-            return None
-    return None
-
-
 def _call_value(
     index: ModuleIndex, expr: cst.BaseExpression, scope: Scope
 ) -> tuple[CallSite, Scope] | None:
@@ -188,7 +144,7 @@ def _call_value(
         site = index.site_of(expr)
         return (site, scope) if site is not None else None
     if isinstance(expr, cst.Name):
-        bound = binding(index, expr.value, scope)
+        bound = index.bindings.resolve(expr.value, scope, unique=True)
         if bound is not None and isinstance(bound.value, cst.Call):
             site = index.site_of(bound.value)
             return (site, bound.scope) if site is not None else None
@@ -264,18 +220,28 @@ def _constructor_setting(index: ModuleIndex, site: CallSite) -> RateSetting | No
     return RateSetting(name, rates_of(index, expr, site.scope), site)
 
 
-def _optimizer_of(index: ModuleIndex, owner: str, scope: Scope) -> str | None:
-    """The optimizer class behind ``owner`` (``opt`` or ``model.optimizer``), when known."""
+def _optimizer_of(
+    index: ModuleIndex, owner: str, scope: Scope, compiled: dict[str, str | None]
+) -> str | None:
+    """The optimizer class behind ``owner`` (``opt`` or ``model.optimizer``), when known.
+
+    ``compiled`` caches the answer for ``model.optimizer`` by model name.
+    """
     if "." not in owner:
         found = _call_value(index, cst.Name(owner), scope)
         return optimizer_name(found[0].qualname) if found is not None else None
     model, _, attr = owner.rpartition(".")
     if attr != "optimizer":
         return None
+    if model not in compiled:
+        compiled[model] = _compiled_optimizer(index, model)
+    return compiled[model]
+
+
+def _compiled_optimizer(index: ModuleIndex, model: str) -> str | None:
+    """The one optimizer class that every ``model.compile()`` of the file gives, if known."""
     kinds: set[str | None] = set()
-    for call in index.calls_by_method.get("compile", ()):
-        if call.receiver != model:
-            continue
+    for call in index.method_calls.get(("compile", model), ()):
         arg = call.arg("optimizer", 0)
         if arg is None:
             kinds.add(None if call.has_star_args() else "RMSprop")  # compile()'s default
@@ -304,20 +270,21 @@ def _rate_owner(expr: cst.BaseExpression | None) -> str | None:
 
 def _later_settings(index: ModuleIndex) -> Iterator[RateSetting]:
     """Rates set on an existing optimizer: ``assign``, ``set_value`` and attribute writes."""
+    compiled: dict[str, str | None] = {}
     for call in index.calls_by_method.get("assign", ()):
         owner = (
             _rate_owner(call.node.func.value) if isinstance(call.node.func, cst.Attribute) else None
         )
         value = call.arg("value", 0)
         if owner is not None and value is not None:
-            name = _optimizer_of(index, owner, call.scope)
+            name = _optimizer_of(index, owner, call.scope, compiled)
             if name is not None:
                 yield RateSetting(name, (_rate(index, value, call.scope),), None)
     for call in index.calls_to("keras.backend.set_value"):
         owner = _rate_owner(call.arg("x", 0))
         value = call.arg("value", 1)
         if owner is not None and value is not None:
-            name = _optimizer_of(index, owner, call.scope)
+            name = _optimizer_of(index, owner, call.scope, compiled)
             if name is not None:
                 yield RateSetting(name, (_rate(index, value, call.scope),), None)
     for assign in index.assigns:
@@ -325,19 +292,16 @@ def _later_settings(index: ModuleIndex) -> Iterator[RateSetting]:
             continue
         owner, _, attr = assign.targets[0].rpartition(".")
         if owner and attr in ("learning_rate", "lr"):
-            name = _optimizer_of(index, owner, assign.scope)
+            name = _optimizer_of(index, owner, assign.scope, compiled)
             if name is not None:
                 yield RateSetting(name, (_rate(index, assign.value, assign.scope),), None)
 
 
-_CACHE: weakref.WeakKeyDictionary[ModuleIndex, list[RateSetting]] = weakref.WeakKeyDictionary()
-
-
 def rate_settings(index: ModuleIndex) -> list[RateSetting]:
-    """Every place the module gives a Keras optimizer its learning rate (computed once)."""
-    cached = _CACHE.get(index)
-    if cached is not None:
-        return cached
+    """Every place the module gives a Keras optimizer its learning rate.
+
+    Rules read it as ``RuleContext.rates``, computed once per module.
+    """
     out: list[RateSetting] = []
     for site in index.calls:
         if site.qualname is not None:
@@ -345,5 +309,4 @@ def rate_settings(index: ModuleIndex) -> list[RateSetting]:
             if setting is not None:
                 out.append(setting)
     out.extend(_later_settings(index))
-    _CACHE[index] = out
     return out

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 import libcst as cst
 
-from fitlint.analysis.index import CallSite, ModuleIndex, Scope
+from fitlint.analysis.index import CallSite, ModuleIndex
 from fitlint.analysis.optimizers import optimizer_name
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
@@ -66,23 +64,6 @@ _KERAS_FIT_SIGNS = frozenset(
 # compile() keywords that only Keras's compile() takes (re.compile and torch.compile do not).
 _KERAS_COMPILE_SIGNS = frozenset({"optimizer", "loss"})
 
-_MODEL_CONSTRUCTORS = frozenset({"keras.Sequential", "keras.Model", "keras.models.clone_model"})
-_MODEL_LOADERS = frozenset({"keras.models.load_model", "keras.saving.load_model"})
-_MODEL_BASES = frozenset({"keras.Model", "keras.Sequential"})
-# Methods whose definition in a model class means fit() may not need compile().
-_TRAINING_OVERRIDES = frozenset({"compile", "fit", "train_on_batch", "train_step"})
-# Callables that read a model without compiling it.
-_HARMLESS_CALLEES = frozenset(
-    {"print", "len", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "vars"}
-)
-
-_FRESH = "fresh"  # a new, uncompiled model
-_COMPILED = "compiled"  # a model that is (or may be) compiled already: loaded, self-compiling
-
-
-def _is_keras_name(qualname: str | None) -> bool:
-    return qualname is not None and qualname.split(".", 1)[0] in ("keras", "tensorflow")
-
 
 def _keyword_args(call: cst.Call, names: Iterable[str]) -> list[cst.Arg]:
     wanted = set(names)
@@ -108,174 +89,6 @@ def _own_parameters(index: ModuleIndex, method: str) -> set[str] | None:
             return None
         accepted.update(x.name.value for x in (*p.params, *p.kwonly_params))
     return accepted
-
-
-def _enclosing_class(scope: Scope | None) -> cst.ClassDef | None:
-    while scope is not None:
-        if scope.kind == "class" and isinstance(scope.node, cst.ClassDef):
-            return scope.node
-        scope = scope.parent
-    return None
-
-
-def _within(scope: Scope | None, node: cst.CSTNode) -> bool:
-    while scope is not None:
-        if scope.node is node:
-            return True
-        scope = scope.parent
-    return False
-
-
-_BLOCKS = (
-    cst.BaseSuite,
-    cst.BaseCompoundStatement,
-    cst.Else,
-    cst.ExceptHandler,
-    cst.ExceptStarHandler,
-    cst.Finally,
-    cst.MatchCase,
-)
-
-
-def _returns(node: cst.CSTNode) -> Iterator[cst.Return]:
-    """The return statements of a function body, nested definitions excluded."""
-    for child in node.children:
-        if isinstance(child, cst.Return):
-            yield child
-        elif isinstance(child, cst.SimpleStatementLine):
-            yield from (s for s in child.body if isinstance(s, cst.Return))
-        elif isinstance(child, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        elif isinstance(child, _BLOCKS):
-            yield from _returns(child)
-
-
-@dataclass
-class _Models:
-    """Where the module's models come from: constructors, model classes, builder functions."""
-
-    index: ModuleIndex
-    classes: dict[str, bool] = field(default_factory=dict)  # model class -> compiles itself
-    _builders: dict[str, str | None] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        changed = True
-        while changed:  # classes deriving from model classes of the same file
-            changed = False
-            for qual, node in self.index.classes.items():
-                if qual in self.classes:
-                    continue
-                bases = [b.value for b in node.bases if b.keyword is None]
-                if any(self._is_model_base(b) for b in bases):
-                    self.classes[qual] = False
-                    changed = True
-        for qual in self.classes:
-            self.classes[qual] = self._class_compiles(qual)
-
-    def _is_model_base(self, base: cst.BaseExpression) -> bool:
-        if self.index.imports.qualify(base) in _MODEL_BASES:
-            return True
-        return isinstance(base, cst.Name) and base.value in self.classes
-
-    def _class_compiles(self, qual: str, seen: frozenset[str] = frozenset()) -> bool:
-        node = self.index.classes[qual]
-        for stmt in node.body.body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in _TRAINING_OVERRIDES:
-                return True
-        for call in self.index.calls_by_method.get("compile", ()):
-            if _within(call.scope, node):
-                return True
-        for b in node.bases:
-            if isinstance(b.value, cst.Name) and b.value.value in self.classes:
-                parent = b.value.value
-                if parent not in seen and self._class_compiles(parent, seen | {qual}):
-                    return True
-        return False
-
-    def origin(self, value: cst.BaseExpression, depth: int = 0) -> str | None:
-        """``_FRESH``, ``_COMPILED`` or None (not known to be a Keras model)."""
-        if not isinstance(value, cst.Call) or depth > 5:
-            return None
-        site = self.index.site_of(value)
-        if site is None:
-            return None
-        q = site.qualname
-        if q in _MODEL_CONSTRUCTORS:
-            return _FRESH
-        if (
-            q is not None
-            and q.startswith("keras.applications.")
-            and q.rsplit(".", 1)[1][:1].isupper()
-        ):
-            return _FRESH
-        if q in _MODEL_LOADERS:
-            return _COMPILED
-        if site.func in self.classes and site.func in self.index.classes:
-            return _COMPILED if self.classes[site.func] else _FRESH
-        if site.func is not None and site.func in self.index.functions and "." not in site.func:
-            return self._builder(site.func, depth)
-        return None
-
-    def _builder(self, name: str, depth: int) -> str | None:
-        if name in self._builders:
-            return self._builders[name]
-        self._builders[name] = None  # recursion guard
-        fn = self.index.functions[name]
-        scope = self.index.function_scopes[name]
-        origins: list[str | None] = []
-        for ret in _returns(fn.body):
-            value = ret.value
-            if isinstance(value, cst.Name):
-                sites = [a for a in self.index.assignments_to(value.value, scope)]
-                if len(sites) != 1 or sites[0].unpacked or sites[0].augmented is not None:
-                    origins.append(None)
-                    continue
-                value = sites[0].value
-            origins.append(self.origin(value, depth + 1) if value is not None else None)
-        result: str | None = None
-        if origins and all(o is not None for o in origins):
-            compiles = any(
-                _within(c.scope, fn) for c in self.index.calls_by_method.get("compile", ())
-            )
-            result = _FRESH if not compiles and all(o == _FRESH for o in origins) else _COMPILED
-        self._builders[name] = result
-        return result
-
-    def receiver_is_model(self, site: CallSite) -> bool | None:
-        """True when the receiver is a Keras model, False when it is something else, else None."""
-        recv = site.receiver
-        if recv is None:
-            return None
-        if recv == "self":
-            cls = _enclosing_class(site.scope)
-            if cls is None:
-                return None
-            return True if cls.name.value in self.classes else None
-        head = recv.split(".", 1)[0]
-        if self.index.imports.qualify_name(head) is not None:
-            return False  # a module or an imported object: re.compile, torch.compile
-        other = False
-        for a in self.index.assigns_by_name.get(recv, ()):
-            if a.unpacked or a.augmented is not None:
-                continue
-            if self.origin(a.value) is not None:
-                return True
-            if isinstance(a.value, cst.Call):
-                callee = self.index.site_of(a.value)
-                if callee is not None and callee.qualname is not None:
-                    other = other or not _is_keras_name(callee.qualname)
-        return False if other else None
-
-
-_MODELS: weakref.WeakKeyDictionary[ModuleIndex, _Models] = weakref.WeakKeyDictionary()
-
-
-def _models(ctx: RuleContext) -> _Models:
-    """The module's model origins, computed once per module for the rules that need them."""
-    found = _MODELS.get(ctx.index)
-    if found is None:
-        found = _MODELS[ctx.index] = _Models(ctx.index)
-    return found
 
 
 class FitArgumentInCompile(Rule):
@@ -372,7 +185,7 @@ class FitArgumentInCompile(Rule):
         index = ctx.index
         if not index.imports.imports_keras():
             return
-        models = _models(ctx)
+        models = ctx.models
         for method, wrong, signs in (
             ("compile", FIT_ONLY, _KERAS_COMPILE_SIGNS),
             ("fit", COMPILE_ONLY, _KERAS_FIT_SIGNS),
@@ -551,7 +364,7 @@ class RemovedKerasArgument(Rule):
         for site in index.calls:
             if optimizer_name(site.qualname) is not None:
                 yield from self._optimizer(site)
-        models = _models(ctx)
+        models = ctx.models
         for method in ("fit", "fit_generator"):
             own = _own_parameters(index, method)
             if own is None or "nb_epoch" in own:
@@ -623,19 +436,6 @@ class RemovedKerasArgument(Rule):
             fix_message=f"Call `{new}()` instead" if fixable else None,
             replacements=(Replacement(func.attr, new),) if fixable else (),
         )
-
-
-def _mentions(expr: cst.BaseExpression, name: str) -> bool:
-    """True when ``expr`` is ``name`` or a list/tuple/dict holding it (not deeper)."""
-    if isinstance(expr, cst.Name):
-        return expr.value == name
-    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-        return any(_mentions(el.value, name) for el in expr.elements)
-    if isinstance(expr, cst.Dict):
-        return any(
-            isinstance(el, cst.DictElement) and _mentions(el.value, name) for el in expr.elements
-        )
-    return False
 
 
 class FitBeforeCompile(Rule):
@@ -778,8 +578,7 @@ class FitBeforeCompile(Rule):
         index = ctx.index
         if not index.imports.imports_keras():
             return
-        models = _models(ctx)
-        compiling = _compiling_functions(index)
+        models = ctx.models
         sites = [
             *index.calls_by_method.get("fit", ()),
             *index.calls_by_method.get("train_on_batch", ()),
@@ -788,125 +587,6 @@ class FitBeforeCompile(Rule):
             name = site.receiver
             if name is None or "." in name:
                 continue
-            if self._uncompiled(index, models, compiling, site, name):
+            if models.uncompiled_at(site):
                 assert site.method is not None
                 yield self.report(site.node.func, model=name, method=site.method)
-
-    def _uncompiled(
-        self,
-        index: ModuleIndex,
-        models: _Models,
-        compiling: set[str],
-        site: CallSite,
-        name: str,
-    ) -> bool:
-        assigns = index.assignments_to(name, site.scope)
-        before = [a for a in assigns if a.order < site.order]
-        if not before or any(a.unpacked or a.augmented is not None for a in assigns):
-            return False
-        if any(loop.target == name for loop in index.loops if loop.scope is site.scope):
-            return False
-        if any(models.origin(a.value) != _FRESH for a in before):
-            return False
-        start = min(a.order for a in before)
-        loop_ids = {id(loop) for loop in site.loops}
-        for a in assigns:
-            if a.order > site.order and loop_ids & {id(loop) for loop in a.loops}:
-                return False  # rebound later in the loop: the next iteration is another model
-        for call in index.calls_by_method.get("compile", ()):
-            if call.receiver != name:
-                continue
-            if start < call.order < site.order:
-                return False
-            if call.order > site.order and (
-                loop_ids & {id(loop) for loop in call.loops}
-                or _share_while_loop(site.scope.node, site.node, call.node)
-            ):
-                return False  # the later compile() may run before the next fit()
-        for call in index.calls:
-            if not start < call.order < site.order:
-                continue
-            if _callee_name(call) in compiling:
-                return False
-            if call.receiver == name:
-                continue  # model.summary(), model.add(...): methods of the model itself
-            passed = any(_mentions(a.value, name) for a in call.node.args)
-            if passed and not _harmless(index, call, compiling):
-                return False
-        for a in index.assigns:
-            if start < a.order < site.order and _mentions(a.value, name):
-                return False  # an alias may be compiled
-        return True
-
-
-def _whiles(node: cst.CSTNode) -> Iterator[cst.While]:
-    """The ``while`` statements of a body, nested definitions excluded."""
-    for child in node.children:
-        if isinstance(child, cst.While):
-            yield child
-        if isinstance(child, _BLOCKS) and not isinstance(child, (cst.FunctionDef, cst.ClassDef)):
-            yield from _whiles(child)
-
-
-def _contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
-    if node is target:
-        return True
-    return any(_contains(child, target) for child in node.children)
-
-
-def _share_while_loop(body: cst.CSTNode, first: cst.CSTNode, second: cst.CSTNode) -> bool:
-    """True when a ``while`` loop of ``body`` holds both nodes (rare: only then walked)."""
-    if isinstance(body, cst.FunctionDef):
-        body = body.body
-    try:
-        return any(_contains(w, first) and _contains(w, second) for w in _whiles(body))
-    except RecursionError:
-        return True  # too deep to tell: stay silent
-
-
-def _callee_name(call: CallSite) -> str | None:
-    """The function of the file a call may name: ``setup`` for ``setup()``/``self.setup()``."""
-    if call.func is None:
-        return None
-    return call.func.rsplit(".", 1)[-1]
-
-
-def _harmless(index: ModuleIndex, call: CallSite, compiling: set[str]) -> bool:
-    """True when a call that receives the model certainly does not compile it."""
-    if call.func in _HARMLESS_CALLEES and call.func not in index.functions:
-        return True
-    if call.qualname is not None and call.qualname.split(".", 1)[0] == "keras":
-        return True  # keras.utils.plot_model(model), layers called on models...
-    short = _callee_name(call)
-    if call.receiver is None and call.func in index.functions:
-        return short not in compiling
-    return False
-
-
-def _compiling_functions(index: ModuleIndex) -> set[str]:
-    """Short names of the file's functions that call ``compile()``, directly or not."""
-    by_short: dict[str, list[str]] = {}
-    for qual in index.functions:
-        by_short.setdefault(qual.rsplit(".", 1)[-1], []).append(qual)
-    direct: set[str] = set()
-    calls_in: dict[str, set[str]] = {}
-    for call in index.calls:
-        scope: Scope | None = call.scope
-        while scope is not None:
-            if scope.kind == "function":
-                if call.method == "compile":
-                    direct.add(scope.name)
-                short = _callee_name(call)
-                if short in by_short:
-                    calls_in.setdefault(scope.name, set()).add(short)
-            scope = scope.parent
-    out: set[str] = {q.rsplit(".", 1)[-1] for q in direct}
-    changed = True
-    while changed:
-        changed = False
-        for qual, callees in calls_in.items():
-            short = qual.rsplit(".", 1)[-1]
-            if short not in out and callees & out:
-                out.add(short)
-                changed = True
-    return out

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from fitlint.analysis.index import UNKNOWN, Scope
-from fitlint.analysis.models import Layer, Models, Output, Role, Stack, unique_sites
+from fitlint.analysis.layers import Layer, Output, Role, Stack
+from fitlint.analysis.models import unique_sites
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
 
@@ -53,8 +54,7 @@ def _next_index(layers: Sequence[Layer], i: int, skip: frozenset[Role]) -> int |
 
 
 def _stacks(ctx: RuleContext) -> Iterator[Stack]:
-    models: Models = ctx.models
-    yield from models.stacks()
+    yield from ctx.models.stacks()
 
 
 # --------------------------------------------------------------------------------------
@@ -778,9 +778,9 @@ def _loss_of(
             return _Loss(kind, False) if kind else None
         return None
     if isinstance(expr, cst.Name):
-        sites = [s for s in index.assigns_by_name.get(expr.value, ()) if s.scope is scope]
-        if len(sites) == 1 and not sites[0].unpacked and sites[0].augmented is None:
-            return _loss_of(ctx, sites[0].value, scope, depth + 1)
+        bound = ctx.bindings.resolve(expr.value, scope, unique=True, enclosing=False)
+        if bound is not None:
+            return _loss_of(ctx, bound.value, scope, depth + 1)
     return None
 
 
@@ -968,7 +968,7 @@ net.compile(optimizer="adam", loss="binary_crossentropy")
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
-        models: Models = ctx.models
+        models = ctx.models
         for model in models.models:
             stack = model.stack
             if stack is None or not model.compiles:
@@ -1100,7 +1100,7 @@ model = keras.Sequential([
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
-        models: Models = ctx.models
+        models = ctx.models
         for site in unique_sites(ctx.index.calls_to("keras.layers.Dense")):
             layer = models.layer_at(site)
             if layer.units == 1 and layer.activation == "softmax":
@@ -1395,7 +1395,7 @@ outputs = K.layers.Dense(1)(x)
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
         limit = self.opts["max_rate"]
-        models: Models = ctx.models
+        models = ctx.models
         for site in unique_sites(ctx.index.calls_to(*_DROPOUTS)):
             rate = models.layer_at(site).rate
             if rate is not None and rate > limit:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import libcst as cst
 
+from fitlint.analysis.bindings import Bindings
+from fitlint.analysis.dataflow import DataFlow
+from fitlint.analysis.index import ModuleIndex
+from fitlint.analysis.models import Models
+from fitlint.analysis.optimizers import RateSetting, rate_settings
 from fitlint.model import RuleInfo, Severity
-
-if TYPE_CHECKING:
-    from fitlint.analysis.index import ModuleIndex
 
 
 @dataclass(frozen=True)
@@ -53,26 +55,37 @@ class Invalid:
 
 
 class RuleContext:
-    """What a rule may read about one module. Shared analyses are computed once, on demand."""
+    """What a rule may read about one module.
+
+    Every analysis is a property computed on first use and owned by this context: the lint
+    of one file creates it and drops it, with everything it computed. There is no other way
+    for a rule to reach an analysis (and no module-level cache).
+    """
 
     def __init__(self, index: ModuleIndex, path: str) -> None:
         self.index = index
         self.path = path
         self.module = index.module
 
-    @functools.cached_property
-    def models(self) -> Any:
-        """The models of the module and their layer stacks (see ``analysis.models``)."""
-        from fitlint.analysis import models
-
-        return models.build(self.index)
+    @property
+    def bindings(self) -> Bindings:
+        """What each name refers to (``analysis.bindings``)."""
+        return self.index.bindings
 
     @functools.cached_property
-    def dataflow(self) -> Any:
-        """Where the arrays reaching ``fit()`` come from (see ``analysis.dataflow``)."""
-        from fitlint.analysis import dataflow
+    def models(self) -> Models:
+        """Every Keras-model question: models, stacks, compile, inputs (``analysis.models``)."""
+        return Models(self.index)
 
-        return dataflow.build(self.index)
+    @functools.cached_property
+    def dataflow(self) -> DataFlow:
+        """Where the arrays reaching ``fit()`` come from (``analysis.dataflow``)."""
+        return DataFlow(self.index, self.models)
+
+    @functools.cached_property
+    def rates(self) -> list[RateSetting]:
+        """Every learning rate given to a Keras optimizer (``analysis.optimizers``)."""
+        return rate_settings(self.index)
 
     def code(self, node: cst.CSTNode) -> str:
         """The source text of a node."""

@@ -785,11 +785,6 @@ model.evaluate(test_ds)
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
         df = ctx.dataflow
-        evaluations = [
-            c
-            for c in ctx.index.calls_by_method.get("evaluate", ())
-            if ctx.index.site_of(c.node) is c
-        ]
         for fit in df.fits:
             if fit.validation_data is None:
                 continue
@@ -807,14 +802,9 @@ model.evaluate(test_ds)
             is_test = df.split_part(first, scope, order) == "test" or "test" in name.lower()
             if not is_test:
                 continue
-            for ev in evaluations:
-                if ev.scope is not scope or ev.order <= order:
-                    continue
-                x = ev.arg("x", 0)
-                if x is None or dotted(x) != name:
-                    continue
+            for ev in df.evaluations_after(name, scope, order):
                 if df.binding(name, ev.scope, ev.order) is not binding:
-                    continue
+                    break  # rebound in between: so is every later evaluation's
                 line = df.line_of(ev.node)
                 yield self.report(
                     fit.validation_data, name=name, line=line if line is not None else "?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fitlint.analysis.optimizers import ADAPTIVE, SGD, Rate, rate_settings
+from fitlint.analysis.optimizers import ADAPTIVE, SGD, Rate
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Report, Rule, RuleContext
 
@@ -122,7 +122,7 @@ class LearningRateTooHigh(Rule):
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
-        for setting in rate_settings(ctx.index):
+        for setting in ctx.rates:
             if setting.optimizer == SGD:
                 limit = float(self.opts["sgd_max"])
             elif setting.optimizer in ADAPTIVE:
@@ -213,7 +213,7 @@ class LearningRateTooLow(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
         limit = float(self.opts["min"])
-        for setting in rate_settings(ctx.index):
+        for setting in ctx.rates:
             if not setting.rates or any(r.value is None for r in setting.rates):
                 continue
             peak = max(setting.rates, key=_value)
