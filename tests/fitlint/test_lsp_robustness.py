@@ -388,3 +388,28 @@ def test_an_error_in_a_notification_handler_is_logged_not_shown(
     assert logged(session, "fitlint: internal error")
     assert not popups(session)
     assert session.stop() == 0
+
+
+# ============================================================================ deep nesting
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import keras\nx = " + "(" * 1500 + "1" + ")" * 1500 + "\n", "too many nested"),
+        ("import keras\nx = a" + ".b" * 20_000 + "\n", "too deeply nested"),
+        ("import keras\nx = " + "+".join(["1"] * 8000) + "\n", "too deeply nested"),
+    ],
+    ids=["1500-parentheses", "20000-attributes", "8000-terms"],
+)
+def test_deeply_nested_documents_are_a_syntax_error_and_the_server_lives(
+    session: LspClient, tmp_path: Path, source: str, message: str
+) -> None:
+    """What would overflow the native parser's stack is refused before it, as CPython refuses
+    it; the server goes on answering."""
+    uri = (tmp_path / "deep.py").as_uri()
+    session.open(uri, source)
+    (diagnostic,) = session.diagnostics(uri, version=1)
+    assert diagnostic["code"] == "FL000" and message in diagnostic["message"]
+    assert session.alive()
+    assert not popups(session)
