@@ -5,34 +5,65 @@ Everything the callback records lives in the run ``<log_dir>/train`` (the same l
 
 * ``plugin_data.plugin_name = "fitdiag"``;
 * ``plugin_data.content``: the JSON bytes ``{"version": SCHEMA_VERSION, "kind": <kind>}``;
-* an explicit ``data_class`` (``DATA_CLASS_SCALAR`` for statistics, ``DATA_CLASS_TENSOR`` for
-  the JSON documents), without which TensorBoard's fast loader drops the data.
+* an explicit ``data_class``, without which TensorBoard's fast loader drops the data.
+
+The statistics (schema 2)
+-------------------------
+
+The statistics the callback hands over at one step (``{tag: (value, kind)}``, the tags below)
+are one *record*. Records are written packed, so that TensorBoard keeps every one of them at its
+default flags: TensorBoard keeps a sample of at most N values of each tag (N = 10 for a
+third-party plugin under ``--load_fast=false``, 100 for a tensor and 1,000 for a scalar under
+the default Rust data server), so no tag holds more than :data:`RECORDS_PER_TAG` (10) values:
+
+``fitdiag/layout/<id>``
+    ``DATA_CLASS_TENSOR``, a rank-0 ``DT_STRING`` tensor: the JSON :class:`Layout`
+    ``{"version": 2, "tags": [...]}``, the tags of the records of this layout in order. ``<id>``
+    is :func:`layout_id` of the tags (a content hash, so every writer names the same layout
+    alike). Written in the event of the layout's first record of each event file.
+``fitdiag/records/<id>/<first step>``
+    ``DATA_CLASS_TENSOR``, a rank-1 ``DT_FLOAT`` tensor of ``1 + len(tags)`` values per record:
+    element 0 is the record's position in this tag (0, 1, ... up to ``RECORDS_PER_TAG - 1``),
+    elements 1.. are the values of the layout's tags. One tag holds the next
+    ``RECORDS_PER_TAG`` records of a layout and is named after the step of its first one.
+    Since TensorBoard always keeps the latest value of a tag, ``1 + `` the largest position a
+    reader sees is the number of records the tag was written with: a reader knows exactly how
+    many records a loader dropped (none at TensorBoard's defaults).
+
+Schema 1 (fitdiag's first event format) wrote each statistic below as its own tag, a rank-0
+``DT_FLOAT`` ``DATA_CLASS_SCALAR`` (kinds ``layer_stat``/``global_stat``); readers still read
+those, but TensorBoard keeps only a sample of them (10 values a tag under ``--load_fast=false``,
+1,000 under the default loader).
 
 Tags (``<layer>`` is the layer's path, e.g. ``sequential/dense_1``):
 
 ============================  ======  =========================================================
 tag                           class   value
 ============================  ======  =========================================================
-``fitdiag/grad_norm/<layer>``  scalar  L2 norm of the layer's applied gradient
-``fitdiag/weight_norm/<layer>``  scalar  L2 norm of the layer's trainable weights
-``fitdiag/update_ratio/<layer>``  scalar  ``|w_after - w_before| / |w_before|`` of one step
-``fitdiag/zero_fraction/<layer>``  scalar  fraction of gradient entries exactly 0
-``fitdiag/nonfinite/<layer>``  scalar  count of NaN/Inf gradient entries
-``fitdiag/dead_fraction/<layer>``  scalar  fraction of ReLU units never active on the probe batch
-``fitdiag/saturated_fraction/<layer>``  scalar  fraction of sigmoid/tanh units saturated
-``fitdiag/global_grad_norm``  scalar  L2 norm over every applied gradient
-``fitdiag/batch_loss``        scalar  the training loss of the recorded batch
-``fitdiag/learning_rate``     scalar  the optimizer's current learning rate (schedules resolved)
-``fitdiag/batch_loss_max``    scalar  largest finite batch loss since the previous write [*]
-``fitdiag/batch_loss_min``    scalar  smallest finite batch loss since the previous write [*]
-``fitdiag/nonfinite_loss_count``  scalar  batches with a NaN/Inf loss since the previous write [*]
-``fitdiag/grad_norm_max``     scalar  largest finite global gradient norm since then [*]
-``fitdiag/nonfinite_grad_count``  scalar  steps with a NaN/Inf gradient since the previous write [*]
-``fitdiag/first_nonfinite_loss_step``  scalar  the first step whose loss was NaN/Inf [*]
-``fitdiag/first_nonfinite_grad_step``  scalar  the first step whose gradient was NaN/Inf [*]
+``fitdiag/grad_norm/<layer>``  record  L2 norm of the layer's applied gradient
+``fitdiag/weight_norm/<layer>``  record  L2 norm of the layer's trainable weights
+``fitdiag/update_ratio/<layer>``  record  ``|w_after - w_before| / |w_before|`` of one step
+``fitdiag/zero_fraction/<layer>``  record  fraction of gradient entries exactly 0
+``fitdiag/nonfinite/<layer>``  record  count of NaN/Inf gradient entries
+``fitdiag/dead_fraction/<layer>``  record  fraction of ReLU units never active on the probe batch
+``fitdiag/saturated_fraction/<layer>``  record  fraction of sigmoid/tanh units saturated
+``fitdiag/global_grad_norm``  record  L2 norm over every applied gradient
+``fitdiag/batch_loss``        record  the training loss of the recorded batch
+``fitdiag/learning_rate``     record  the optimizer's current learning rate (schedules resolved)
+``fitdiag/batch_loss_max``    record  largest finite batch loss since the previous write [*]
+``fitdiag/batch_loss_min``    record  smallest finite batch loss since the previous write [*]
+``fitdiag/nonfinite_loss_count``  record  batches with a NaN/Inf loss since the previous write [*]
+``fitdiag/grad_norm_max``     record  largest finite global gradient norm since then [*]
+``fitdiag/nonfinite_grad_count``  record  steps with a NaN/Inf gradient since the previous write [*]
+``fitdiag/first_nonfinite_loss_step``  record  the first step whose loss was NaN/Inf [*]
+``fitdiag/first_nonfinite_grad_step``  record  the first step whose gradient was NaN/Inf [*]
 ``fitdiag/run_info``          tensor  JSON document :class:`RunInfo` (layer order, interval, ...)
 ``fitdiag/static_findings``   tensor  JSON document :class:`StaticFindings` (fitlint at train begin)
+``fitdiag/live_findings``     tensor  JSON document :class:`LiveFindings` (said while training)
 ============================  ======  =========================================================
+
+"record": a value of a record (above); "tensor": a rank-0 ``DT_STRING`` tensor of its own tag,
+``DATA_CLASS_TENSOR``; readers use its latest value, which TensorBoard always keeps.
 
 [*] Running aggregates, kept inside every train step and written with each record and at each
 epoch end (at the last step run), so that no extreme between two records is lost.
@@ -45,12 +76,21 @@ with the ordinary ``scalars`` plugin metadata, at the epoch index, into ``train`
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, Final, TypedDict
 
 PLUGIN_NAME: Final = "fitdiag"
-SCHEMA_VERSION: Final = 1
+# 2: statistics packed into records (fitdiag/layout/<id>, fitdiag/records/<id>/<step>);
+# 1: one scalar tag per statistic. Readers read both.
+SCHEMA_VERSION: Final = 2
 TAG_PREFIX: Final = "fitdiag/"
+# The most values any fitdiag tag of records holds: TensorBoard's smallest default sample per
+# tag (10, a third-party plugin under --load_fast=false), so that it never drops a record.
+RECORDS_PER_TAG: Final = 10
+LAYOUT_TAG_PREFIX: Final = TAG_PREFIX + "layout/"
+RECORDS_TAG_PREFIX: Final = TAG_PREFIX + "records/"
 
 # Per-layer statistics: the tag is f"{TAG_PREFIX}{stat}/{layer}".
 LAYER_STATS: Final = (
@@ -82,8 +122,10 @@ STATIC_FINDINGS_TAG: Final = TAG_PREFIX + "static_findings"
 LIVE_FINDINGS_TAG: Final = TAG_PREFIX + "live_findings"
 
 # The metadata "kind" of each summary, carried in plugin_data.content.
-KIND_LAYER_STAT: Final = "layer_stat"
+KIND_LAYER_STAT: Final = "layer_stat"  # also what the callback hands a writer per value
 KIND_GLOBAL_STAT: Final = "global_stat"
+KIND_LAYOUT: Final = "layout"
+KIND_RECORDS: Final = "records"
 KIND_RUN_INFO: Final = "run_info"
 KIND_STATIC_FINDINGS: Final = "static_findings"
 KIND_LIVE_FINDINGS: Final = "live_findings"
@@ -123,6 +165,13 @@ class LiveFindings(TypedDict):
 
     version: int
     findings: list[LiveFinding]
+
+
+class Layout(TypedDict):
+    """The JSON document at ``fitdiag/layout/<id>``: the tags of the records of one layout."""
+
+    version: int
+    tags: list[str]
 
 
 class StaticFinding(TypedDict):
@@ -176,6 +225,39 @@ def parse_tag(tag: str) -> tuple[str, str | None] | None:
     return None
 
 
+def layout_id(tags: Sequence[str]) -> str:
+    """The id of the layout of these tags (in this order): 16 hex digits of their SHA-256."""
+    return hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest()[:16]
+
+
+def layout_tag(layout: str) -> str:
+    """The tag of a layout's document."""
+    return LAYOUT_TAG_PREFIX + layout
+
+
+def records_tag(layout: str, first_step: int) -> str:
+    """The tag of the records of ``layout`` from the one at ``first_step`` on."""
+    return f"{RECORDS_TAG_PREFIX}{layout}/{int(first_step)}"
+
+
+def parse_layout_tag(tag: str) -> str | None:
+    """``fitdiag/layout/<id>`` -> ``<id>``; None for any other tag."""
+    if not tag.startswith(LAYOUT_TAG_PREFIX):
+        return None
+    layout = tag[len(LAYOUT_TAG_PREFIX) :]
+    return layout if layout and "/" not in layout else None
+
+
+def parse_records_tag(tag: str) -> tuple[str, int] | None:
+    """``fitdiag/records/<id>/<step>`` -> ``(<id>, <step>)``; None for any other tag."""
+    if not tag.startswith(RECORDS_TAG_PREFIX):
+        return None
+    layout, sep, first = tag[len(RECORDS_TAG_PREFIX) :].partition("/")
+    if not (layout and sep and first.lstrip("-").isdigit()):
+        return None
+    return layout, int(first)
+
+
 def plugin_content(kind: str) -> bytes:
     """The bytes stored in ``plugin_data.content`` of every fitdiag summary."""
     return json.dumps({"version": SCHEMA_VERSION, "kind": kind}, sort_keys=True).encode()
@@ -202,7 +284,8 @@ def create_summary_metadata(kind: str, *, tensor: bool = False) -> Any:
 
     Args:
         kind: One of the ``KIND_*`` constants.
-        tensor: True for the JSON documents (``DATA_CLASS_TENSOR``), False for scalars.
+        tensor: True for the documents and the records (``DATA_CLASS_TENSOR``), False for the
+            scalars of schema 1.
     """
     from tensorboard.compat.proto import summary_pb2
 

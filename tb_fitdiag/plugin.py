@@ -38,7 +38,7 @@ from tb_fitdiag import metadata
 
 if TYPE_CHECKING:
     from tb_fitdiag.diagnosis import Diagnosis, DiagnosisConfig, RunData
-    from tb_fitdiag.reading import TrainingRun
+    from tb_fitdiag.reading import Retention, SampleLimits, TrainingRun
 
 _STATIC_DIR = Path(__file__).resolve().parent / "static"
 _MIME_TYPES = {
@@ -93,7 +93,9 @@ class _Engine:
     """The lazily imported reader and diagnosis."""
 
     list_training_runs: Callable[..., list[TrainingRun]]
-    load_run: Callable[..., RunData]
+    read_run: Callable[..., tuple[RunData, Retention]]
+    layout_tags: Callable[..., dict[tuple[str, str], list[str]]]
+    sample_limits: Callable[..., SampleLimits]
     diagnose: Callable[..., Diagnosis]
     coverage_notes: Callable[..., list[str]]
     config: DiagnosisConfig
@@ -106,7 +108,13 @@ class _Engine:
 class _CachedRun:
     fingerprint: tuple[Any, ...]
     data: RunData
+    retention: Retention
     diagnosis: Diagnosis | None = None
+    # Serialised answers, by route and arguments: a page that selects the run again gets them
+    # without any work.
+    bodies: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    # The /gradients matrices, by (statistic, format).
+    matrices: dict[tuple[str, str], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -119,7 +127,7 @@ def _load_engine() -> _Engine:
             diagnose_run,
         )
         from tb_fitdiag.diagnosis.context import CheckContext
-        from tb_fitdiag.reading import list_training_runs, load_run
+        from tb_fitdiag.reading import SampleLimits, layout_tags, list_training_runs, read_run
     except ImportError as err:  # numpy missing, or a broken install
         raise EngineUnavailableError(str(err)) from err
 
@@ -145,7 +153,9 @@ def _load_engine() -> _Engine:
 
     return _Engine(
         list_training_runs=list_training_runs,
-        load_run=load_run,
+        read_run=read_run,
+        layout_tags=layout_tags,
+        sample_limits=SampleLimits,
         diagnose=diagnose_run,
         coverage_notes=coverage_notes,
         config=DiagnosisConfig(),
@@ -328,6 +338,13 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         self._prefetch_thread: threading.Thread | None = None
         self._foreground = 0  # data requests being answered; the prefetch waits for 0
         self._last_listed: dict[str, tuple[Any, ...]] = {}  # the last /runs answer, by experiment
+        # The tags of each layout read so far: (experiment, run, layout id) -> tags. A layout's
+        # id is the hash of its tags, so an entry never goes stale.
+        self._layout_memo: dict[tuple[str, str, str], list[str]] = {}
+        # How many values of a tag TensorBoard's loader keeps (None in a bare test harness).
+        self._sampling_hints: Mapping[str, int | None] | None = getattr(
+            context, "sampling_hints", None
+        )
 
     # --- TensorBoard's plugin interface ---------------------------------------------------
 
@@ -441,6 +458,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             )
         with self._cache_lock:
             cached = set(self._cache)
+        layouts = self._layouts(ctx, experiment, tensors)
         tags = engine.config.tags
         loss_tags = set(tags.train_loss) | set(tags.batch_loss) | set(tags.validation_loss)
         out: list[dict[str, Any]] = []
@@ -450,18 +468,31 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             layers: set[str] = set()
             has_losses = False
             max_step = -1
+            stat_tags: set[str] = set()
+            used: set[tuple[str, str]] = set()  # (run, layout id) of the records listed
             for part in parts:
-                for tag, meta in fitdiag_scalars.get(part, {}).items():
-                    parsed = metadata.parse_tag(tag)
-                    if parsed is None:
-                        continue
-                    stat, layer = parsed
-                    if layer is not None:
-                        stats.add(stat)
-                        layers.add(layer)
-                    elif stat == "batch_loss":
-                        has_losses = True
-                    max_step = max(max_step, int(meta.max_step))
+                for tag, meta in fitdiag_scalars.get(part, {}).items():  # schema 1
+                    if metadata.parse_tag(tag) is not None:
+                        stat_tags.add(tag)
+                        max_step = max(max_step, int(meta.max_step))
+                for tag, meta in tensors.get(part, {}).items():  # schema 2
+                    records = metadata.parse_records_tag(tag)
+                    if records is not None:
+                        used.add((part, records[0]))
+                        max_step = max(max_step, int(meta.max_step))
+            for key in used:
+                stat_tags.update(layouts.get(key, ()))
+            for tag in stat_tags:
+                parsed = metadata.parse_tag(tag)
+                if parsed is None:
+                    continue
+                stat, layer = parsed
+                if layer is not None:
+                    stats.add(stat)
+                    layers.add(layer)
+                elif stat == "batch_loss":
+                    has_losses = True
+            for part in parts:
                 for tag in plain_scalars.get(part, {}):
                     if tag in loss_tags or (tags.is_validation_twin(tag) and "loss" in tag.lower()):
                         has_losses = True
@@ -511,9 +542,16 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         engine = self._get_engine()
         name, cached = self._load(ctx, experiment, run)
         with cached.lock:
-            if cached.diagnosis is None:
-                cached.diagnosis = engine.diagnose(cached.data, engine.config)
-            diagnosis = cached.diagnosis
+            text = cached.bodies.get(("diagnosis",))
+            if text is None:
+                if cached.diagnosis is None:
+                    cached.diagnosis = engine.diagnose(cached.data, engine.config)
+                text = self._diagnosis_body(name, cached, cached.diagnosis)
+                cached.bodies[("diagnosis",)] = text
+        return text, "application/json"
+
+    def _diagnosis_body(self, name: str, cached: _CachedRun, diagnosis: Diagnosis) -> str:
+        engine = self._get_engine()
         data = cached.data
         kinds = engine.finding_kinds
         served = diagnosis.to_json()
@@ -528,13 +566,14 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             ],
             "notes": engine.coverage_notes(data, engine.config),
             "skipped": list(data.skipped),
+            "retention": cached.retention.to_json(),
             "losses": engine.loss_series(data, engine.config),
             "metrics": engine.metric_series(data, engine.config),
             "has_gradients": bool(data.layer_stats.get("grad_norm")),
             "layers": list(data.layers),
             "run_info": data.run_info,
         }
-        return _json(_cleanse(body))
+        return _json(_cleanse(body))[0]
 
     def gradients_impl(
         self, ctx: Any, experiment: str, run: str, stats: list[str], matrix_format: str = "lists"
@@ -553,44 +592,29 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         Raises:
             errors.NotFoundError: No training run has this name.
         """
-        import numpy as np
-
-        engine = self._get_engine()
         name, cached = self._load(ctx, experiment, run)
+        key = ("gradients", tuple(stats), matrix_format)
+        with cached.lock:
+            text = cached.bodies.get(key)
+            if text is None:
+                text = self._gradients_body(name, cached, stats, matrix_format)
+                cached.bodies[key] = text
+        return text, "application/json"
+
+    def _gradients_body(
+        self, name: str, cached: _CachedRun, stats: list[str], matrix_format: str
+    ) -> str:
+        engine = self._get_engine()
         data = cached.data
-        layers = list(data.layers)
-        for by_layer in data.layer_stats.values():
-            layers.extend(sorted(layer for layer in by_layer if layer not in layers))
+        layers = _matrix_layers(data)
         matrices: dict[str, Any] = {}
         for stat in stats:
-            by_layer = data.layer_stats.get(stat) or {}
-            if not by_layer:
-                matrices[stat] = None
-                continue
-            steps = np.unique(np.concatenate([s.steps for s in by_layer.values()]))
-            grid = np.full((len(layers), steps.size), np.nan)
-            present = np.zeros((len(layers), steps.size), dtype=bool)
-            for row, layer in enumerate(layers):
-                series = by_layer.get(layer)
-                if series is None or not len(series):
-                    continue
-                cols = np.searchsorted(steps, series.steps)
-                grid[row, cols] = series.values
-                present[row, cols] = True
-            if matrix_format == "base64":
-                matrices[stat] = {
-                    "steps": steps.tolist(),
-                    "format": "base64",
-                    "values": base64.b64encode(grid.astype("<f4").tobytes()).decode("ascii"),
-                    "present": base64.b64encode(present.astype(np.uint8).tobytes()).decode("ascii"),
-                }
-                continue
-            cells = _significant(grid).astype(object)
-            cells[np.isnan(grid)] = "NaN"
-            cells[np.isposinf(grid)] = "Infinity"
-            cells[np.isneginf(grid)] = "-Infinity"
-            cells[~present] = None
-            matrices[stat] = {"steps": steps.tolist(), "format": "lists", "values": cells.tolist()}
+            matrix = cached.matrices.get((stat, matrix_format))
+            if matrix is None:
+                matrix = cached.matrices[(stat, matrix_format)] = _matrix(
+                    data, layers, stat, matrix_format
+                )
+            matrices[stat] = matrix
         cfg = engine.config
         body = {
             "run": name,
@@ -607,7 +631,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                 "dead_fraction": cfg.dead_fraction,
             },
         }
-        return _json(body)
+        return _json(body)[0]
 
     def static_findings_impl(self, ctx: Any, experiment: str, run: str) -> tuple[str, str]:
         """The fitlint findings recorded at train start (``null`` when none were recorded).
@@ -704,6 +728,68 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
                     del self._memo[stale]
         return value
 
+    def _layouts(
+        self, ctx: Any, experiment: str, tensors: Mapping[str, Mapping[str, Any]]
+    ) -> dict[tuple[str, str], list[str]]:
+        """``(run, layout id) -> tags`` of every layout in a listing of fitdiag tensors; reads
+        only the layout documents it has not read before."""
+        wanted: dict[str, list[str]] = {}
+        out: dict[tuple[str, str], list[str]] = {}
+        with self._cache_lock:
+            for run, by_tag in tensors.items():
+                for tag in by_tag:
+                    layout = metadata.parse_layout_tag(tag)
+                    if layout is None:
+                        continue
+                    known = self._layout_memo.get((experiment, run, layout))
+                    if known is None:
+                        wanted.setdefault(run, []).append(tag)
+                    else:
+                        out[(run, layout)] = known
+        if wanted:
+            read = self._get_engine().layout_tags(self._provider, ctx, experiment, wanted)
+            with self._cache_lock:
+                if len(self._layout_memo) > 4096:
+                    self._layout_memo.clear()
+                for (run, layout), layout_list in read.items():
+                    self._layout_memo[(experiment, run, layout)] = layout_list
+                    out[(run, layout)] = layout_list
+        return out
+
+    def _sample_limits(self) -> SampleLimits | None:
+        """How many values of a tag TensorBoard's loader keeps, from its flags; None when this
+        is not known (a data provider other than TensorBoard's two)."""
+        hints = self._sampling_hints
+        if hints is None:
+            return None
+        kind = type(self._provider)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+
+        def hint(plugin: str, default: int) -> int | None:
+            value = hints.get(plugin)
+            if value is None:
+                return default
+            return int(value) or None  # 0: every value
+
+        limits = self._get_engine().sample_limits
+        if name == "tensorboard.data.grpc_provider.GrpcDataProvider":
+            # The Rust data server keeps, per tag, 1,000 scalars and 100 tensors by default.
+            return limits(
+                loader="the default loader, TensorBoard's data server",
+                fitdiag_scalar=hint(metadata.PLUGIN_NAME, 1000),
+                fitdiag_tensor=hint(metadata.PLUGIN_NAME, 100),
+                scalars=hint(_SCALARS_PLUGIN, 1000),
+            )
+        if name.endswith("event_processing.data_provider.MultiplexerDataProvider"):
+            # TensorBoard's Python loader keeps 10 values of a tag of a plugin it does not know.
+            return limits(
+                loader="--load_fast=false",
+                fitdiag_scalar=hint(metadata.PLUGIN_NAME, 10),
+                fitdiag_tensor=hint(metadata.PLUGIN_NAME, 10),
+                scalars=hint(_SCALARS_PLUGIN, 1000),
+            )
+        return None
+
     def _find_run(self, ctx: Any, experiment: str, run: str) -> TrainingRun:
         engine = self._get_engine()
         runs: list[TrainingRun] = self._memoized(
@@ -753,14 +839,64 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
             with self._cache_lock:
                 cached = self._cache.get(key)
             if cached is None or cached.fingerprint != fingerprint:
-                data = engine.load_run(self._provider, ctx, experiment, training_run, engine.config)
-                cached = _CachedRun(fingerprint=fingerprint, data=data)
+                data, retention = engine.read_run(
+                    self._provider,
+                    ctx,
+                    experiment,
+                    training_run,
+                    engine.config,
+                    self._sample_limits(),
+                )
+                cached = _CachedRun(fingerprint=fingerprint, data=data, retention=retention)
                 with self._cache_lock:
                     self._cache[key] = cached
                     self._cache.move_to_end(key)
                     while len(self._cache) > _CACHE_SIZE:
                         self._cache.popitem(last=False)
         return training_run.name, cached
+
+
+def _matrix_layers(data: RunData) -> list[str]:
+    """The rows of every /gradients matrix: the run's layers, then any others, sorted."""
+    layers = list(data.layers)
+    for by_layer in data.layer_stats.values():
+        layers.extend(sorted(layer for layer in by_layer if layer not in layers))
+    return layers
+
+
+def _matrix(data: RunData, layers: list[str], stat: str, matrix_format: str) -> Any:
+    """One statistic as a layer-by-step matrix in a /gradients format; None when not recorded."""
+    import numpy as np
+
+    by_layer = data.layer_stats.get(stat) or {}
+    if not by_layer:
+        return None
+    steps = np.unique(np.concatenate([s.steps for s in by_layer.values()]))
+    grid = np.full((len(layers), steps.size), np.nan)
+    present = np.zeros((len(layers), steps.size), dtype=bool)
+    for row, layer in enumerate(layers):
+        series = by_layer.get(layer)
+        if series is None or not len(series):
+            continue
+        cols = np.searchsorted(steps, series.steps)
+        grid[row, cols] = series.values
+        present[row, cols] = True
+    if matrix_format == "base64":
+        return {
+            "steps": steps.tolist(),
+            "format": "base64",
+            "values": base64.b64encode(grid.astype("<f4").tobytes()).decode("ascii"),
+            # Omitted (null) when every cell was recorded, as in most runs.
+            "present": None
+            if present.all()
+            else base64.b64encode(present.astype(np.uint8).tobytes()).decode("ascii"),
+        }
+    cells = _significant(grid).astype(object)
+    cells[np.isnan(grid)] = "NaN"
+    cells[np.isposinf(grid)] = "Infinity"
+    cells[np.isneginf(grid)] = "-Infinity"
+    cells[~present] = None
+    return {"steps": steps.tolist(), "format": "lists", "values": cells.tolist()}
 
 
 def _digest(parts: Any) -> str:

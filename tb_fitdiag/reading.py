@@ -1,9 +1,11 @@
 """TensorBoard data provider -> :class:`~tb_fitdiag.diagnosis.RunData`.
 
 Shared by the TensorBoard plugin and ``fitdiag diagnose``. Only the ``DataProvider`` methods
-(``list_runs``, ``list_scalars``, ``read_scalars``, ``list_tensors``, ``read_tensors``) are used,
-so it works with TensorBoard's Python multiplexer provider and its Rust-backed gRPC provider
-alike. It never imports TensorFlow.
+(``list_scalars``, ``read_scalars``, ``list_tensors``, ``read_tensors``) are used, so it works
+with TensorBoard's Python multiplexer provider and its Rust-backed gRPC provider alike. It never
+imports TensorFlow. It reads the statistics of both schemas (:mod:`tb_fitdiag.metadata`): the
+records of schema 2, a few large tensors per run, and the one scalar tag per statistic and layer
+of schema 1.
 
 A *training run* groups the TensorBoard runs ``<name>/train`` and ``<name>/validation`` that a
 Keras ``fit()`` writes into one log directory; any other run stands alone.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -91,7 +93,8 @@ def group_runs(run_names: Iterable[str]) -> list[TrainingRun]:
 
 
 def list_training_runs(provider: Any, ctx: Any, experiment_id: str) -> list[TrainingRun]:
-    """Lists the training runs that hold any scalar data (ordinary or fitdiag), sorted by name.
+    """Lists the training runs that hold any scalar data (ordinary scalars, fitdiag records or
+    schema-1 fitdiag scalars), sorted by name.
 
     Args:
         provider: A ``tensorboard.data.provider.DataProvider``.
@@ -102,7 +105,114 @@ def list_training_runs(provider: Any, ctx: Any, experiment_id: str) -> list[Trai
     for plugin in (SCALARS_PLUGIN, metadata.PLUGIN_NAME):
         listed = provider.list_scalars(ctx, experiment_id=experiment_id, plugin_name=plugin)
         with_scalars.update(run for run, tags in listed.items() if tags)
+    tensors = provider.list_tensors(
+        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
+    )
+    with_scalars.update(
+        run
+        for run, tags in tensors.items()
+        if any(metadata.parse_records_tag(tag) is not None for tag in tags)
+    )
     return group_runs(with_scalars)
+
+
+@dataclass(frozen=True)
+class SampleLimits:
+    """How many values of one tag TensorBoard's loader keeps (None: every value).
+
+    Attributes:
+        loader: The loader in words, as the page names it.
+        fitdiag_scalar: A schema-1 fitdiag statistic (``DATA_CLASS_SCALAR``).
+        fitdiag_tensor: A fitdiag tensor (records, documents).
+        scalars: An ordinary scalar of the ``scalars`` plugin (``epoch_loss``).
+    """
+
+    loader: str
+    fitdiag_scalar: int | None
+    fitdiag_tensor: int | None
+    scalars: int | None
+
+
+@dataclass
+class Retention:
+    """What TensorBoard's loader kept of a training run, where it did not keep everything.
+
+    Attributes:
+        records_written: Records (schema 2) that the run's records tags were written with.
+        records_kept: Of those, the records the loader kept.
+        at_limit: ``(plugin, tag, kept)`` of each series that holds exactly as many values as
+            the loader keeps of a tag (schema-1 fitdiag statistics, ordinary scalars): more
+            were probably written, and the loader kept a sample.
+        limits: The loader's limits, when known.
+    """
+
+    records_written: int = 0
+    records_kept: int = 0
+    at_limit: list[tuple[str, str, int]] = field(default_factory=list)
+    limits: SampleLimits | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing was (probably) dropped."""
+        return self.records_kept >= self.records_written and not self.at_limit
+
+    def plugins(self) -> list[str]:
+        """The plugins whose samples ``--samples_per_plugin`` must raise, sorted."""
+        out = {plugin for plugin, _, _ in self.at_limit}
+        if self.records_kept < self.records_written:
+            out.add(metadata.PLUGIN_NAME)
+        return sorted(out)
+
+    def flag(self) -> str:
+        """The TensorBoard flag that keeps every value: ``--samples_per_plugin=fitdiag=0``."""
+        return "--samples_per_plugin=" + ",".join(f"{p}=0" for p in self.plugins())
+
+    def message(self) -> str:
+        """What was dropped and the flag that keeps it, in one paragraph ("" when complete)."""
+        if self.complete:
+            return ""
+        loader = f" ({self.limits.loader})" if self.limits else ""
+        parts = []
+        if self.records_kept < self.records_written:
+            dropped = self.records_written - self.records_kept
+            parts.append(
+                f"TensorBoard's loader{loader} kept {self.records_kept:,} of the "
+                f"{self.records_written:,} gradient records of this run ({dropped:,} dropped)"
+            )
+        legacy = [(tag, kept) for plugin, tag, kept in self.at_limit if plugin != SCALARS_PLUGIN]
+        if legacy:
+            kept = max(k for _, k in legacy)
+            parts.append(
+                f"{len(legacy):,} statistics of this run are written one tag each (fitdiag's "
+                f"schema 1), and TensorBoard's loader{loader} keeps only {kept:,} values of such "
+                f"a tag: each holds exactly {kept:,}, so the records between them were dropped"
+            )
+        plain = [(tag, kept) for plugin, tag, kept in self.at_limit if plugin == SCALARS_PLUGIN]
+        if plain:
+            names = ", ".join(tag for tag, _ in plain[:3]) + (", ..." if len(plain) > 3 else "")
+            parts.append(
+                f"TensorBoard keeps {max(k for _, k in plain):,} values of a scalar, and "
+                f"{names} hold exactly that many: the values between them were dropped"
+            )
+        return (
+            "; ".join(parts)
+            + ". The charts and the diagnosis here see only what was kept (fitdiag diagnose "
+            "LOGDIR reads everything). To keep every value, restart TensorBoard with "
+            + self.flag()
+            + "."
+        )
+
+    def to_json(self) -> dict[str, Any] | None:
+        """The ``retention`` of ``/diagnosis``: None when nothing was dropped."""
+        if self.complete:
+            return None
+        return {
+            "records_written": self.records_written,
+            "records_kept": self.records_kept,
+            "series_at_limit": len(self.at_limit),
+            "flag": self.flag(),
+            "message": self.message(),
+        }
 
 
 def _to_series(data: Iterable[Any]) -> Series:
@@ -145,19 +255,14 @@ def _decode_document(value: Any) -> dict[str, Any]:
     return parsed
 
 
-def _read_documents(
-    provider: Any, ctx: Any, experiment_id: str, run: str, skipped: list[str]
-) -> dict[str, dict[str, Any]]:
-    tags = [metadata.RUN_INFO_TAG, metadata.STATIC_FINDINGS_TAG, metadata.LIVE_FINDINGS_TAG]
-    result = provider.read_tensors(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=metadata.PLUGIN_NAME,
-        downsample=FULL_DOWNSAMPLE,
-        run_tag_filter=_run_filter([run], tags),
-    )
+_DOCUMENT_TAGS = (metadata.RUN_INFO_TAG, metadata.STATIC_FINDINGS_TAG, metadata.LIVE_FINDINGS_TAG)
+
+
+def _documents(run: str, tensors: Mapping[str, Any], skipped: list[str]) -> dict[str, Any]:
+    """The latest value of each document tag (TensorBoard always keeps a tag's latest)."""
     docs: dict[str, dict[str, Any]] = {}
-    for tag, data in result.get(run, {}).items():
+    for tag in _DOCUMENT_TAGS:
+        data = tensors.get(tag)
         if not data:
             continue
         latest = max(data, key=lambda d: d.step)
@@ -170,19 +275,211 @@ def _read_documents(
 
 def _schema_ok(provider: Any, ctx: Any, experiment_id: str, run: str, skipped: list[str]) -> bool:
     """False (with a note) when the run's fitdiag summaries use a newer schema than ours."""
-    listed = provider.list_scalars(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=metadata.PLUGIN_NAME,
-        run_tag_filter=_run_filter([run]),
-    )
-    for time_series in listed.get(run, {}).values():
-        try:
-            metadata.parse_plugin_content(time_series.plugin_content)
-        except ValueError as err:
-            skipped.append(f"{run}: fitdiag statistics skipped: {err}")
-            return False
+    run_filter = _run_filter([run])
+    for listing in (
+        provider.list_scalars(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=run_filter,
+        ),
+        provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=run_filter,
+        ),
+    ):
+        for time_series in listing.get(run, {}).values():
+            try:
+                metadata.parse_plugin_content(time_series.plugin_content)
+            except ValueError as err:
+                skipped.append(f"{run}: fitdiag statistics skipped: {err}")
+                return False
     return True
+
+
+class _Pieces:
+    """Parts of each fitdiag series, from any number of layouts and schema-1 tags, merged into
+    one :class:`Series` each (ordered by step, the latest written value of a repeated step)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, str | None], list[tuple[Any, Any, Any]]] = {}
+
+    def add(self, tag: str, steps: Any, values: Any, walls: Any) -> None:
+        parsed = metadata.parse_tag(tag)
+        if parsed is not None:
+            self._parts.setdefault(parsed, []).append((steps, values, walls))
+
+    def into(self, data: RunData) -> None:
+        for (stat, layer), parts in self._parts.items():
+            if len(parts) == 1:
+                steps, values, _ = parts[0]
+            else:
+                steps = np.concatenate([p[0] for p in parts])
+                values = np.concatenate([p[1] for p in parts])
+                walls = np.concatenate([p[2] for p in parts])
+                order = np.lexsort((walls, steps))
+                steps, values = steps[order], values[order]
+            series = Series.from_points(steps, values)
+            if layer is None:
+                data.global_stats[stat] = series
+            else:
+                data.layer_stats.setdefault(stat, {})[layer] = series
+
+
+def _read_layouts(run: str, tensors: Mapping[str, Any], skipped: list[str]) -> dict[str, list[str]]:
+    layouts: dict[str, list[str]] = {}
+    for tag, data in tensors.items():
+        layout = metadata.parse_layout_tag(tag)
+        if layout is None or not data:
+            continue
+        try:
+            doc = _decode_document(max(data, key=lambda d: d.step).numpy)
+        except (ValueError, UnicodeDecodeError) as err:
+            skipped.append(f"{run}: the {tag} document is not valid JSON ({err}); ignored")
+            continue
+        tags = doc.get("tags")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            skipped.append(f"{run}: the {tag} document lists no tags; its records are ignored")
+            continue
+        layouts[layout] = tags
+    return layouts
+
+
+def _read_records(
+    run: str,
+    tensors: Mapping[str, Any],
+    pieces: _Pieces,
+    retention: Retention,
+    skipped: list[str],
+) -> None:
+    """Unpacks the records of schema 2 into ``pieces``, and counts what the loader kept."""
+    layouts = _read_layouts(run, tensors, skipped)
+    rows: dict[str, list[Any]] = {}
+    steps: dict[str, list[int]] = {}
+    walls: dict[str, list[float]] = {}
+    unknown = malformed = 0
+    for tag, data in tensors.items():
+        parsed = metadata.parse_records_tag(tag)
+        if parsed is None or not data:
+            continue
+        layout = parsed[0]
+        tags = layouts.get(layout)
+        if tags is None:
+            unknown += len(data)
+            continue
+        highest = -1
+        for datum in data:
+            row = np.asarray(datum.numpy, dtype=np.float32).reshape(-1)
+            if row.size != len(tags) + 1:
+                malformed += 1
+                continue
+            rows.setdefault(layout, []).append(row)
+            steps.setdefault(layout, []).append(int(datum.step))
+            walls.setdefault(layout, []).append(float(datum.wall_time))
+            highest = max(highest, int(row[0]) if np.isfinite(row[0]) else -1)
+        # TensorBoard keeps a tag's latest value, which holds the highest position.
+        kept = len(data)
+        retention.records_kept += kept
+        retention.records_written += max(kept, highest + 1)
+    if unknown:
+        skipped.append(f"{run}: {unknown} fitdiag records without their layout document; ignored")
+    if malformed:
+        skipped.append(f"{run}: {malformed} fitdiag records of the wrong size; ignored")
+    for layout, layout_rows in rows.items():
+        matrix = np.stack(layout_rows)
+        at = np.asarray(steps[layout], dtype=np.int64)
+        wall = np.asarray(walls[layout], dtype=np.float64)
+        order = np.lexsort((wall, at))
+        at, wall = at[order], wall[order]
+        columns = np.ascontiguousarray(matrix[order, 1:].T, dtype=np.float64)
+        for tag, column in zip(layouts[layout], columns, strict=True):
+            pieces.add(tag, at, column, wall)
+
+
+def _at_limit(
+    plugin: str, series: Mapping[str, Any], limit: int | None, retention: Retention
+) -> None:
+    if not limit:
+        return
+    for tag, points in series.items():
+        kept = len(points)
+        if kept >= limit:
+            retention.at_limit.append((plugin, tag, kept))
+
+
+def read_run(
+    provider: Any,
+    ctx: Any,
+    experiment_id: str,
+    run: TrainingRun,
+    config: DiagnosisConfig | None = None,
+    limits: SampleLimits | None = None,
+) -> tuple[RunData, Retention]:
+    """Reads every series of one training run, and what TensorBoard's loader dropped of it.
+
+    Args:
+        provider: A ``tensorboard.data.provider.DataProvider``.
+        ctx: The ``tensorboard.context.RequestContext`` of the request.
+        experiment_id: The experiment to read (``""`` for a local logdir).
+        run: The training run, from :func:`list_training_runs`.
+        config: Supplies the tag mapping that recognises validation twins.
+        limits: How many values of a tag the loader keeps, when known: series that hold exactly
+            that many are reported in :attr:`Retention.at_limit`. The records of schema 2 say
+            themselves how many were written, so their count needs no limits.
+
+    Returns:
+        ``(data, retention)``: the run's data (what could not be read is described in
+        ``RunData.skipped``) and what the loader kept of it.
+    """
+    cfg = config or DiagnosisConfig()
+    data = RunData()
+    retention = Retention(limits=limits)
+    scalar_limit = limits.scalars if limits else None
+    if run.train_run is not None:
+        series = _read_scalars(provider, ctx, experiment_id, SCALARS_PLUGIN, run.train_run)
+        _at_limit(SCALARS_PLUGIN, series, scalar_limit, retention)
+        for tag, points in series.items():
+            target = data.validation if cfg.tags.is_validation_twin(tag) else data.train
+            target[tag] = _to_series(points)
+    if run.validation_run is not None:
+        series = _read_scalars(provider, ctx, experiment_id, SCALARS_PLUGIN, run.validation_run)
+        _at_limit(SCALARS_PLUGIN, series, scalar_limit, retention)
+        for tag, points in series.items():
+            data.validation[tag] = _to_series(points)
+    pieces = _Pieces()
+    for tb_run in run.runs():
+        if not _schema_ok(provider, ctx, experiment_id, tb_run, data.skipped):
+            continue
+        legacy = _read_scalars(provider, ctx, experiment_id, metadata.PLUGIN_NAME, tb_run)
+        _at_limit(
+            metadata.PLUGIN_NAME, legacy, limits.fitdiag_scalar if limits else None, retention
+        )
+        for tag, points in legacy.items():
+            points = list(points)
+            steps = np.fromiter((p.step for p in points), dtype=np.int64, count=len(points))
+            values = np.fromiter((p.value for p in points), dtype=np.float64, count=len(points))
+            walls = np.fromiter((p.wall_time for p in points), dtype=np.float64, count=len(points))
+            pieces.add(tag, steps, values, walls)
+        tensors: Mapping[str, Any] = provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=FULL_DOWNSAMPLE,
+            run_tag_filter=_run_filter([tb_run]),
+        ).get(tb_run, {})
+        _read_records(tb_run, tensors, pieces, retention, data.skipped)
+        docs = _documents(tb_run, tensors, data.skipped)
+        if metadata.RUN_INFO_TAG in docs and data.run_info is None:
+            data.run_info = docs[metadata.RUN_INFO_TAG]
+        if metadata.STATIC_FINDINGS_TAG in docs and data.static_findings is None:
+            data.static_findings = docs[metadata.STATIC_FINDINGS_TAG]
+        if metadata.LIVE_FINDINGS_TAG in docs and data.live_findings is None:
+            data.live_findings = docs[metadata.LIVE_FINDINGS_TAG]
+    pieces.into(data)
+    data.layers = _layer_order(data)
+    return data, retention
 
 
 def load_run(
@@ -192,7 +489,7 @@ def load_run(
     run: TrainingRun,
     config: DiagnosisConfig | None = None,
 ) -> RunData:
-    """Reads every series of one training run.
+    """Reads every series of one training run (:func:`read_run` without the retention).
 
     Args:
         provider: A ``tensorboard.data.provider.DataProvider``.
@@ -204,45 +501,41 @@ def load_run(
     Returns:
         The run's data; what could not be read is described in ``RunData.skipped``.
     """
-    cfg = config or DiagnosisConfig()
-    data = RunData()
-    if run.train_run is not None:
-        for tag, points in _read_scalars(
-            provider, ctx, experiment_id, SCALARS_PLUGIN, run.train_run
-        ).items():
-            target = data.validation if cfg.tags.is_validation_twin(tag) else data.train
-            target[tag] = _to_series(points)
-    if run.validation_run is not None:
-        for tag, points in _read_scalars(
-            provider, ctx, experiment_id, SCALARS_PLUGIN, run.validation_run
-        ).items():
-            data.validation[tag] = _to_series(points)
-    for tb_run in run.runs():
-        if not _schema_ok(provider, ctx, experiment_id, tb_run, data.skipped):
-            continue
-        for tag, points in _read_scalars(
-            provider, ctx, experiment_id, metadata.PLUGIN_NAME, tb_run
-        ).items():
-            parsed = metadata.parse_tag(tag)
-            if parsed is None:
-                continue
-            stat, layer = parsed
-            if layer is None:
-                data.global_stats[stat] = _to_series(points)
-            else:
-                data.layer_stats.setdefault(stat, {})[layer] = _to_series(points)
-        docs = _read_documents(provider, ctx, experiment_id, tb_run, data.skipped)
-        if metadata.RUN_INFO_TAG in docs and data.run_info is None:
-            data.run_info = docs[metadata.RUN_INFO_TAG]
-        if metadata.STATIC_FINDINGS_TAG in docs and data.static_findings is None:
-            data.static_findings = docs[metadata.STATIC_FINDINGS_TAG]
-        if metadata.LIVE_FINDINGS_TAG in docs and data.live_findings is None:
-            data.live_findings = docs[metadata.LIVE_FINDINGS_TAG]
-    data.layers = _layer_order(data)
-    return data
+    return read_run(provider, ctx, experiment_id, run, config)[0]
+
+
+def layout_tags(
+    provider: Any, ctx: Any, experiment_id: str, tags: Mapping[str, Iterable[str]]
+) -> dict[tuple[str, str], list[str]]:
+    """Reads the layout documents named in a listing: ``(run, layout id) -> tags``.
+
+    Args:
+        provider: A ``tensorboard.data.provider.DataProvider``.
+        ctx: The request context.
+        experiment_id: The experiment.
+        tags: Run -> the ``fitdiag/layout/<id>`` tags to read.
+    """
+    out: dict[tuple[str, str], list[str]] = {}
+    wanted = {run: list(run_tags) for run, run_tags in tags.items() if run_tags}
+    if not wanted:
+        return out
+    result = provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=FULL_DOWNSAMPLE,
+        run_tag_filter=_run_filter(
+            sorted(wanted), sorted({tag for run_tags in wanted.values() for tag in run_tags})
+        ),
+    )
+    for run, by_tag in result.items():
+        for layout, layout_list in _read_layouts(run, by_tag, []).items():
+            out[(run, layout)] = layout_list
+    return out
 
 
 def _layer_order(data: RunData) -> list[str]:
+
     known = sorted({layer for by_layer in data.layer_stats.values() for layer in by_layer})
     declared = data.run_info.get("layers") if data.run_info else None
     if not isinstance(declared, list):

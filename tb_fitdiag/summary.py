@@ -4,22 +4,35 @@ Events are written with TensorBoard's own pure-Python event file writer (no Tens
 writing never touches the training graph or the default ``tf.summary`` writer that
 ``keras.callbacks.TensorBoard`` uses). Every summary carries the metadata that
 :mod:`tb_fitdiag.metadata` defines; the metadata is attached to the first value of each tag in a
-file, as ``tf.summary`` does.
+file, as ``tf.summary`` does. Statistics are written as records of schema 2 (one float tensor per
+step, at most ``metadata.RECORDS_PER_TAG`` of them a tag), which TensorBoard keeps whole at its
+default flags.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tb_fitdiag import metadata
 
 # Marks the event files this package writes: `events.out.tfevents.<time>.<host>.<pid>.<n>.fitdiag`.
 FILENAME_SUFFIX = ".fitdiag"
+
+
+@dataclass
+class _OpenTag:
+    """The records tag a layout is filling: its name and how many records it holds."""
+
+    layout: str
+    tag: str = ""
+    count: int = 0
 
 
 class RunWriter:
@@ -47,30 +60,55 @@ class RunWriter:
             filename_suffix=FILENAME_SUFFIX,
         )
         self._tagged: set[str] = set()
+        self._layouts: dict[tuple[str, ...], _OpenTag] = {}
         self._lock = threading.Lock()
         self._closed = False
 
     def stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
-        """Writes several fitdiag statistics of one step in one event.
+        """Writes the fitdiag statistics of one step as one record (one event).
+
+        The record goes into the records tag of its layout (the tags of ``values``, in order);
+        a layout's first record in this file also writes the layout's document, in the same
+        event, so that no reader sees a record before its layout.
 
         Args:
-            values: ``tag -> (value, kind)``.
+            values: ``tag -> (value, kind)``; the kind is implied by the tag and not stored.
             step: The global optimizer step.
         """
         from tensorboard.compat.proto import summary_pb2
 
+        if not values:
+            return
+        tags = tuple(values)
+        packed = struct.pack(f"<{len(tags)}f", *(float(v) for v, _ in values.values()))
         summary = summary_pb2.Summary()
         with self._lock:
-            for tag, (value, kind) in values.items():
-                entry = summary.value.add(tag=tag)
-                # Filled in place: building a TensorProto and copying it in costs twice as much.
-                tensor = entry.tensor
-                tensor.dtype = _DT_FLOAT
-                tensor.tensor_shape.SetInParent()
-                tensor.float_val.append(float(value))
-                if tag not in self._tagged:
-                    entry.metadata.CopyFrom(metadata.create_summary_metadata(kind))
-                    self._tagged.add(tag)
+            open_tag = self._layouts.get(tags)
+            if open_tag is None:
+                open_tag = self._layouts[tags] = _OpenTag(metadata.layout_id(tags))
+                layout: metadata.Layout = {"version": metadata.SCHEMA_VERSION, "tags": list(tags)}
+                doc_tag = metadata.layout_tag(open_tag.layout)
+                entry = summary.value.add(tag=doc_tag, tensor=_string_tensor(layout))
+                if doc_tag not in self._tagged:
+                    entry.metadata.CopyFrom(
+                        metadata.create_summary_metadata(metadata.KIND_LAYOUT, tensor=True)
+                    )
+                    self._tagged.add(doc_tag)
+            if not open_tag.tag or open_tag.count >= metadata.RECORDS_PER_TAG:
+                open_tag.tag = metadata.records_tag(open_tag.layout, step)
+                open_tag.count = 0
+            entry = summary.value.add(tag=open_tag.tag)
+            # Filled in place: building a TensorProto and copying it in costs twice as much.
+            tensor = entry.tensor
+            tensor.dtype = _DT_FLOAT
+            tensor.tensor_shape.dim.add(size=len(tags) + 1)
+            tensor.tensor_content = struct.pack("<f", open_tag.count) + packed
+            if open_tag.tag not in self._tagged:
+                entry.metadata.CopyFrom(
+                    metadata.create_summary_metadata(metadata.KIND_RECORDS, tensor=True)
+                )
+                self._tagged.add(open_tag.tag)
+            open_tag.count += 1
             self._add(summary, step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
@@ -92,10 +130,7 @@ class RunWriter:
             step: The step the document belongs to.
             kind: ``metadata.KIND_RUN_INFO`` or ``metadata.KIND_STATIC_FINDINGS``.
         """
-        from tensorboard.util import tensor_util
-
-        payload = json.dumps(document, sort_keys=True).encode("utf-8")
-        tensor = tensor_util.make_tensor_proto(payload)
+        tensor = _string_tensor(document)
         self._write(tag, tensor, step, lambda: metadata.create_summary_metadata(kind, tensor=True))
 
     def flush(self) -> None:
@@ -173,6 +208,13 @@ class RunWriters:
 
 
 _DT_FLOAT = 1  # types_pb2.DT_FLOAT, fixed by TensorFlow's wire format
+
+
+def _string_tensor(document: Mapping[str, Any]) -> Any:
+    """A JSON document as a rank-0 ``DT_STRING`` tensor."""
+    from tensorboard.util import tensor_util
+
+    return tensor_util.make_tensor_proto(json.dumps(document, sort_keys=True).encode("utf-8"))
 
 
 def _float_tensor(value: float) -> Any:

@@ -76,10 +76,11 @@ export interface DiagnosisResponse {
   run_info: Record<string, unknown> | null;
 }
 
-/** A layer-by-step matrix: nested lists, or (what the page asks for) base64 float32 cells. */
+/** A layer-by-step matrix: nested lists, or (what the page asks for) base64 float32 cells;
+ * `present` is null when every cell was recorded. */
 export type StatMatrix =
   | { steps: number[]; format: "lists"; values: Num[][] }
-  | { steps: number[]; format: "base64"; values: string; present: string };
+  | { steps: number[]; format: "base64"; values: string; present: string | null };
 
 export interface GradientsResponse {
   run: string;

@@ -29,7 +29,7 @@ export function toMatrix(layers: string[], stat: StatMatrix): Matrix {
   const cells = layers.length * cols;
   if (stat.format === "base64") {
     const raw = decodeBase64(stat.values);
-    const present = decodeBase64(stat.present);
+    const present = stat.present === null ? new Uint8Array(cells).fill(1) : decodeBase64(stat.present);
     if (raw.length !== cells * 4 || present.length !== cells) {
       throw new Error(`malformed matrix: ${raw.length} bytes for ${layers.length}x${cols} cells`);
     }

@@ -3,8 +3,10 @@
 Two things live here so that every runtime test can import them:
 
 * :func:`write_events` writes a TensorBoard run from plain Python data with TensorBoard's own
-  event writer (no TensorFlow): ordinary scalars, fitdiag statistics and documents, exactly as
-  the ``metadata`` contract describes them.
+  event writer (no TensorFlow): ordinary scalars, fitdiag statistics (as schema 1 wrote them, one
+  scalar tag per statistic and layer) and documents, as the ``metadata`` contract describes
+  them; :func:`write_long_run` writes a 10,000-step run as the callback does (schema 2) or as
+  schema 1 did.
 * :func:`generate` trains tiny Keras models on synthetic data with ``FitDiagCallback`` and a
   label per run (:data:`LABELS`), in one subprocess; :func:`evaluate` diagnoses them and says
   which runs were diagnosed right.
@@ -109,6 +111,83 @@ def write_events(
     writer.close()
     (path,) = [p for p in Path(run_dir).iterdir() if "tfevents" in p.name][-1:]
     return path
+
+
+LONG_RUN_STEPS = 10_000
+LONG_RUN_LAYERS = ("seq/dense", "seq/dense_1", "seq/dense_2")
+# The steps of the long run whose gradients are Inf: one short burst that a sample of the
+# records (TensorBoard's default of 10 or 1,000 values a tag) would miss or blur.
+LONG_RUN_BURST = (6_543, 6_544, 6_545)
+
+
+def write_long_run(log_dir: str | os.PathLike[str], *, schema: int = 2) -> None:
+    """A 10,000-step run with a record at every step, as ``FitDiagCallback(interval=1)`` writes
+    it (without training): 3 layers' gradient norms, update ratios and exactly-0 fractions, the
+    batch loss, 10 epochs of ``epoch_loss``, and a burst of Inf gradients at
+    :data:`LONG_RUN_BURST`.
+
+    Args:
+        log_dir: The training run (``<log_dir>/train``, ``<log_dir>/validation``).
+        schema: 2 writes with ``tb_fitdiag.summary`` (what the callback writes); 1 writes one
+            scalar tag per statistic and layer, as fitdiag's first event format did.
+    """
+    from tb_fitdiag.summary import RunWriters
+
+    burst = set(LONG_RUN_BURST)
+    writers = RunWriters(str(log_dir))
+    writers.train.document(
+        metadata.RUN_INFO_TAG,
+        {
+            "version": metadata.SCHEMA_VERSION,
+            "layers": list(LONG_RUN_LAYERS),
+            "interval": 1,
+            "dense_steps": 0,
+            "activation_interval": 0,
+            "optimizer": "Adam",
+            "strategy": "default",
+            "mixed_precision": False,
+            "script": None,
+        },
+        0,
+        metadata.KIND_RUN_INFO,
+    )
+    legacy: dict[str, list[tuple[int, float]]] = {}
+    for step in range(LONG_RUN_STEPS):
+        values: dict[str, tuple[float, str]] = {
+            metadata.global_tag("batch_loss"): (
+                0.3 + 2.0 / (1 + step / 500),
+                metadata.KIND_GLOBAL_STAT,
+            )
+        }
+        for i, layer in enumerate(LONG_RUN_LAYERS):
+            norm = float("inf") if step in burst else 0.1 * (i + 1) * (1 + 0.1 * ((step % 7) - 3))
+            values[metadata.layer_tag("grad_norm", layer)] = (norm, metadata.KIND_LAYER_STAT)
+            values[metadata.layer_tag("update_ratio", layer)] = (1e-3, metadata.KIND_LAYER_STAT)
+            values[metadata.layer_tag("zero_fraction", layer)] = (0.01, metadata.KIND_LAYER_STAT)
+        if schema == 2:
+            writers.train.stats(values, step)
+        else:
+            for tag, (value, _kind) in values.items():
+                legacy.setdefault(tag, []).append((step, value))
+    for epoch in range(10):
+        writers.train.scalar("epoch_loss", 0.3 + 2.0 / (1 + 2 * epoch), epoch)
+        writers.validation.scalar("epoch_loss", 0.35 + 2.0 / (1 + 2 * epoch), epoch)
+    writers.close()
+    if schema == 1:
+        layer_stats: dict[str, dict[str, list[tuple[int, float]]]] = {}
+        global_stats: dict[str, list[tuple[int, float]]] = {}
+        for tag, points in legacy.items():
+            stat, layer = metadata.parse_tag(tag) or ("", None)
+            if layer is None:
+                global_stats[stat] = points
+            else:
+                layer_stats.setdefault(stat, {})[layer] = points
+        write_events(
+            Path(log_dir) / metadata.TRAIN_RUN,
+            layer_stats=layer_stats,
+            global_stats=global_stats,
+            schema_version=1,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

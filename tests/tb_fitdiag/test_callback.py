@@ -152,20 +152,28 @@ def test_every_summary_carries_plugin_name_version_and_data_class(
         callbacks=[FitDiagCallback(tmp_path, interval=2, lint_script=False)],
     )
     train = cb_load_run(str(tmp_path / "train"))
-    fitdiag_tags = [tag for tag in train.values if tag.startswith(metadata.TAG_PREFIX)]
+    fitdiag_tags = [tag for tag in train.metadata if tag.startswith(metadata.TAG_PREFIX)]
     assert metadata.RUN_INFO_TAG in fitdiag_tags
-    assert len(fitdiag_tags) > 10
+    kinds = set()
     for tag in fitdiag_tags:
         meta = train.metadata[tag]
         assert meta.plugin_data.plugin_name == metadata.PLUGIN_NAME
         content = metadata.parse_plugin_content(meta.plugin_data.content)
         assert content["version"] == metadata.SCHEMA_VERSION
+        assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
+        kinds.add(content["kind"])
         if tag == metadata.RUN_INFO_TAG:
             assert content["kind"] == metadata.KIND_RUN_INFO
-            assert meta.data_class == summary_pb2.DATA_CLASS_TENSOR
+        elif metadata.parse_records_tag(tag) is not None:
+            assert content["kind"] == metadata.KIND_RECORDS
+            assert len(train.values.get(tag, [])) == 0  # unpacked, not a series of its own
         else:
-            assert metadata.parse_tag(tag) is not None
-            assert meta.data_class == summary_pb2.DATA_CLASS_SCALAR
+            assert metadata.parse_layout_tag(tag) is not None, tag
+            assert content["kind"] == metadata.KIND_LAYOUT
+    assert {metadata.KIND_RECORDS, metadata.KIND_LAYOUT} <= kinds
+    # The statistics inside the records, one series per tag.
+    stats = [tag for tag in train.values if metadata.parse_tag(tag) is not None]
+    assert len(stats) > 10
     # Epoch scalars for the Scalars tab, in both runs, at the epoch index.
     for tag in ("epoch_loss", "epoch_mae", "epoch_learning_rate"):
         assert sorted(train.series(tag)) == [0, 1]
@@ -201,47 +209,36 @@ def test_fast_loader_keeps_the_data(tmp_path: Path, cb_clean_keras: Any) -> None
         verbose=0,
         callbacks=[FitDiagCallback(tmp_path, interval=1, lint_script=False)],
     )
+    # At TensorBoard's default flags (no --samples_per_plugin).
     ingester = server_ingester.SubprocessServerDataIngester(
         binary,
         str(tmp_path),
         reload_interval=0,
         channel_creds_type=grpc_util.ChannelCredsType.LOCAL,
-        samples_per_plugin={"scalars": 0, "tensors": 0},
     )
     ingester.start()
     try:
         provider = ingester.data_provider
         from tensorboard.context import RequestContext
 
+        from tb_fitdiag import reading
+
         ctx = RequestContext()
-        scalars: dict[str, Any] = {}
         tensors: dict[str, Any] = {}
         for _ in range(100):  # the server loads in the background; wait for it (bounded)
-            scalars = provider.list_scalars(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
             tensors = provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
-            if scalars.get("train") and tensors.get("train"):
+            if metadata.RUN_INFO_TAG in tensors.get("train", {}):
                 break
             time.sleep(0.1)
-        grad_tag = metadata.layer_tag("grad_norm", "sequential/dense")
-        assert grad_tag in scalars["train"]
-        assert metadata.global_tag("batch_loss") in scalars["train"]
-        assert metadata.RUN_INFO_TAG in tensors["train"]
-        read = provider.read_scalars(
-            ctx,
-            experiment_id="",
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=1000,
-            run_tag_filter=_filter(["train"], [grad_tag]),
-        )
-        assert [point.step for point in read["train"][grad_tag]] == [0, 1, 2, 3]
+        assert any(metadata.parse_records_tag(tag) for tag in tensors["train"])
+        (run,) = reading.list_training_runs(provider, ctx, "")
+        data, retention = reading.read_run(provider, ctx, "", run)
+        assert data.layer_stats["grad_norm"]["sequential/dense"].steps.tolist() == [0, 1, 2, 3]
+        assert data.global_stats["batch_loss"].steps.tolist() == [0, 1, 2, 3]
+        assert data.run_info is not None
+        assert retention.complete and retention.records_kept == retention.records_written > 0
     finally:
         ingester._stdin_handle.close()  # the server exits when its stdin closes
-
-
-def _filter(runs: list[str], tags: list[str]) -> Any:
-    from tensorboard.data import provider
-
-    return provider.RunTagFilter(runs=runs, tags=tags)
 
 
 @pytest.mark.slow
@@ -293,8 +290,10 @@ def test_keras_tensorboard_beside_it_loads_without_clashes(
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
     ctx = RequestContext()
-    ours = provider.list_scalars(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
-    assert metadata.global_tag("global_grad_norm") in ours["train"]
+    from tb_fitdiag import reading
+
+    (run,) = reading.list_training_runs(provider, ctx, "")
+    assert "global_grad_norm" in reading.load_run(provider, ctx, "", run).global_stats
     theirs = provider.list_scalars(ctx, experiment_id="", plugin_name="scalars")
     assert "epoch_loss" in theirs["train"] and "epoch_loss" in theirs["validation"]
 

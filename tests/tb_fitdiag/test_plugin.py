@@ -487,17 +487,32 @@ def test_gradients_keep_nan_and_inf(client: Client) -> None:
     assert row[9] == "NaN"
 
 
-def test_gradients_in_base64_match_the_lists(client: Client) -> None:
+@pytest.mark.parametrize(
+    ("run", "stat", "dense"),
+    [
+        pytest.param("diverging", "grad_norm", True, id="every-cell-recorded"),
+        pytest.param("healthy", "dead_fraction", False, id="a-layer-not-recorded"),
+    ],
+)
+def test_gradients_in_base64_match_the_lists(
+    client: Client, run: str, stat: str, dense: bool
+) -> None:
     import numpy as np
 
-    lists = _get_json(client, "/gradients?run=diverging&stat=grad_norm")["stats"]["grad_norm"]
-    packed = _get_json(client, "/gradients?run=diverging&stat=grad_norm&format=base64")
-    matrix = packed["stats"]["grad_norm"]
+    lists = _get_json(client, f"/gradients?run={run}&stat={stat}")["stats"][stat]
+    packed = _get_json(client, f"/gradients?run={run}&stat={stat}&format=base64")
+    matrix = packed["stats"][stat]
     assert matrix["format"] == "base64"
     assert matrix["steps"] == lists["steps"]
     shape = (len(packed["layers"]), len(matrix["steps"]))
     values = np.frombuffer(base64.b64decode(matrix["values"]), dtype="<f4").reshape(shape)
-    present = np.frombuffer(base64.b64decode(matrix["present"]), dtype=np.uint8).reshape(shape)
+    # No mask when every cell was recorded.
+    assert (matrix["present"] is None) == dense
+    present = (
+        np.ones(shape, dtype=np.uint8)
+        if dense
+        else np.frombuffer(base64.b64decode(matrix["present"]), dtype=np.uint8).reshape(shape)
+    )
     for r, row in enumerate(lists["values"]):
         for c, cell in enumerate(row):
             assert bool(present[r, c]) == (cell is not None)
