@@ -18,9 +18,9 @@ listed them): select -> drawn for runs the page has not shown yet, after the bac
 finished.
 
 "Drawn" is the page's own marker (``document.body.dataset.drawn == run``), set two animation
-frames after every chart and the heatmap are drawn. Target: <= 1.5 s for 200 layers x 1,000
-records once TensorBoard has loaded the data. Run: ``.venv/bin/python benchmarks/page_speed.py``
-(about 5 minutes on 2 cores).
+frames after every chart and the heatmap are drawn. Targets, for 200 layers x 1,000 records once
+TensorBoard has loaded the data: cold and first view <= 1.5 s, warm <= 300 ms.
+Run: ``.venv/bin/python benchmarks/page_speed.py`` (about a minute on 2 cores).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ CHROMIUM_ARGS = [
 PER_STEP_STATS = ("grad_norm", "weight_norm", "update_ratio", "zero_fraction", "nonfinite")
 ACTIVATION_STATS = ("dead_fraction",)
 TARGET_MS = 1500.0
+WARM_TARGET_MS = 300.0
 
 _MEASURE_DRAW = """async (run) => {
   const button = Array.from(document.querySelectorAll('button.run'))
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  wrote {len(names)} runs in {write_s:.1f} s; TensorBoard loaded them in {load_s:.1f} s"
     )
-    print(f"  the page's /gradients answer (3 stats, base64): {sizes / 1e6:.2f} MB of JSON")
+    print(f"  the page's /gradients answer (4 stats, base64): {sizes / 1e6:.2f} MB of JSON")
     print(
         f"  background reads (session 2) held all {len(names)} runs "
         f"{prefetch_s:.1f} s after the tab opened"
@@ -328,13 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<54} median {med(xs):7.0f} ms   [{shown_ms}]")
     print(f"  ratio drawn / fetch-only, cold: {med(cold_ms) / med(fetch_cold_ms):.2f}x")
     print(f"  ratio drawn / fetch-only, warm: {med(warm_ms) / med(fetch_warm_ms):.2f}x")
-    for label, xs in (
-        ("cold", cold_ms),
-        ("first view after background read", prefetched_ms),
-        ("warm", warm_ms),
+    for label, xs, target in (
+        ("cold", cold_ms, TARGET_MS),
+        ("first view after background read", prefetched_ms, TARGET_MS),
+        ("warm", warm_ms, WARM_TARGET_MS),
     ):
-        verdict = "met" if med(xs) <= TARGET_MS else "NOT met"
-        print(f"  target {label} median <= {TARGET_MS:.0f} ms: {verdict}")
+        verdict = "met" if med(xs) <= target else "NOT met"
+        print(f"  target {label} median <= {target:.0f} ms: {verdict}")
     return 0
 
 
