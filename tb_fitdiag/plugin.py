@@ -775,7 +775,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         if name == "tensorboard.data.grpc_provider.GrpcDataProvider":
             # The Rust data server keeps, per tag, 1,000 scalars and 100 tensors by default.
             return limits(
-                loader="the default loader, TensorBoard's data server",
+                loader="TensorBoard's default loader (its Rust data server)",
                 fitdiag_scalar=hint(metadata.PLUGIN_NAME, 1000),
                 fitdiag_tensor=hint(metadata.PLUGIN_NAME, 100),
                 scalars=hint(_SCALARS_PLUGIN, 1000),
@@ -783,7 +783,7 @@ class FitDiagPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
         if name.endswith("event_processing.data_provider.MultiplexerDataProvider"):
             # TensorBoard's Python loader keeps 10 values of a tag of a plugin it does not know.
             return limits(
-                loader="--load_fast=false",
+                loader="TensorBoard's Python loader (--load_fast=false)",
                 fitdiag_scalar=hint(metadata.PLUGIN_NAME, 10),
                 fitdiag_tensor=hint(metadata.PLUGIN_NAME, 10),
                 scalars=hint(_SCALARS_PLUGIN, 1000),

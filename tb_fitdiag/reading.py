@@ -171,31 +171,36 @@ class Retention:
         """What was dropped and the flag that keeps it, in one paragraph ("" when complete)."""
         if self.complete:
             return ""
-        loader = f" ({self.limits.loader})" if self.limits else ""
+        loader = self.limits.loader if self.limits else "TensorBoard's loader"
         parts = []
         if self.records_kept < self.records_written:
             dropped = self.records_written - self.records_kept
             parts.append(
-                f"TensorBoard's loader{loader} kept {self.records_kept:,} of the "
-                f"{self.records_written:,} gradient records of this run ({dropped:,} dropped)"
+                f"{loader} kept {self.records_kept:,} of the {self.records_written:,} records "
+                f"of gradient statistics of this run ({dropped:,} dropped)"
             )
         legacy = [(tag, kept) for plugin, tag, kept in self.at_limit if plugin != SCALARS_PLUGIN]
         if legacy:
             kept = max(k for _, k in legacy)
             parts.append(
-                f"{len(legacy):,} statistics of this run are written one tag each (fitdiag's "
-                f"schema 1), and TensorBoard's loader{loader} keeps only {kept:,} values of such "
-                f"a tag: each holds exactly {kept:,}, so the records between them were dropped"
+                "this run was recorded by an older fitdiag (event schema 1: one tag per "
+                f"statistic and layer), and {loader} keeps {kept:,} values of such a tag: "
+                f"{len(legacy):,} of its series {'holds' if len(legacy) == 1 else 'hold'} "
+                f"exactly {kept:,}, so the records between them were dropped"
             )
         plain = [(tag, kept) for plugin, tag, kept in self.at_limit if plugin == SCALARS_PLUGIN]
         if plain:
             names = ", ".join(tag for tag, _ in plain[:3]) + (", ..." if len(plain) > 3 else "")
+            kept = max(k for _, k in plain)
             parts.append(
-                f"TensorBoard keeps {max(k for _, k in plain):,} values of a scalar, and "
-                f"{names} hold exactly that many: the values between them were dropped"
+                f"{loader} keeps {kept:,} values of a scalar, and {names} "
+                f"{'holds' if len(plain) == 1 else 'hold'} exactly {kept:,}: the values "
+                "between them were dropped"
             )
+        text = "; ".join(parts)
         return (
-            "; ".join(parts)
+            text[:1].upper()
+            + text[1:]
             + ". The charts and the diagnosis here see only what was kept (fitdiag diagnose "
             "LOGDIR reads everything). To keep every value, restart TensorBoard with "
             + self.flag()

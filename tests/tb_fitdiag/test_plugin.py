@@ -33,6 +33,16 @@ from werkzeug.test import Client
 from tb_fitdiag import metadata
 from tb_fitdiag.plugin import FitDiagPlugin
 
+try:
+    from labelled_runs import LONG_RUN_BURST, LONG_RUN_LAYERS, LONG_RUN_STEPS, write_long_run
+except ImportError:  # tests/ imported as a package
+    from tests.tb_fitdiag.labelled_runs import (
+        LONG_RUN_BURST,
+        LONG_RUN_LAYERS,
+        LONG_RUN_STEPS,
+        write_long_run,
+    )
+
 PREFIX = "/data/plugin/fitdiag"
 LAYERS = ["sequential/dense", "sequential/dense_1", "sequential/dense_2"]
 STATIC_DOC = {
@@ -168,14 +178,29 @@ def _write_keras_only(root: Path, name: str = "keras_only") -> None:
 # --- the app under test ----------------------------------------------------------------------
 
 
-def _app(logdir: Path) -> tuple[Client, FitDiagPlugin, Any]:
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0, "scalars": 0}
-    )
+def _app(logdir: Path, *, defaults: bool = False) -> tuple[Client, FitDiagPlugin, Any]:
+    """The plugin in a TensorBoard app; ``defaults``: TensorBoard's Python loader at its default
+    flags, as ``tensorboard --load_fast=false`` builds it (else one that keeps everything)."""
+    from tensorboard.backend.event_processing import data_ingester
+
+    if defaults:
+        multiplexer = plugin_event_multiplexer.EventMultiplexer(
+            size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
+            tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE,
+        )
+    else:
+        multiplexer = plugin_event_multiplexer.EventMultiplexer(
+            tensor_size_guidance={metadata.PLUGIN_NAME: 0, "scalars": 0}
+        )
     multiplexer.AddRunsFromDirectory(str(logdir))
     multiplexer.Reload()
     provider = mux_data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
-    context = base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
+    context = base_plugin.TBContext(
+        logdir=str(logdir),
+        data_provider=provider,
+        # What TensorBoard passes from --samples_per_plugin (none given: {}).
+        sampling_hints={} if defaults else None,
+    )
     plugin = FitDiagPlugin(context)
     app = application.TensorBoardWSGI([plugin], data_provider=provider)
     return Client(app), plugin, provider
@@ -539,6 +564,103 @@ def test_gradients_of_a_run_without_them(client: Client) -> None:
     body = _get_json(client, "/gradients?run=keras_only&stat=grad_norm")
     assert body["stats"] == {"grad_norm": None}
     assert body["layers"] == []
+
+
+# --- schema 2 (what the callback writes) and TensorBoard's retention -------------------------
+
+
+def _write_healthy_packed(root: Path, name: str) -> None:
+    """The healthy run again, written by ``tb_fitdiag.summary`` (schema 2) as the callback does."""
+    from tb_fitdiag.summary import RunWriters
+
+    writers = RunWriters(str(root / name))
+    writers.train.document(
+        metadata.RUN_INFO_TAG,
+        {"version": 2, "layers": LAYERS, "interval": 10, "activation_interval": 20},
+        0,
+        metadata.KIND_RUN_INFO,
+    )
+    for epoch in range(12):
+        writers.train.scalar("epoch_loss", 1.0 / (1 + epoch), epoch)
+        writers.validation.scalar("epoch_loss", 1.1 / (1 + epoch) + 0.01, epoch)
+    for step in range(0, 120, 10):
+        stats = {metadata.global_tag("batch_loss"): (1.0 / (1 + step / 10), "global_stat")}
+        for i, layer in enumerate(LAYERS):
+            stats[metadata.layer_tag("grad_norm", layer)] = (
+                0.1 * (i + 1) * (1 + 0.01 * step),
+                "layer_stat",
+            )
+            stats[metadata.layer_tag("update_ratio", layer)] = (1e-3, "layer_stat")
+        writers.train.stats(stats, step)
+        if step % 20 == 0:
+            writers.train.stats(
+                {
+                    metadata.layer_tag("dead_fraction", LAYERS[i]): (0.05 * i, "layer_stat")
+                    for i in range(2)
+                },
+                step,
+            )
+    writers.close()
+
+
+def test_schema_2_is_served_as_schema_1_was(tmp_path: Path) -> None:
+    _write_healthy(tmp_path, "old")
+    _write_healthy_packed(tmp_path, "new")
+    client, _, _ = _app(tmp_path)
+    runs = {r["name"]: r for r in _get_json(client, "/runs")["runs"]}
+    for key in ("has_losses", "has_gradients", "gradient_stats", "layer_count", "max_step"):
+        assert runs["new"][key] == runs["old"][key], key
+    query = "&stat=grad_norm&stat=update_ratio&stat=dead_fraction"
+    old = _get_json(client, "/gradients?run=old" + query)
+    new = _get_json(client, "/gradients?run=new" + query)
+    assert new["stats"] == old["stats"]
+    assert new["layers"] == old["layers"] == LAYERS
+    old_diag = _get_json(client, "/diagnosis?run=old")
+    new_diag = _get_json(client, "/diagnosis?run=new")
+    assert new_diag["findings"] == old_diag["findings"]
+    assert new_diag["losses"] == old_diag["losses"]
+    assert new_diag["retention"] is None
+
+
+@pytest.fixture(scope="module")
+def long_logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("long")
+    write_long_run(root / "long")
+    write_long_run(root / "long_schema1", schema=1)
+    return root
+
+
+def test_a_10000_step_run_is_whole_at_tensorboards_default_flags(long_logdir: Path) -> None:
+    """Through TensorBoard's Python loader at its defaults (10 values a tag of a plugin it does
+    not know): every one of the 10,000 records is on the page and in the diagnosis."""
+    client, _, _ = _app(long_logdir, defaults=True)
+    (run,) = [r for r in _get_json(client, "/runs")["runs"] if r["name"] == "long"]
+    assert run["max_step"] == LONG_RUN_STEPS - 1
+    assert run["layer_count"] == len(LONG_RUN_LAYERS)
+    body = _get_json(client, "/gradients?run=long&stat=grad_norm&format=base64")
+    assert body["stats"]["grad_norm"]["steps"] == list(range(LONG_RUN_STEPS))
+    diagnosis = _get_json(client, "/diagnosis?run=long")
+    assert diagnosis["retention"] is None
+    assert diagnosis["losses"]["batch"]["steps"] == list(range(LONG_RUN_STEPS))
+    exploding = [f for f in diagnosis["findings"] if f["name"] == "exploding-gradients"]
+    assert exploding and exploding[0]["step_start"] == LONG_RUN_BURST[0]
+
+
+def test_what_tensorboard_dropped_is_said_with_the_flag_that_keeps_it(long_logdir: Path) -> None:
+    """A run of schema 1 (one tag per statistic) loses records at TensorBoard's defaults."""
+    client, _, _ = _app(long_logdir, defaults=True)
+    diagnosis = _get_json(client, "/diagnosis?run=long_schema1")
+    retention = diagnosis["retention"]
+    assert retention["flag"] == "--samples_per_plugin=fitdiag=0"
+    assert retention["series_at_limit"] == 3 * len(LONG_RUN_LAYERS) + 1
+    assert "--load_fast=false" in retention["message"]
+    assert "--samples_per_plugin=fitdiag=0" in retention["message"]
+    grads = _get_json(client, "/gradients?run=long_schema1")["stats"]["grad_norm"]
+    assert len(grads["steps"]) == 10  # what TensorBoard kept
+    # Without the sampling hints TensorBoard passes, the plugin cannot know the loader's limit
+    # and says nothing about schema 1 (schema 2's records count themselves).
+    client, _, _ = _app(long_logdir)
+    assert _get_json(client, "/diagnosis?run=long_schema1")["retention"] is None
 
 
 # --- /static_findings ------------------------------------------------------------------------
