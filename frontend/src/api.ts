@@ -61,6 +61,25 @@ export interface MetricJson {
   validation: SeriesJson | null;
 }
 
+/** A finding FitDiagCallback said while the run trained (the fitdiag/live_findings document). */
+export interface LiveFinding {
+  name: string;
+  severity: string;
+  /** The global step at which it was said. */
+  step: number;
+  /** Keras's epoch index (0-based) at which it was said. */
+  epoch: number;
+}
+
+/** What TensorBoard's loader dropped of the run, and the flag that keeps it. */
+export interface Retention {
+  records_written: number;
+  records_kept: number;
+  series_at_limit: number;
+  flag: string;
+  message: string;
+}
+
 export interface DiagnosisResponse {
   run: string;
   /** The data the diagnosis was read from: the run's fingerprint in /runs. */
@@ -69,6 +88,10 @@ export interface DiagnosisResponse {
   findings: Finding[];
   notes: string[];
   skipped: string[];
+  /** What the callback said while training; empty when nothing was said or recorded. */
+  live?: LiveFinding[];
+  /** null when TensorBoard kept every record and value. */
+  retention?: Retention | null;
   losses: Record<string, SeriesJson>;
   metrics: MetricJson[];
   has_gradients: boolean;

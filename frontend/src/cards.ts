@@ -1,7 +1,7 @@
 // Diagnosis cards (most severe first, as the engine orders them), the fitlint findings recorded
 // at train start, and the empty state for runs without gradient statistics.
 
-import type { Finding, Headline, StaticFindingsResponse } from "./api";
+import type { Finding, Headline, LiveFinding, StaticFindingsResponse } from "./api";
 import { h } from "./dom";
 import { evidenceView } from "./evidence";
 import { locationView, type SourceLocation } from "./location";
@@ -45,17 +45,41 @@ export interface CardActions {
   showInHeatmap(mode: string): void;
 }
 
+/** "said while training at step 80 (Keras's epoch 9), as error": the words of `fitdiag diagnose`. */
+export function liveText(said: LiveFinding): string {
+  return `said while training at step ${said.step} (Keras's epoch ${said.epoch + 1}), as ${said.severity}`;
+}
+
+/** The findings said while training that no card shows (the final diagnosis did not raise them). */
+function liveOnly(live: LiveFinding[], findings: Finding[]): HTMLElement | null {
+  const shown = new Set(findings.map((f) => f.name));
+  const rest = live.filter((l) => !shown.has(l.name));
+  if (!rest.length) return null;
+  return h(
+    "div",
+    { class: "live-only muted" },
+    "Said while training, not raised by the diagnosis of the whole run: ",
+    ...rest.flatMap((l, i) => [i ? "; " : "", h("code", {}, l.name), ` ${liveText(l)}`]),
+  );
+}
+
 export function findingCards(
   findings: Finding[],
   staticFindings: StaticFindingsResponse["static_findings"],
   actions?: CardActions,
+  live: LiveFinding[] = [],
 ): HTMLElement {
   if (findings.length === 0) {
     return h(
       "div",
-      { class: "card card-ok" },
-      h("div", { class: "card-title" }, "No problems found"),
-      h("p", {}, "The diagnosis found nothing wrong with this run's losses or gradients."),
+      {},
+      h(
+        "div",
+        { class: "card card-ok" },
+        h("div", { class: "card-title" }, "No problems found"),
+        h("p", {}, "The diagnosis found nothing wrong with this run's losses or gradients."),
+      ),
+      liveOnly(live, findings),
     );
   }
   const list = h("div", { class: "cards" });
@@ -106,6 +130,9 @@ export function findingCards(
           h("span", { class: "card-range" }, rangeText(finding)),
         ),
         h("p", { class: "card-message" }, finding.message),
+        ...live
+          .filter((l) => l.name === finding.name)
+          .map((l) => h("p", { class: "card-live", "data-step": String(l.step) }, `${liveText(l)[0].toUpperCase()}${liveText(l).slice(1)}`)),
         finding.summary ? h("p", { class: "card-summary muted" }, finding.summary) : null,
         evidence,
         show,
@@ -123,6 +150,8 @@ export function findingCards(
       ),
     );
   }
+  const rest = liveOnly(live, findings);
+  if (rest) list.append(rest);
   return list;
 }
 

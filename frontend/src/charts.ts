@@ -30,6 +30,13 @@ export interface Shade {
   label: string;
 }
 
+/** A mark above the plot at one x (a step or an epoch), with its words as the tooltip. */
+export interface Marker {
+  x: number;
+  label: string;
+  color: string;
+}
+
 export interface ChartSpec {
   title: string;
   xLabel: string;
@@ -49,6 +56,8 @@ export interface ChartSpec {
   whiskers?: { low: number; high: number; color: string };
   /** x values are whole numbers (epochs, steps): ticks only at integers. */
   integerX?: boolean;
+  /** Marks above the plot (what the callback said while training, where it said it). */
+  markers?: Marker[];
   height?: number;
   /** Shown under the chart. */
   note?: string;
@@ -129,6 +138,7 @@ export class LineChart {
       spec.note ? h("p", { class: "chart-note muted" }, spec.note) : null,
     );
     this.root.dataset.shades = JSON.stringify((spec.shades ?? []).map((s) => ({ label: s.label, start: s.start, end: s.end })));
+    if (spec.markers?.length) this.root.dataset.markers = JSON.stringify(spec.markers.map((m) => ({ x: m.x, label: m.label })));
   }
 
   draw(width: number): void {
@@ -250,7 +260,7 @@ export class LineChart {
       ],
       hooks: {
         drawClear: [(u) => this.drawBackground(u, nonFinite)],
-        draw: [(u) => this.drawOverlay(u, zeros)],
+        draw: [(u) => this.drawOverlay(u, zeros), (u) => this.placeMarkers(u)],
       },
     };
     this.plot = new uPlot(opts, [xs, ...ys] as uPlot.AlignedData, this.plotHost);
@@ -313,6 +323,25 @@ export class LineChart {
       }
     }
     ctx.restore();
+  }
+
+  /** The markers as elements over the plot (so that each has its own tooltip), placed again
+   * at every redraw (a zoom, a resize); those outside the shown x range are hidden. */
+  private placeMarkers(u: uPlot): void {
+    for (const old of Array.from(u.over.querySelectorAll(".chart-marker"))) old.remove();
+    const width = u.over.clientWidth;
+    for (const m of this.spec.markers ?? []) {
+      const left = u.valToPos(m.x, "x");
+      if (!Number.isFinite(left) || left < -0.5 || left > width + 0.5) continue;
+      const mark = h(
+        "div",
+        { class: "chart-marker", title: m.label, "aria-label": m.label, role: "img", "data-x": String(m.x) },
+        h("span", { class: "chart-marker-head" }),
+      );
+      mark.style.left = `${left}px`;
+      mark.style.setProperty("--marker", m.color);
+      u.over.append(mark);
+    }
   }
 
   private drawOverlay(u: uPlot, zeros: number[][]): void {

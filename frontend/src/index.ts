@@ -8,12 +8,13 @@ import {
   type DiagnosisResponse,
   type Finding,
   type GradientsResponse,
+  type LiveFinding,
   type MetricJson,
   type RunSummary,
   type StaticFindingsResponse,
 } from "./api";
-import { emptyGradients, findingCards, headlineBanner, staticFindingsPanel, stepUnit } from "./cards";
-import { LineChart, type ChartSpec, type LineSeries, type Shade } from "./charts";
+import { emptyGradients, findingCards, headlineBanner, liveText, staticFindingsPanel, stepUnit } from "./cards";
+import { LineChart, type ChartSpec, type LineSeries, type Marker, type Shade } from "./charts";
 import { logZoneScale, zeroFractionScale, MOSTLY_ZERO, type ColorScale } from "./colormap";
 import { clear, cssVar, fmt, h, sci } from "./dom";
 import { Heatmap, summarizeLayers, toMatrix, type LayerSummary, type Matrix, type StepRange } from "./heatmap";
@@ -353,6 +354,18 @@ class App {
       ),
     );
     const sections: (HTMLElement | null)[] = [header];
+    const retention = diagnosis.retention;
+    if (retention) {
+      sections.push(
+        h(
+          "div",
+          { class: "notice notice-retention", role: "status" },
+          h("strong", {}, "Part of this run is not shown. "),
+          retention.message,
+          h("div", {}, "Flag: ", h("code", { class: "retention-flag" }, retention.flag)),
+        ),
+      );
+    }
     const notes = [...diagnosis.skipped, ...diagnosis.notes];
     if (notes.length) sections.push(h("ul", { class: "notes muted" }, ...notes.map((n) => h("li", {}, n))));
     sections.push(headlineBanner(diagnosis.headline ?? null, doc));
@@ -381,17 +394,22 @@ class App {
 
     sections.push(h("h2", {}, `Diagnosis (${diagnosis.findings.length})`));
     sections.push(
-      findingCards(diagnosis.findings, doc, {
-        heatmapMode: (f) => {
-          const mode = modeOfFinding(f);
-          if (!mode || !available.has(mode)) return null;
-          return { mode, label: HEATMAP_MODES.find((m) => m.mode === mode)?.label ?? mode };
+      findingCards(
+        diagnosis.findings,
+        doc,
+        {
+          heatmapMode: (f) => {
+            const mode = modeOfFinding(f);
+            if (!mode || !available.has(mode)) return null;
+            return { mode, label: HEATMAP_MODES.find((m) => m.mode === mode)?.label ?? mode };
+          },
+          showInHeatmap: (mode) => {
+            heatmapShow?.(mode);
+            heatmapSection.scrollIntoView({ block: "start", behavior: "smooth" });
+          },
         },
-        showInHeatmap: (mode) => {
-          heatmapShow?.(mode);
-          heatmapSection.scrollIntoView({ block: "start", behavior: "smooth" });
-        },
-      }),
+        diagnosis.live ?? [],
+      ),
     );
 
     // Details: the per-step loss and the per-layer summaries.
@@ -426,6 +444,25 @@ class App {
       }));
   }
 
+  /** A mark at each step (or epoch) at which the callback said findings while training: one
+   * per step, its tooltip a line per finding, its colour the most severe one's. */
+  private liveMarkers(live: LiveFinding[] | undefined, unit: string): Marker[] {
+    const rank = (severity: string): number => ["error", "warning", "info"].indexOf(severity) >>> 0;
+    const byX = new Map<number, LiveFinding[]>();
+    for (const l of live ?? []) {
+      const x = unit === "epoch" ? l.epoch : l.step;
+      byX.set(x, [...(byX.get(x) ?? []), l]);
+    }
+    return Array.from(byX, ([x, said]) => {
+      const worst = said.reduce((a, b) => (rank(b.severity) < rank(a.severity) ? b : a));
+      return {
+        x,
+        label: said.map((l) => `${l.name}: ${liveText(l)}`).join("\n"),
+        color: cssVar(SEVERITY_BAR[worst.severity] ?? "--info") || "#888",
+      };
+    }).sort((a, b) => a.x - b.x);
+  }
+
   private lossCharts(diagnosis: DiagnosisResponse): HTMLElement[] {
     const losses = diagnosis.losses;
     const series: LineSeries[] = [];
@@ -444,16 +481,18 @@ class App {
     const batch = finite ? null : this.batchChart(diagnosis);
     if (!series.length) return batch ? [batch] : [];
     const unit = (losses["train"] ?? losses["validation"]).unit;
+    const markers = this.liveMarkers(diagnosis.live, unit);
     return [
       ...(batch ? [batch] : []),
       this.chart({
-        title: "Loss (the findings' ranges shaded)",
+        title: `Loss (the findings' ranges shaded${markers.length ? "; ▼ said while training" : ""})`,
         xLabel: unit,
         yLabel: "loss",
         series,
         yScale: "auto",
         integerX: true,
         shades: this.shadesFor(diagnosis, unit, tags),
+        markers,
         height: 190,
       }),
     ];
@@ -466,14 +505,16 @@ class App {
     // Shown in the overview when there is no per-epoch loss; here otherwise.
     if (this.drawables.some((d) => d.root.dataset.chart === "batch-loss")) return null;
     if (train && train.tag === s.tag) return null;
+    const markers = this.liveMarkers(diagnosis.live, "step");
     const chart = this.chart({
-      title: "Recorded batch loss per step (the findings' ranges shaded)",
+      title: `Recorded batch loss per step (the findings' ranges shaded${markers.length ? "; ▼ said while training" : ""})`,
       xLabel: "step",
       yLabel: "loss",
       series: [{ label: "recorded batch loss", steps: s.steps, values: s.values, color: cssVar("--train"), width: 2 }],
       yScale: "auto",
       integerX: true,
       shades: this.shadesFor(diagnosis, "step", new Set([s.tag])),
+      markers,
       height: 200,
     });
     chart.dataset.chart = "batch-loss";

@@ -53,6 +53,10 @@ HOSTILE_RUN = "<b id=injected>bold</b>"
 HOSTILE_PATH = '/tmp/<img id=injected2 src=x>/"a b"#?%.py'
 # A copy of the healthy run that the live-refresh test appends to while the page shows it.
 LIVE_RUN = "live"
+# A 10,000-step run with a record at every step, as the callback writes it (schema 2), and the
+# same run as fitdiag's first event format wrote it (schema 1: one tag per statistic and layer).
+LONG_RUN = "long_10000_steps"
+LONG_RUN_SCHEMA_1 = "long_10000_steps_schema1"
 
 TRAIN_SCRIPT = textwrap.dedent(
     '''
@@ -93,9 +97,9 @@ TRAIN_SCRIPT = textwrap.dedent(
     )
     diverging = build()
     diverging.compile(optimizer=keras.optimizers.SGD(learning_rate=5.0), loss="mse")
-    diverging.fit(
+    diverging.fit(  # the callback at its defaults: it says what goes wrong while training
         x, y, validation_split=0.25, epochs=12, batch_size=32, verbose=0,
-        callbacks=[FitDiagCallback(log_dir=os.path.join(logdir, "diverging"), interval=2)],
+        callbacks=[FitDiagCallback(log_dir=os.path.join(logdir, "diverging"))],
     )
     plain = build()
     plain.compile(optimizer="adam", loss="mse")
@@ -152,6 +156,11 @@ def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_events(
         logs / HOSTILE_RUN / "train", documents={metadata.STATIC_FINDINGS_TAG: hostile_doc}, step=1
     )
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tb_fitdiag"))
+    from labelled_runs import write_long_run
+
+    write_long_run(logs / LONG_RUN)
+    write_long_run(logs / LONG_RUN_SCHEMA_1, schema=1)
     return logs
 
 
@@ -163,35 +172,20 @@ def _write_events(
     step: int = 0,
     steps: list[int] | None = None,
 ) -> None:
-    """Writes one more event file into a run, the way FitDiagCallback writes its records."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-    from tensorboard.util import tensor_util
+    """Writes one more event file into a run with the writer FitDiagCallback uses."""
+    from tb_fitdiag.summary import RunWriter
 
-    writer = EventFileWriter(str(run_dir))
-    wall = time.time()
+    writer = RunWriter(str(run_dir))
     for tag, doc in (documents or {}).items():
-        value = summary_pb2.Summary.Value(
-            tag=tag,
-            metadata=metadata.create_summary_metadata(metadata.KIND_STATIC_FINDINGS, tensor=True),
-            tensor=tensor_util.make_tensor_proto(json.dumps(doc).encode(), dtype="string"),
-        )
-        writer.add_event(
-            event_pb2.Event(step=step, wall_time=wall, summary=summary_pb2.Summary(value=[value]))
-        )
+        writer.document(tag, doc, step, metadata.KIND_STATIC_FINDINGS)
     for at in steps or []:
-        values = [
-            summary_pb2.Summary.Value(
-                tag=metadata.layer_tag(stat, layer),
-                metadata=metadata.create_summary_metadata(metadata.KIND_LAYER_STAT),
-                tensor=tensor_util.make_tensor_proto(value, dtype="float32"),
-            )
-            for stat, by_layer in (layer_stats or {}).items()
-            for layer, value in by_layer.items()
-        ]
-        wall += 0.01
-        writer.add_event(
-            event_pb2.Event(step=at, wall_time=wall, summary=summary_pb2.Summary(value=values))
+        writer.stats(
+            {
+                metadata.layer_tag(stat, layer): (value, metadata.KIND_LAYER_STAT)
+                for stat, by_layer in (layer_stats or {}).items()
+                for layer, value in by_layer.items()
+            },
+            at,
         )
     writer.close()
 
@@ -228,7 +222,12 @@ def server(logdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                 runs = _get(base + "/data/plugin/fitdiag/runs")["runs"]
                 with_gradients = {r["name"] for r in runs if r["has_gradients"]}
                 with_losses = {r["name"] for r in runs if r["has_losses"]}
-                if with_gradients >= {"healthy", "diverging"} and "plain_keras" in with_losses:
+                long_done = {r["name"] for r in runs if r["max_step"] == 9_999}
+                if (
+                    with_gradients >= {"healthy", "diverging"}
+                    and "plain_keras" in with_losses
+                    and long_done >= {LONG_RUN, LONG_RUN_SCHEMA_1}
+                ):
                     break
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
@@ -546,3 +545,84 @@ def test_page_refreshes_when_the_run_gets_new_data(server: str, logdir: Path) ->
         )
         assert frame.get_attribute("canvas.heatmap-canvas", "data-mode") == "update_ratio"
         assert frame.query_selector(f"button.run[data-run={LIVE_RUN}][aria-selected=true]")
+
+
+def test_what_was_said_while_training_is_on_the_cards_and_the_loss_chart(server: str) -> None:
+    diagnosis = _get(server + "/data/plugin/fitdiag/diagnosis?run=diverging")
+    live = diagnosis["live"]
+    assert live, "FitDiagCallback at its defaults says the divergence while training"
+    carded = [said for said in live if said["name"] in {f["name"] for f in diagnosis["findings"]}]
+    assert carded
+    with _tab(server, 1280, 900) as (page, frame, _errors):
+        _show(frame, "diverging")
+        # Each card whose finding was said while training says where.
+        for said in carded:
+            text = frame.text_content(
+                f"article.card[data-finding={json.dumps(said['name'])}] .card-live"
+            )
+            assert text is not None
+            assert f"aid while training at step {said['step']} " in text
+            assert f"(Keras's epoch {said['epoch'] + 1})" in text
+        # The loss chart marks each, at its step (per-step chart) or epoch, with the words as
+        # its tooltip. (This run's epoch loss is NaN: the overview shows the batch loss too.)
+        charts = frame.query_selector_all(".overview figure.chart[data-markers]")
+        assert charts
+        for chart in charts:
+            per_step = chart.get_attribute("data-chart") == "batch-loss"
+            marked = json.loads(chart.get_attribute("data-markers") or "[]")
+            # One mark a step, whatever was said there.
+            expected = {said["step" if per_step else "epoch"] for said in live}
+            assert [m["x"] for m in marked] == sorted(expected)
+        overview = charts[0]
+        marks = overview.query_selector_all(".chart-marker")
+        assert len(marks) == len(json.loads(overview.get_attribute("data-markers") or "[]"))
+        titles = [m.get_attribute("title") or "" for m in marks]
+        lines = [line for t in titles for line in t.split("\n")]
+        for said in live:
+            assert any(
+                line.startswith(f"{said['name']}: said while training at step {said['step']} ")
+                for line in lines
+            ), titles
+        # The mark is what the pointer finds there, so its tooltip shows.
+        head = marks[0].query_selector(".chart-marker-head")
+        box = head.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 2)
+        under = frame.evaluate(
+            """([x, y]) => {
+                const el = document.elementFromPoint(x, y);
+                return el && el.closest('.chart-marker') ? el.closest('.chart-marker').title : null;
+            }""",
+            [box["x"] + box["width"] / 2 - _frame_left(page), box["y"] + 2 - _frame_top(page)],
+        )
+        assert under == titles[0]
+
+
+def _frame_left(page: Any) -> float:
+    return float(page.query_selector("iframe").bounding_box()["x"])
+
+
+def _frame_top(page: Any) -> float:
+    return float(page.query_selector("iframe").bounding_box()["y"])
+
+
+def test_a_10000_step_run_is_whole_at_tensorboards_default_flags(server: str) -> None:
+    """TensorBoard keeps a sample of each tag of a plugin it does not know (1,000 scalars under
+    its default loader); the callback's records still arrive whole, and a run of the first
+    event format says what TensorBoard dropped and the flag that keeps it."""
+    grads = _get(server + f"/data/plugin/fitdiag/gradients?run={LONG_RUN}&format=base64")
+    assert grads["stats"]["grad_norm"]["steps"] == list(range(10_000))
+    with _tab(server) as (_page, frame, _errors):
+        _show(frame, LONG_RUN)
+        caption = frame.text_content(".heatmap-section .caption") or ""
+        assert "10000 records" in caption
+        assert frame.query_selector(".notice-retention") is None
+        cards = frame.eval_on_selector_all("article.card", "els => els.map(e => e.dataset.finding)")
+        assert "exploding-gradients" in cards  # the burst of Inf at steps 6,543-6,545
+
+        _show(frame, LONG_RUN_SCHEMA_1)
+        notice = frame.text_content(".notice-retention") or ""
+        assert "TensorBoard's default loader" in notice
+        assert "keeps 1,000 values of such a tag" in notice
+        assert frame.text_content(".notice-retention code") == "--samples_per_plugin=fitdiag=0"
+        caption = frame.text_content(".heatmap-section .caption") or ""
+        assert "1000 records" in caption
