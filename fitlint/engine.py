@@ -165,6 +165,7 @@ def _lint_module(
     from fitlint.analysis.index import build_index
 
     index = build_index(module)
+    index.source = source  # positions are then computed for the statements asked about only
     ctx = RuleContext(index, path)
     reports: list[tuple[Rule, Report]] = []
     for rule in rules:

@@ -9,9 +9,7 @@ pre-order walk, which is source order: rules compare orders to ask "before or af
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -19,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
-from libcst.metadata import CodePosition, CodeRange
+from libcst.metadata import CodeRange
 
 from fitlint.analysis.bindings import Bindings
 from fitlint.analysis.names import ImportMap, dotted, target_names
+from fitlint.analysis.positions import Positions
 
 _UNKNOWN: Any = object()
 """Returned by :meth:`ModuleIndex.const_value` for values that cannot be known statically."""
@@ -137,6 +135,8 @@ class ModuleIndex:
         calls_by_func: Calls by the dotted text of their callee (``build_model``, ``m.add``).
         method_calls: Method calls by ``(method, receiver)``: ``("compile", "model")``.
         returns: The ``return`` statements of each function scope (nested ones excluded).
+        statement_of: For each node walked (by id), the top-level statement that holds it
+            (its position in the module's body).
         bindings: What each name refers to (:mod:`fitlint.analysis.bindings`).
     """
 
@@ -160,7 +160,9 @@ class ModuleIndex:
     returns: dict[Scope, list[cst.Return]] = field(default_factory=lambda: defaultdict(list))
     module_scope: Scope | None = None
     _bindings: Bindings | None = None
-    _positions: Mapping[cst.CSTNode, CodeRange] | None = None
+    source: str | None = None
+    statement_of: dict[int, int] = field(default_factory=dict)
+    _positions: Positions | None = None
 
     @property
     def bindings(self) -> Bindings:
@@ -170,26 +172,12 @@ class ModuleIndex:
         return self._bindings
 
     def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
-        """Every node's source range, computed on first use and shared by the rules and the
-        engine (only files with findings pay for it).
-
-        The ranges are libcst's ``PositionProvider`` ranges, node for node, from one code
-        generation that records character offsets and converts only the ranges asked for.
-        It relies on libcst's code generation hooks (private API), so a failure falls back
-        to the public provider.
-        """
-        if self._positions is not None:
-            return self._positions
-        positions: Mapping[cst.CSTNode, CodeRange]
-        try:
-            positions = _offset_positions(self.module)
-        except Exception:
-            from libcst.metadata import MetadataWrapper, PositionProvider
-
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            positions = wrapper.resolve(PositionProvider)
-        self._positions = positions
-        return positions
+        """Every node's source range (libcst's ``PositionProvider`` ranges, node for node),
+        shared by the rules and the engine and computed for the statements asked about
+        (:mod:`fitlint.analysis.positions`)."""
+        if self._positions is None:
+            self._positions = Positions(self.module, self.source, self.statement_of)
+        return self._positions
 
     def calls_to(self, *qualnames: str) -> Iterator[CallSite]:
         """Calls whose callee resolves to one of ``qualnames``, in source order."""
@@ -326,7 +314,8 @@ _SKIP_PREFIXES = (
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _code_fields(tp: type) -> tuple[str, ...]:
+def code_fields(tp: type) -> tuple[str, ...]:
+    """The fields of a node type that can hold code (no whitespace, commas or brackets)."""
     names = _FIELDS.get(tp)
     if names is None:
         names = tuple(
@@ -375,9 +364,12 @@ class _Walker:
         self.index = index
         self.order = 0
         self.loops: tuple[Loop, ...] = ()
+        self.statement = 0
+        self.where = index.statement_of
 
     def walk(self, node: cst.CSTNode, scope: Scope) -> None:
         self.order += 1
+        self.where[id(node)] = self.statement
         # Dispatch on the exact type: one dict lookup per node instead of a chain of
         # isinstance checks (libcst node classes are final in practice).
         kind = _KIND.get(type(node))
@@ -409,7 +401,7 @@ class _Walker:
             self.index.imports.add_import_from(cast(cst.ImportFrom, node))
 
     def _children(self, node: cst.CSTNode, scope: Scope) -> None:
-        for name in _code_fields(type(node)):
+        for name in code_fields(type(node)):
             value = getattr(node, name)
             if type(value) is tuple or type(value) is list:
                 for child in value:
@@ -478,6 +470,7 @@ class _Walker:
         for d in node.decorators:
             self.walk(d, scope)
         self.walk(node.params, scope)
+        self.where[id(node.name)] = self.statement  # reported, never walked
         qual = node.name.value if scope.kind == "module" else f"{scope.name}.{node.name.value}"
         inner = Scope(name=qual, kind="function", node=node, parent=scope)
         self.index.functions.setdefault(qual, node)
@@ -512,16 +505,25 @@ class _Walker:
             self.walk(node.orelse, scope)
 
 
-def build_index(module: cst.Module) -> ModuleIndex:
-    """Walks ``module`` once and returns what it saw."""
-    index = ModuleIndex(module=module, imports=ImportMap())
+def build_index(module: cst.Module, source: str | None = None) -> ModuleIndex:
+    """Walks ``module`` once and returns what it saw.
+
+    Args:
+        module: The parsed module.
+        source: The text it was parsed from, when known: positions are then computed for
+            the statements asked about only.
+    """
+    index = ModuleIndex(module=module, imports=ImportMap(), source=source)
     scope = Scope(name="<module>", kind="module", node=module, parent=None)
     index.module_scope = scope
     walker = _Walker(index)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 4000))  # deeply nested expressions are legal Python
     try:
-        walker.walk(module, scope)
+        walker.order += 1  # the module itself
+        for k, stmt in enumerate(module.body):
+            walker.statement = k
+            walker.walk(stmt, scope)
     finally:
         sys.setrecursionlimit(limit)
     for loop in index.loops:
@@ -537,111 +539,3 @@ def build_index(module: cst.Module) -> ModuleIndex:
             if site.receiver is not None:
                 index.method_calls[(site.method, site.receiver)].append(site)
     return index
-
-
-# -- positions ---------------------------------------------------------------------------------
-
-_NEWLINE = re.compile(r"\r\n?|\n")  # libcst's own newline pattern
-_LOW = (1 << 32) - 1
-
-
-class _OffsetState(CodegenState):
-    """Code generation that records each node's (start, end) character offsets, packed in
-    one int, instead of the line/column objects that libcst's provider builds per node."""
-
-    def __init__(self, module: cst.Module) -> None:
-        super().__init__(
-            default_indent=module.default_indent, default_newline=module.default_newline
-        )
-        self.offset = 0
-        self.starts: list[int] = []
-        self.ranges: dict[cst.CSTNode, int] = {}
-
-    def add_indent_tokens(self) -> None:
-        self.tokens.extend(self.indent_tokens)
-        for token in self.indent_tokens:
-            self.offset += len(token)
-
-    def add_token(self, value: str) -> None:
-        self.tokens.append(value)
-        self.offset += len(value)
-
-    def pop_trailing_newline(self) -> None:
-        pass  # offsets already count it, as libcst's provider does; the text keeps it
-
-    def before_codegen(self, node: cst.CSTNode) -> None:
-        self.starts.append(self.offset)
-
-    def after_codegen(self, node: cst.CSTNode) -> None:
-        # A syntactic position recorded during the node's generation wins.
-        self.ranges.setdefault(node, (self.starts.pop() << 32) | self.offset)
-
-    def record_syntactic_position(  # type: ignore[override]
-        self,
-        node: cst.CSTNode,
-        *,
-        start_node: cst.CSTNode | None = None,
-        end_node: cst.CSTNode | None = None,
-    ) -> _Syntactic:
-        return _Syntactic(self, node, start_node, end_node)
-
-
-class _Syntactic:
-    """The range of a node without its surrounding whitespace, as libcst records it."""
-
-    __slots__ = ("end_node", "node", "start", "start_node", "state")
-
-    def __init__(
-        self,
-        state: _OffsetState,
-        node: cst.CSTNode,
-        start_node: cst.CSTNode | None,
-        end_node: cst.CSTNode | None,
-    ) -> None:
-        self.state = state
-        self.node = node
-        self.start_node = start_node
-        self.end_node = end_node
-        self.start = 0
-
-    def __enter__(self) -> None:
-        self.start = self.state.offset
-
-    def __exit__(self, *exc: object) -> None:
-        ranges = self.state.ranges
-        start = self.start if self.start_node is None else ranges[self.start_node] >> 32
-        end = self.state.offset if self.end_node is None else ranges[self.end_node] & _LOW
-        ranges[self.node] = (start << 32) | end
-
-
-class _Positions(Mapping[cst.CSTNode, CodeRange]):
-    """Node ranges as offsets, turned into lines and columns when asked for."""
-
-    def __init__(self, ranges: dict[cst.CSTNode, int], text: str) -> None:
-        self._ranges = ranges
-        self._line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
-
-    def _position(self, offset: int) -> CodePosition:
-        line = bisect.bisect_right(self._line_starts, offset)
-        return CodePosition(line, offset - self._line_starts[line - 1])
-
-    def __getitem__(self, node: cst.CSTNode) -> CodeRange:
-        packed = self._ranges[node]
-        return CodeRange(self._position(packed >> 32), self._position(packed & _LOW))
-
-    def __iter__(self) -> Iterator[cst.CSTNode]:
-        return iter(self._ranges)
-
-    def __len__(self) -> int:
-        return len(self._ranges)
-
-    def __contains__(self, node: object) -> bool:
-        return node in self._ranges
-
-
-def _offset_positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
-    state = _OffsetState(module)
-    module._codegen(state)
-    if module not in state.ranges:
-        raise LookupError("no position for the module")
-    return _Positions(state.ranges, "".join(state.tokens))

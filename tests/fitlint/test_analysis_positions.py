@@ -1,6 +1,9 @@
-"""The shared positions equal libcst's public PositionProvider on awkward sources too."""
+"""The shared positions equal libcst's public PositionProvider on awkward sources too, whether
+the whole module is generated or only the statements asked about."""
 
 from __future__ import annotations
+
+import random
 
 import libcst as cst
 import pytest
@@ -29,12 +32,57 @@ SOURCES = [
         "match x:\n    case [1, *rest] if rest:\n        pass\n",
         id="odd-syntax",
     ),
+    pytest.param(
+        '#!/usr/bin/env python\n"""Module doc\nwith a line at column 0\n"""\n\n# a comment\n'
+        "import keras  # why\n\n\n@a.b(\n1)\n@c\n# between\ndef f(\nx,\n):\n    return '''\n"
+        "x = 1\n'''\nmodel = keras.Sequential([\n    keras.layers.Dense(1),\n])\n"
+        "if a:\n    pass\n# dedented comment\nelif b:\n    pass\nelse:\n    pass\n"
+        "try:\n    pass\nexcept E:\n    pass\nfinally:\n    pass\n"
+        "total = 1 + \\\n2\ns = 'a\\'b' \"c\\\"d\" r'\\\\' '''x''' \"\"\nbs = b'x' b'''y'''\n"
+        "for i in range(3): model.add(keras.layers.Dense(i)); print(i)\n"
+        "class B: pass\nasync def g():\n    await h()\n\n# end\n",
+        id="scan-stress",
+    ),
 ]
+
+
+def _public(module: cst.Module) -> dict[cst.CSTNode, object]:
+    return dict(MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider))
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_positions_match_the_public_provider(source: str) -> None:
     module = cst.parse_module(source)
-    ours = build_index(module).positions()
-    public = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    assert dict(ours) == dict(public)
+    assert dict(build_index(module).positions()) == _public(module)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_positions_asked_one_by_one_match_the_public_provider(source: str) -> None:
+    module = cst.parse_module(source)
+    public = _public(module)
+    nodes = [n for n in public if not isinstance(n, cst.Module)]
+    random.Random(0).shuffle(nodes)
+    positions = build_index(module, source).positions()
+    for node in nodes:
+        assert positions[node] == public[node]
+
+
+def test_only_the_statements_asked_about_are_generated() -> None:
+    source = "import keras\n" + "".join(f"m{i} = keras.Sequential()\n" for i in range(50))
+    module = cst.parse_module(source)
+    positions = build_index(module, source).positions()
+    stmt = module.body[31]
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    call = stmt.body[0]
+    assert positions[call].start.line == 32
+    assert not positions.complete
+
+
+def test_a_scan_that_cannot_tell_falls_back_to_the_whole_module() -> None:
+    # The last statement has no newline of its own in the source: it cannot be checked alone.
+    source = "import keras\nx = 1\ny = keras.layers.Dense(1)"
+    module = cst.parse_module(source)
+    positions = build_index(module, source).positions()
+    stmt = module.body[2]
+    assert positions[stmt] == _public(module)[stmt]
+    assert positions.complete
