@@ -15,9 +15,14 @@ import pytest
 from tb_fitdiag import __version__, cli, metadata
 
 try:
-    from labelled_runs import write_events
+    from labelled_runs import LONG_RUN_BURST, LONG_RUN_STEPS, write_events, write_long_run
 except ImportError:  # tests/ imported as a package
-    from tests.tb_fitdiag.labelled_runs import write_events
+    from tests.tb_fitdiag.labelled_runs import (
+        LONG_RUN_BURST,
+        LONG_RUN_STEPS,
+        write_events,
+        write_long_run,
+    )
 
 E = np.arange(30)
 
@@ -289,6 +294,27 @@ def test_custom_train_loss_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def _console() -> list[str]:
     script = Path(sys.executable).with_name("fitdiag")
     return [str(script)] if script.exists() else [sys.executable, "-m", "tb_fitdiag.cli"]
+
+
+def test_a_10000_step_run_is_read_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``fitdiag diagnose`` reads the event files itself and keeps every value: a burst of Inf
+    gradients in 3 of 10,000 records is found in both event formats."""
+    write_long_run(tmp_path / "schema2")
+    write_long_run(tmp_path / "schema1", schema=1)
+    code, out, _ = _run(["diagnose", str(tmp_path), "--format", "json"], capsys)
+    assert code == 1
+    runs = {r["run"]: r for r in json.loads(out)["runs"]}
+    assert sorted(runs) == ["schema1", "schema2"]
+    for run in runs.values():
+        (exploding,) = [f for f in run["findings"] if f["name"] == "exploding-gradients"]
+        assert exploding["step_start"] == LONG_RUN_BURST[0]
+        assert exploding["evidence"]["first_step"] == LONG_RUN_BURST[0]
+    from tb_fitdiag import reading
+
+    provider, ctx, _ = cli.load_logdir(str(tmp_path))
+    for run in reading.list_training_runs(provider, ctx, ""):
+        data = reading.load_run(provider, ctx, "", run)
+        assert len(data.global_stats["batch_loss"]) == LONG_RUN_STEPS
 
 
 @pytest.mark.slow
