@@ -161,6 +161,8 @@ export class LineChart {
             ? `Every recorded value is NaN or Inf (${nonFinite.length} ${spec.xLabel}s, from ${spec.xLabel} ${fmt(nonFinite[0])}).`
             : "No values recorded.",
         ),
+        // The marks cannot be drawn without a plot: what they say, in words.
+        ...(spec.markers ?? []).map((m) => h("p", { class: "chart-empty-live" }, `▼ ${m.label.split("\n").join("; ")}`)),
       );
     }
     if (this.empty) return;
