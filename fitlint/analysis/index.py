@@ -341,10 +341,12 @@ def _range_count(index: ModuleIndex, it: cst.BaseExpression, scope: Scope) -> in
 
 # Nodes that hold no code worth analysing; long implicit string concatenations nest deeply.
 _LEAVES = (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Imaginary)
+# Nodes without code inside: walking their fields finds nothing.
+_EMPTY = (cst.Name, cst.Ellipsis, cst.Pass, cst.Break, cst.Continue)
 
 
 _KIND: dict[type, str] = {
-    **{leaf: "leaf" for leaf in _LEAVES},
+    **{leaf: "leaf" for leaf in (*_LEAVES, *_EMPTY)},
     cst.Call: "call",
     cst.Assign: "assign",
     cst.AnnAssign: "assign",
@@ -401,14 +403,19 @@ class _Walker:
             self.index.imports.add_import_from(cast(cst.ImportFrom, node))
 
     def _children(self, node: cst.CSTNode, scope: Scope) -> None:
-        for name in code_fields(type(node)):
+        fields = _FIELDS.get(type(node))
+        if fields is None:
+            fields = code_fields(type(node))
+        walk = self.walk
+        for name in fields:
             value = getattr(node, name)
-            if type(value) is tuple or type(value) is list:
+            kind = type(value)
+            if kind is tuple or kind is list:
                 for child in value:
                     if isinstance(child, cst.CSTNode):
-                        self.walk(child, scope)
-            elif isinstance(value, cst.CSTNode):
-                self.walk(value, scope)
+                        walk(child, scope)
+            elif value is not None and kind is not str and isinstance(value, cst.CSTNode):
+                walk(value, scope)
 
     def _call(self, node: cst.Call, scope: Scope) -> None:
         func = dotted(node.func)
