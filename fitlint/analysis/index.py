@@ -189,13 +189,6 @@ class ModuleIndex:
         """The recorded site of a call node."""
         return self.call_of_node.get(id(call))
 
-    def assignments_to(self, name: str, scope: Scope | None = None) -> list[AssignSite]:
-        """Assignments binding ``name``, optionally only those in ``scope``."""
-        sites = self.assigns_by_name.get(name, [])
-        if scope is None:
-            return list(sites)
-        return [s for s in sites if s.scope is scope]
-
     def const_value(self, expr: cst.BaseExpression | None, scope: Scope | None = None) -> Any:
         """Evaluates a constant expression, following names bound once to constants.
 

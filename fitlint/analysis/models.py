@@ -54,6 +54,7 @@ from fitlint.analysis.layers import (
     Output,
     Role,
     Stack,
+    as_int,
     class_name,
     first_input,
     function_activation,
@@ -901,7 +902,7 @@ class _Builder:
         if not (isinstance(it.func, cst.Name) and it.func.value == "range"):
             return [unknown_layer(comp)]
         values = [self.index.const_value(a.value, scope) for a in it.args]
-        if not values or len(values) > 3 or not all(_int(v) is not None for v in values):
+        if not values or len(values) > 3 or not all(as_int(v) is not None for v in values):
             return [unknown_layer(comp)]
         count = len(range(*values))
         layer = self.reader.layer_from_expr(comp.elt, scope)
@@ -1169,12 +1170,6 @@ def _class_of(scope: Scope) -> Scope | None:
     while current is not None and current.kind != "class":
         current = current.parent
     return current
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
 
 
 def _callee_name(call: CallSite) -> str | None:

@@ -21,6 +21,7 @@ import libcst as cst
 from fitlint.analysis.bindings import unpacked_path
 from fitlint.analysis.index import AssignSite, CallSite, ModuleIndex, Scope
 from fitlint.analysis.layers import class_name
+from fitlint.analysis.models import unique_sites
 from fitlint.analysis.names import dotted
 from fitlint.analysis.provenance import ProvenanceResolver
 from fitlint.analysis.sources import (
@@ -318,7 +319,7 @@ class SplitAnalysis:
                 arrays=tuple(a.value for a in site.node.args if a.keyword is None and not a.star),
                 how="train_test_split",
             )
-            for site in _unique(self.index, self.index.calls_to(SPLIT))
+            for site in unique_sites(self.index.calls_to(SPLIT))
         ]
         out.extend(self._slice_splits())
         out.sort(key=lambda s: s.order)
@@ -372,7 +373,7 @@ class SplitAnalysis:
     def _find_preprocessors(self) -> list[FittedPreprocessor]:
         out = []
         for method in FIT_METHODS:
-            for site in _unique(self.index, self.index.calls_by_method.get(method, ())):
+            for site in unique_sites(self.index.calls_by_method.get(method, ())):
                 func = site.node.func
                 if not isinstance(func, cst.Attribute):
                     continue
@@ -394,11 +395,6 @@ class SplitAnalysis:
                     out.append(FittedPreprocessor(site=site, estimator=q, data=data))
         out.sort(key=lambda p: p.site.order)
         return out
-
-
-def _unique(index: ModuleIndex, sites: Iterable[CallSite]) -> list[CallSite]:
-    """One site per call node (the index may record a call twice)."""
-    return [s for s in sites if index.site_of(s.node) is s]
 
 
 def _first_slice(sub: cst.Subscript) -> cst.Slice | None:
