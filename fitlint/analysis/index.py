@@ -415,7 +415,8 @@ class _Walker:
         method = receiver = None
         if isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
-            receiver = dotted(node.func.value)
+            # `a.b.c(...)`: the receiver is `a.b`; no name chain in the callee, none in it.
+            receiver = func.rpartition(".")[0] if func is not None else None
         site = CallSite(
             node=node,
             qualname=None,  # resolved after the walk, once every import is known
@@ -529,7 +530,7 @@ def build_index(module: cst.Module, source: str | None = None) -> ModuleIndex:
     for loop in index.loops:
         loop.count = _range_count(index, loop.node.iter, loop.scope)
     for site in index.calls:
-        site.qualname = index.imports.qualify(site.node.func) if site.func else None
+        site.qualname = index.imports.qualify_name(site.func) if site.func else None
         if site.qualname is not None:
             index.calls_by_qualname[site.qualname].append(site)
         if site.func is not None:

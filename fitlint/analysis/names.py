@@ -43,6 +43,8 @@ _FLAT_SUBMODULES = frozenset(
     }
 )
 
+_MISSING: str | None = "\0missing"  # not looked up yet
+
 # Names of the model classes, wherever they are imported from.
 _MODEL_CLASSES = {"Sequential": "keras.Sequential", "Model": "keras.Model"}
 
@@ -152,9 +154,11 @@ class ImportMap:
         self._names: dict[str, str] = {}
         self.star_modules: list[str] = []
         self._keras: bool | None = None
+        self._qualified: dict[str, str | None] = {}
 
     def add_import(self, node: cst.Import) -> None:
         self._keras = None
+        self._qualified.clear()
         for alias in node.names:
             full = _module_name(alias.name)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
@@ -165,6 +169,7 @@ class ImportMap:
 
     def add_import_from(self, node: cst.ImportFrom) -> None:
         self._keras = None
+        self._qualified.clear()
         if node.relative:
             return
         module = _module_name(node.module)
@@ -181,21 +186,17 @@ class ImportMap:
     def qualify(self, node: cst.BaseExpression) -> str | None:
         """Returns the canonical qualified name of a Name/Attribute chain, if imported."""
         name = dotted(node)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        base = self._names.get(head)
-        if base is None:
-            return None
-        return canonical(f"{base}.{rest}" if rest else base)
+        return None if name is None else self.qualify_name(name)
 
     def qualify_name(self, name: str) -> str | None:
         """Like :meth:`qualify` for a plain dotted string."""
-        head, _, rest = name.partition(".")
-        base = self._names.get(head)
-        if base is None:
-            return None
-        return canonical(f"{base}.{rest}" if rest else base)
+        found = self._qualified.get(name, _MISSING)
+        if found is _MISSING:
+            head, _, rest = name.partition(".")
+            base = self._names.get(head)
+            found = None if base is None else canonical(f"{base}.{rest}" if rest else base)
+            self._qualified[name] = found
+        return found
 
     def imports_keras(self) -> bool:
         """True when anything Keras (or TensorFlow) is imported."""
