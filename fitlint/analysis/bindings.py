@@ -47,7 +47,11 @@ class Bindings:
     """The assignments of one module, by scope and name. Built by :func:`build_index`."""
 
     def __init__(self, index: ModuleIndex) -> None:
-        self._index = index
+        # The index's tables, not the index: the index holds this object, and no reference
+        # cycle may keep a module's tree alive after its lint.
+        self._assigns = index.assigns_by_name
+        self._call_of_node = index.call_of_node
+        self._classes = index.classes
         by_scope: dict[tuple[Scope, str], list[AssignSite]] = defaultdict(list)
         for name, sites in index.assigns_by_name.items():
             for s in sites:
@@ -70,7 +74,7 @@ class Bindings:
 
     def everywhere(self, name: str) -> Sequence[AssignSite]:
         """The assignments of ``name`` in any scope, in source order."""
-        return self._index.assigns_by_name.get(name, ())
+        return self._assigns.get(name, ())
 
     def assigned_between(self, name: str, scope: Scope, after: int, before: int) -> bool:
         """Whether ``scope`` assigns ``name`` strictly between two source orders."""
@@ -166,7 +170,7 @@ class Bindings:
         if depth > _MAX_DEPTH:
             return None
         if isinstance(expr, cst.Call):
-            site = self._index.site_of(expr)
+            site = self._call_of_node.get(id(expr))
             if site is None:
                 return None
             if site.method == "fit" and isinstance(expr.func, cst.Attribute):
@@ -199,7 +203,7 @@ class Bindings:
         """``self.<attr>`` assignments by every class (qualified name) whose body holds them."""
         if self._members is None:
             table: dict[tuple[str, str], list[AssignSite]] = defaultdict(list)
-            for name, sites in self._index.assigns_by_name.items():
+            for name, sites in self._assigns.items():
                 if not name.startswith("self."):
                     continue
                 for s in sites:
@@ -211,7 +215,7 @@ class Bindings:
 
     def class_lineage(self, qual: str) -> list[str]:
         """The class and its base classes defined in the module, most derived first."""
-        classes = self._index.classes
+        classes = self._classes
         out: list[str] = []
         current: str | None = qual
         while current is not None and current not in out and len(out) < 16:

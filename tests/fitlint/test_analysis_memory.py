@@ -66,3 +66,19 @@ def test_lint_source_leaves_no_analysis_alive() -> None:
         api.lint_source(SOURCE, "train.py", config)
     grown = _live() - alive_already
     assert not grown, f"analysis objects outlive their lint: {dict(grown)}"
+
+
+def test_a_lint_frees_its_tree_and_analyses_without_the_cycle_collector() -> None:
+    # No reference cycle holds them: the tree of a large file is freed when its lint ends,
+    # not at some later collection.
+    import libcst as cst
+
+    config = Config(select=("ALL",))
+    gc.collect()
+    gc.disable()
+    try:
+        api.lint_source(SOURCE, "train.py", config)
+        alive = [o for o in gc.get_objects() if isinstance(o, (*_TYPES, cst.Module))]
+    finally:
+        gc.enable()
+    assert not alive
