@@ -74,11 +74,13 @@ def test_a_lint_frees_its_tree_and_analyses_without_the_cycle_collector() -> Non
     import libcst as cst
 
     config = Config(select=("ALL",))
+    kinds = (*_TYPES, cst.Module)
     gc.collect()
     gc.disable()
     try:
+        before = {id(o) for o in gc.get_objects() if isinstance(o, kinds)}
         api.lint_source(SOURCE, "train.py", config)
-        alive = [o for o in gc.get_objects() if isinstance(o, (*_TYPES, cst.Module))]
+        alive = [o for o in gc.get_objects() if isinstance(o, kinds) and id(o) not in before]
     finally:
         gc.enable()
     assert not alive
