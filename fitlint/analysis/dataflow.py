@@ -178,8 +178,7 @@ class DataFlow:
 
     def line_of(self, node: cst.CSTNode) -> int | None:
         """The 1-based line of a node (positions are shared with the engine, computed once)."""
-        rng = self.index.positions().get(node)
-        return None if rng is None else int(rng.start.line)
+        return self.index.positions().line(node)
 
 
 def _order(site: CallSite) -> int:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import libcst as cst
-from libcst.metadata import CodeRange
 
 from fitlint.analysis.bindings import Bindings
 from fitlint.analysis.names import ImportMap, dotted, target_names
@@ -171,7 +170,7 @@ class ModuleIndex:
             self._bindings = Bindings(self)
         return self._bindings
 
-    def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+    def positions(self) -> Positions:
         """Every node's source range (libcst's ``PositionProvider`` ranges, node for node),
         shared by the rules and the engine and computed for the statements asked about
         (:mod:`fitlint.analysis.positions`)."""

@@ -469,7 +469,11 @@ class Models:
         for call in self.index.calls:
             names: set[str] = set()
             for a in call.node.args:
-                _shallow_names(a.value, names)
+                value = a.value
+                if type(value) is cst.Name:
+                    names.add(value.value)
+                elif type(value) in _DISPLAYS:
+                    _shallow_names(value, names)
             names.discard(call.receiver or "")
             if names and not self._harmless(call):
                 for n in names:
@@ -1177,6 +1181,9 @@ def _callee_name(call: CallSite) -> str | None:
     if call.func is None:
         return None
     return call.func.rsplit(".", 1)[-1]
+
+
+_DISPLAYS = (cst.List, cst.Tuple, cst.Set, cst.Dict)
 
 
 def _shallow_names(expr: cst.BaseExpression, out: set[str]) -> None:

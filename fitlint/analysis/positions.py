@@ -15,6 +15,7 @@ API: a failure there falls back to libcst's public provider.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 
@@ -24,6 +25,25 @@ from libcst.metadata import CodePosition, CodeRange
 
 _NEWLINE = re.compile(r"\r\n?|\n")  # libcst's own newline pattern
 _LOW = (1 << 32) - 1
+
+
+class _Part:
+    """The ranges recorded by one code generation: token indices packed in one int per node
+    (by id), turned into character offsets with the cumulated token lengths."""
+
+    __slots__ = ("base", "cum", "ranges")
+
+    def __init__(self, state: _OffsetState, base: int) -> None:
+        self.ranges = state.ranges
+        self.cum = [0, *itertools.accumulate(map(len, state.tokens))]
+        self.base = base
+
+    def offsets(self, node_id: int) -> tuple[int, int] | None:
+        packed = self.ranges.get(node_id)
+        if packed is None:
+            return None
+        cum = self.cum
+        return self.base + cum[packed >> 32], self.base + cum[packed & _LOW]
 
 
 class Positions(Mapping[cst.CSTNode, CodeRange]):
@@ -40,15 +60,22 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
         self._module = module
         self._source = source
         self._statement_of = statement_of
-        self._ranges: dict[cst.CSTNode, int] = {}
+        self._parts: dict[int, _Part] = {}  # by top-level statement
+        self._whole: _Part | None = None
+        self._nodes: dict[int, cst.CSTNode] = {}
         self._line_starts: list[int] | None = None
         self._complete = False
         self._public: Mapping[cst.CSTNode, CodeRange] | None = None
         self._starts: list[int] | None = None
+        self._first_lines: list[int] | None = None
         self._scanned = False
-        self._generated: set[int] = set()
         if source is None:
             self._complete_all()
+
+    @property
+    def generated(self) -> int:
+        """How many top-level statements were generated on their own."""
+        return len(self._parts)
 
     @property
     def complete(self) -> bool:
@@ -58,25 +85,23 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
     # -- Mapping ---------------------------------------------------------------------------
 
     def __getitem__(self, node: cst.CSTNode) -> CodeRange:
+        found = self._offsets(node)
+        if found is None and not self._complete:
+            self._locate(node)
+            found = self._offsets(node)
         if self._public is not None:
             return self._public[node]
-        packed = self._ranges.get(node)
-        if packed is None and not self._complete:
-            self._locate(node)
-            if self._public is not None:
-                return self._public[node]
-            packed = self._ranges.get(node)
-        if packed is None:
+        if found is None:
             raise KeyError(node)
-        return CodeRange(self._position(packed >> 32), self._position(packed & _LOW))
+        return CodeRange(self._position(found[0]), self._position(found[1]))
 
     def __iter__(self) -> Iterator[cst.CSTNode]:
         self._complete_all()
-        return iter(self._public if self._public is not None else self._ranges)
+        return iter(self._public if self._public is not None else self._nodes.values())
 
     def __len__(self) -> int:
         self._complete_all()
-        return len(self._public if self._public is not None else self._ranges)
+        return len(self._public if self._public is not None else self._nodes)
 
     def __contains__(self, node: object) -> bool:
         try:
@@ -85,7 +110,34 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
             return False
         return True
 
+    def line(self, node: cst.CSTNode) -> int | None:
+        """The 1-based line where ``node`` starts, None when it is not in the module.
+
+        A node of a top-level statement that fits on one line is on that line: no code is
+        generated to tell.
+        """
+        k = self._statement_of.get(id(node))
+        if k is not None and self._whole is None and k not in self._parts:
+            starts = self._statement_starts()
+            first = self._first_lines
+            if starts is not None and first is not None and self._line_starts is not None:
+                end = starts[k + 1] if k + 1 < len(starts) else None
+                line = bisect.bisect_right(self._line_starts, first[k])
+                if end is not None and self._line_starts[line] == end:
+                    return line  # the statement's code ends with its first line
+        try:
+            return self[node].start.line
+        except KeyError:
+            return None
+
     # -- computing -------------------------------------------------------------------------
+
+    def _offsets(self, node: cst.CSTNode) -> tuple[int, int] | None:
+        if self._whole is not None:
+            return self._whole.offsets(id(node))
+        k = self._statement_of.get(id(node))
+        part = None if k is None else self._parts.get(k)
+        return None if part is None else part.offsets(id(node))
 
     def _position(self, offset: int) -> CodePosition:
         starts = self._line_starts
@@ -109,11 +161,11 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
             return
         self._complete = True
         try:
-            state = _OffsetState(self._module)
+            state = _OffsetState(self._module, self._nodes)
             self._module._codegen(state)
-            if self._module not in state.ranges:
+            if id(self._module) not in state.ranges:
                 raise LookupError("no position for the module")
-            self._ranges = state.ranges
+            self._whole = _Part(state, 0)
             self._line_starts = _line_starts("".join(state.tokens))
         except Exception:
             from libcst.metadata import MetadataWrapper, PositionProvider
@@ -124,12 +176,11 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
     def _generate(self, k: int, starts: list[int]) -> bool:
         """Generates top-level statement ``k`` from its offset; False when the text there
         is not the statement's code."""
-        if k in self._generated:
+        if k in self._parts:
             return False  # generated already, and the node is not in it
         source = self._source
         assert source is not None
         state = _OffsetState(self._module)
-        state.offset = starts[k]
         self._module.body[k]._codegen(state)
         text = "".join(state.tokens)
         end = starts[k] + len(text)
@@ -137,8 +188,7 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
             return False
         if k + 1 < len(starts) and starts[k + 1] != end:
             return False
-        self._ranges.update(state.ranges)
-        self._generated.add(k)
+        self._parts[k] = _Part(state, starts[k])
         return True
 
     def _statement_starts(self) -> list[int] | None:
@@ -162,6 +212,7 @@ class Positions(Mapping[cst.CSTNode, CodeRange]):
                     return None
                 starts.append(line_starts[line])
             self._starts = starts
+            self._first_lines = first_lines
         return self._starts
 
 
@@ -244,35 +295,30 @@ def _first_code_lines(source: str) -> list[int] | None:
 
 
 class _OffsetState(CodegenState):
-    """Code generation that records each node's (start, end) character offsets, packed in
-    one int, instead of the line/column objects that libcst's provider builds per node."""
+    """Code generation that records each node's first and last token index, packed in one
+    int under the node's id, instead of the line/column objects that libcst's provider
+    builds per node (tokens are appended by the list's own method: no call per token)."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, nodes: dict[int, cst.CSTNode] | None = None) -> None:
         super().__init__(
             default_indent=module.default_indent, default_newline=module.default_newline
         )
-        self.offset = 0
         self.starts: list[int] = []
-        self.ranges: dict[cst.CSTNode, int] = {}
-
-    def add_indent_tokens(self) -> None:
-        self.tokens.extend(self.indent_tokens)
-        for token in self.indent_tokens:
-            self.offset += len(token)
-
-    def add_token(self, value: str) -> None:
-        self.tokens.append(value)
-        self.offset += len(value)
+        self.ranges: dict[int, int] = {}
+        self.nodes = nodes  # filled for iteration when given
+        self.add_token = self.tokens.append  # type: ignore[method-assign,assignment]
 
     def pop_trailing_newline(self) -> None:
-        pass  # offsets already count it, as libcst's provider does; the text keeps it
+        pass  # positions already count it, as libcst's provider does; the text keeps it
 
     def before_codegen(self, node: cst.CSTNode) -> None:
-        self.starts.append(self.offset)
+        self.starts.append(len(self.tokens))
 
     def after_codegen(self, node: cst.CSTNode) -> None:
         # A syntactic position recorded during the node's generation wins.
-        self.ranges.setdefault(node, (self.starts.pop() << 32) | self.offset)
+        self.ranges.setdefault(id(node), (self.starts.pop() << 32) | len(self.tokens))
+        if self.nodes is not None:
+            self.nodes[id(node)] = node
 
     def record_syntactic_position(  # type: ignore[override]
         self,
@@ -303,10 +349,10 @@ class _Syntactic:
         self.start = 0
 
     def __enter__(self) -> None:
-        self.start = self.state.offset
+        self.start = len(self.state.tokens)
 
     def __exit__(self, *exc: object) -> None:
         ranges = self.state.ranges
-        start = self.start if self.start_node is None else ranges[self.start_node] >> 32
-        end = self.state.offset if self.end_node is None else ranges[self.end_node] & _LOW
-        ranges[self.node] = (start << 32) | end
+        start = self.start if self.start_node is None else ranges[id(self.start_node)] >> 32
+        end = len(self.state.tokens) if self.end_node is None else ranges[id(self.end_node)] & _LOW
+        ranges[id(self.node)] = (start << 32) | end

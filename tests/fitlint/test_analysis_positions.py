@@ -86,3 +86,23 @@ def test_a_scan_that_cannot_tell_falls_back_to_the_whole_module() -> None:
     stmt = module.body[2]
     assert positions[stmt] == _public(module)[stmt]
     assert positions.complete
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_lines_match_the_public_provider(source: str) -> None:
+    module = cst.parse_module(source)
+    public = _public(module)
+    positions = build_index(module, source).positions()
+    for node, rng in public.items():
+        if not isinstance(node, cst.Module):
+            assert positions.line(node) == rng.start.line
+
+
+def test_a_line_of_a_one_line_statement_generates_nothing() -> None:
+    source = "import keras\n" + "".join(f"m{i} = keras.Sequential()\n" for i in range(50))
+    module = cst.parse_module(source)
+    positions = build_index(module, source).positions()
+    stmt = module.body[31]
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    assert positions.line(stmt.body[0]) == 32
+    assert not positions.complete and positions.generated == 0
