@@ -205,6 +205,11 @@ class ModuleIndex:
         if isinstance(expr, cst.Float):
             return float(expr.evaluated_value)
         if isinstance(expr, cst.SimpleString):
+            raw = expr.value
+            if raw[0] in "'\"" and "\\" not in raw and "\r" not in raw:
+                # No prefix, no escape, no newline to normalize: the value is the text.
+                quotes = 3 if raw[:3] in ('"""', "'''") else 1
+                return raw[quotes:-quotes]
             try:
                 return expr.evaluated_value
             except Exception:
