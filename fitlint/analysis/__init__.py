@@ -1,1 +1,5 @@
-"""What the rules know about a module: names, calls, data flow, model stacks."""
+"""What the rules know about a module, one owner per question (rules read them through
+``RuleContext``): ``index`` (the walk), ``names`` (canonical names), ``bindings`` (what a name
+refers to), ``positions`` (where a node is), ``layers`` (what a layer is), ``models`` (is it a
+Keras model, its stacks, compile, inputs), ``optimizers`` (learning rates), ``dataflow`` (data
+facts, from ``sources``, ``provenance`` and ``splits``)."""
