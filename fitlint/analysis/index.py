@@ -201,9 +201,9 @@ class ModuleIndex:
         if depth > 20:
             return UNKNOWN
         if isinstance(expr, cst.Integer):
-            return int(expr.evaluated_value)
+            return int(expr.value, 0)  # Python's own literal forms: 0x1F, 1_000, 0o17
         if isinstance(expr, cst.Float):
-            return float(expr.evaluated_value)
+            return float(expr.value)
         if isinstance(expr, cst.SimpleString):
             raw = expr.value
             if raw[0] in "'\"" and "\\" not in raw and "\r" not in raw:
