@@ -384,6 +384,7 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
             lines.append(f"          {headline.summary}")
             lines.append(f"          explains: {', '.join(headline.explains)}")
             lines.append(f"          fix: {headline.fix}")
+        diagnosis = Diagnosis(report.findings, report.headline, report.live)
         for finding in report.findings:
             span = (
                 f"{finding.evidence.get('step_unit', 'step')}s "
@@ -391,7 +392,7 @@ def render_text(reports: list[RunReport], skipped: list[str]) -> str:
             )
             lines.append(f"  {finding.severity.upper():<7} {finding.name}  ({span})")
             lines.append(f"          {finding.message}")
-            said = Diagnosis(report.findings, report.headline, report.live).said_live(finding.name)
+            said = diagnosis.said_live(finding.name)
             if said is not None:
                 lines.append(
                     f"          said while training: at step {said['step']} (Keras's epoch "

@@ -25,6 +25,7 @@ import numpy as np
 from tb_fitdiag import metadata
 from tb_fitdiag.diagnosis import DiagnosisConfig, RunData, Series, diagnose_run, severity_rank
 from tb_fitdiag.diagnosis.model import Finding
+from tb_fitdiag.reading import layer_order, put_stat
 
 # Values of FitDiagCallback(stop_on=...).
 STOP_ON = (None, "error", "warning")
@@ -134,20 +135,9 @@ class LiveRun:
         )
         for tag, growing in self.stats.items():
             parsed = metadata.parse_tag(tag)
-            if parsed is None:
-                continue
-            stat, layer = parsed
-            if layer is None:
-                data.global_stats[stat] = growing.series()
-            else:
-                data.layer_stats.setdefault(stat, {})[layer] = growing.series()
-        declared = (self.run_info or {}).get("layers")
-        known = sorted({layer for by_layer in data.layer_stats.values() for layer in by_layer})
-        if isinstance(declared, list):
-            ordered = [layer for layer in declared if isinstance(layer, str)]
-            data.layers = ordered + [layer for layer in known if layer not in set(ordered)]
-        else:
-            data.layers = known
+            if parsed is not None:
+                put_stat(data, *parsed, growing.series())
+        data.layers = layer_order(data)
         return data
 
 

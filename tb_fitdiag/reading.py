@@ -326,11 +326,16 @@ class _Pieces:
                 walls = np.concatenate([p[2] for p in parts])
                 order = np.lexsort((walls, steps))
                 steps, values = steps[order], values[order]
-            series = Series.from_points(steps, values)
-            if layer is None:
-                data.global_stats[stat] = series
-            else:
-                data.layer_stats.setdefault(stat, {})[layer] = series
+            put_stat(data, stat, layer, Series.from_points(steps, values))
+
+
+def put_stat(data: RunData, stat: str, layer: str | None, series: Series) -> None:
+    """Files one fitdiag statistic's series where the diagnosis reads it: ``global_stats`` for
+    a whole-model statistic (``layer`` None), else ``layer_stats[stat][layer]``."""
+    if layer is None:
+        data.global_stats[stat] = series
+    else:
+        data.layer_stats.setdefault(stat, {})[layer] = series
 
 
 def _read_layouts(run: str, tensors: Mapping[str, Any], skipped: list[str]) -> dict[str, list[str]]:
@@ -483,7 +488,7 @@ def read_run(
         if metadata.LIVE_FINDINGS_TAG in docs and data.live_findings is None:
             data.live_findings = docs[metadata.LIVE_FINDINGS_TAG]
     pieces.into(data)
-    data.layers = _layer_order(data)
+    data.layers = layer_order(data)
     return data, retention
 
 
@@ -539,7 +544,9 @@ def layout_tags(
     return out
 
 
-def _layer_order(data: RunData) -> list[str]:
+def layer_order(data: RunData) -> list[str]:
+    """The run's layers, input to output: those ``run_info`` declares, then any other one
+    that has statistics, sorted."""
 
     known = sorted({layer for by_layer in data.layer_stats.values() for layer in by_layer})
     declared = data.run_info.get("layers") if data.run_info else None
