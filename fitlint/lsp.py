@@ -1258,6 +1258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    if level > logging.DEBUG:
+        handler.addFilter(_one_line)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
@@ -1270,6 +1272,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     api.lint_source(_WARM_UP, "<warm-up>", Config(select=("ALL",)))
     server.start_io()
     return 0 if service.shutdown_requested else 1
+
+
+_ERROR_LINE = re.compile(r"^[\s|+-]*((?:\w+\.)*\w*(?:Error|Exception)\b.*)$")
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """Makes every record one line below ``--log-level debug``.
+
+    pygls logs a client's malformed message with its traceback, either as the record's
+    exception or formatted into the message itself; the line keeps the message's first line
+    and names the error (the innermost one of a formatted traceback).
+    """
+    text = record.getMessage()
+    error = None
+    if record.exc_info and record.exc_info[1] is not None:
+        error = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+    first, _, rest = text.partition("\n")
+    if rest and error is None:
+        errors = [m.group(1) for m in map(_ERROR_LINE.match, rest.splitlines()) if m]
+        error = errors[-1] if errors else None
+    if error is not None or rest:
+        first = first.replace("\r", " ")
+        error = " ".join(error.split()) if error else None
+        record.msg = f"{first}: {error}" if error else first
+        record.args = None
+    record.exc_info = None
+    record.exc_text = None
+    record.stack_info = None
+    return True
 
 
 if __name__ == "__main__":

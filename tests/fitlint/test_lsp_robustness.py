@@ -98,6 +98,7 @@ def client(tmp_path: Path) -> Iterator[LspClient]:
         yield c
     finally:
         c.close()
+    assert_one_line_records(c)
 
 
 @pytest.fixture
@@ -115,6 +116,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LspClient]:
         yield c
     finally:
         c.close()
+    assert_one_line_records(c)
 
 
 # ============================================================================ invalid messages
@@ -190,6 +192,15 @@ def test_what_is_not_json_gets_parse_error(shared: LspClient, body: bytes, why: 
     assert shared.alive()
     assert logged(shared, "parse error", why, since=mark)
     assert not popups(shared, since=mark)
+    assert_one_line_records(shared)
+
+
+def assert_one_line_records(client: LspClient) -> None:
+    """The server's stderr holds log records of one line each: no traceback."""
+    text = client._log.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in text
+    for line in text.splitlines():
+        assert line[:4].isdigit(), f"a line that is not a log record: {line!r}"
 
 
 def test_a_response_is_never_answered(shared: LspClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -205,3 +206,46 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         lsp.main(["--no-such-option"])
     assert exc.value.code == 2
     assert "fitlint server" in capsys.readouterr().err
+
+
+# ============================================================================ log records
+
+
+def _record(msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord("pygls.server", logging.ERROR, __file__, 1, msg, args, exc_info)
+
+
+def _raised(error: BaseException) -> BaseException:
+    try:
+        raise error
+    except BaseException as caught:  # noqa: BLE001  (the test wants the traceback)
+        return caught
+
+
+def test_a_record_with_an_exception_becomes_one_line_naming_it() -> None:
+    record = _record("Unable to handle %s", "message", exc=_raised(ValueError("bad\nbody")))
+    assert lsp._one_line(record)
+    text = logging.Formatter("%(message)s").format(record)
+    assert text == "Unable to handle message: ValueError: bad body"
+
+
+def test_a_traceback_formatted_into_the_message_keeps_the_innermost_error() -> None:
+    formatted = (
+        "  + Exception Group Traceback (most recent call last):\n"
+        "  | cattrs.errors.ClassValidationError: While structuring X (1 sub-exception)\n"
+        "    | Traceback (most recent call last):\n"
+        "    |   File \"<generated>\", line 5, in structure_X\n"
+        "    | TypeError: 'NoneType' object is not subscriptable\n"
+    )
+    record = _record("Unable to deserialize message\n%s", formatted)
+    lsp._one_line(record)
+    assert record.getMessage() == (
+        "Unable to deserialize message: TypeError: 'NoneType' object is not subscriptable"
+    )
+
+
+def test_a_one_line_record_is_left_alone() -> None:
+    record = _record("Received response to unknown message id %r", "x")
+    lsp._one_line(record)
+    assert record.getMessage() == "Received response to unknown message id 'x'"
