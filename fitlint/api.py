@@ -15,11 +15,16 @@ import tempfile
 import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fitlint import engine, nesting
+from fitlint import engine, nesting, selection
+from fitlint.discovery import WalkProblem as WalkProblem
+from fitlint.discovery import discover, mentions_keras
+from fitlint.discovery import expand_paths as expand_paths
+from fitlint.discovery import force_excluded as force_excluded
 from fitlint.model import Config, Finding
+from fitlint.model import ConfigError as ConfigError
+from fitlint.model import SourceReadError as SourceReadError
 from fitlint.rules.base import Rule
 
 if TYPE_CHECKING:
@@ -48,9 +53,6 @@ DEFAULT_EXCLUDES = frozenset(
         "site-packages",
     }
 )
-
-SUFFIXES = (".py", ".pyi", ".ipynb")
-"""The files a directory walk yields."""
 
 MAX_FIX_PASSES = 10
 
@@ -101,14 +103,16 @@ def lint_source(
         force: Skip the cheap relevance check (lint files that never mention Keras).
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
-    rules = engine.instantiate(config or Config())
+    rules = selection.instantiate(config or Config())
     return _lint_with(source, path, rules, force=force)
 
 
 def _lint_with(source: str, path: str, rules: Sequence[Rule], *, force: bool = False) -> FileResult:
-    outcome = engine.lint_text(source, path, rules, force=force)
+    if not force and not mentions_keras(source):
+        return FileResult(path=path, source=source)
+    outcome = engine.lint_text(source, path, rules)
     error = "; ".join(outcome.internal_errors) or None
     return FileResult(path=path, findings=outcome.findings, error=error, source=source)
 
@@ -119,9 +123,9 @@ def lint_notebook(
     """Lints a Jupyter notebook given as its JSON text; findings carry their ``cell``.
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
-    return _lint_notebook_with(text, path, engine.instantiate(config or Config()), force=force)
+    return _lint_notebook_with(text, path, selection.instantiate(config or Config()), force=force)
 
 
 def _lint_notebook_with(
@@ -137,10 +141,6 @@ def _lint_notebook_with(
     result.findings = notebook.locate(nb, result.findings)
     result.cells = nb.cell_sources()
     return result
-
-
-class SourceReadError(Exception):
-    """A file that cannot be read as Python source; the message is one line."""
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -228,9 +228,9 @@ def lint_file(path: str | os.PathLike[str], config: Config | None = None) -> Fil
     returned in ``error``, never raised.
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
-    rules = engine.instantiate(config or Config())
+    rules = selection.instantiate(config or Config())
     return _lint_file_with(os.fspath(path), rules)
 
 
@@ -241,9 +241,9 @@ def lint_bytes(
     ``.ipynb``, Python source otherwise. Errors are returned in ``error``.
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
-    return _lint_data(data, path, engine.instantiate(config or Config()), force=force)
+    return _lint_data(data, path, selection.instantiate(config or Config()), force=force)
 
 
 def _lint_data(data: bytes, path: str, rules: Sequence[Rule], *, force: bool = False) -> FileResult:
@@ -306,268 +306,6 @@ def attach_source(result: FileResult) -> None:
         _attach_source(result, read_bytes(result.path))
 
 
-# -- finding the files -------------------------------------------------------------------
-
-
-def _git_root(directory: str) -> str | None:
-    current = os.path.abspath(directory)
-    while True:
-        if os.path.exists(os.path.join(current, ".git")):
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
-
-
-@dataclass(frozen=True)
-class WalkProblem:
-    """Something that walking a directory could not do.
-
-    Attributes:
-        path: The directory, or the ``.gitignore`` file.
-        message: One line that names it: ``dir: cannot read directory: permission denied``,
-            ``dir/.gitignore:3: pattern skipped ...``.
-        error: True for a directory that could not be read (nothing in it was linted, so the
-            run fails); False for a warning: a ``.gitignore`` line that is not a valid
-            pattern was skipped, as git skips it.
-    """
-
-    path: str
-    message: str
-    error: bool = True
-
-
-def _read_gitignore(directory: str, problems: list[WalkProblem]) -> tuple[str, object] | None:
-    path = os.path.join(directory, ".gitignore")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        if os.path.isfile(path):
-            message = f"{relative(path)}: cannot read: {err.strerror or err}"
-            problems.append(WalkProblem(path, message, error=False))
-        return None
-    import pathspec
-
-    try:
-        return directory, pathspec.GitIgnoreSpec.from_lines(lines)
-    except ValueError:  # one bad line: git skips the patterns it cannot use, and so do we
-        pass
-    from fitlint.config import pattern_problem
-
-    good = []
-    for number, line in enumerate(lines, 1):
-        try:
-            pathspec.GitIgnoreSpec.from_lines([line])
-        except ValueError as err:
-            why = pattern_problem(line, err)
-            message = f"{relative(path)}:{number}: pattern skipped, as git skips it: {why}"
-            problems.append(WalkProblem(path, message, error=False))
-            continue
-        good.append(line)
-    return directory, pathspec.GitIgnoreSpec.from_lines(good)
-
-
-def _gitignored(path: str, is_dir: bool, chain: Sequence[tuple[str, object]]) -> bool:
-    ignored = False
-    for base, spec in chain:
-        rel = os.path.relpath(path, base).replace(os.sep, "/")
-        if rel.startswith(".."):
-            continue
-        if is_dir:
-            rel += "/"
-        check = getattr(spec, "check_file", None)
-        if check is None:  # pathspec < 0.12.1: a match ignores, no match leaves it
-            if spec.match_file(rel):  # type: ignore[attr-defined]
-                ignored = True
-            continue
-        res = check(rel)
-        if res.include is not None:
-            ignored = bool(res.include)
-    return ignored
-
-
-def expand_paths(
-    paths: Iterable[str],
-    resolver: Resolver | None = None,
-    *,
-    problems: list[WalkProblem] | None = None,
-) -> Iterator[str]:
-    """Yields the files named by ``paths``: files as given, directories walked.
-
-    Walking a directory yields ``*.py``, ``*.pyi`` and ``*.ipynb`` files, skipping what the
-    ``exclude`` setting matches (by default hidden directories, ``__pycache__``, ``venv``,
-    ``build``, ``dist``, ``site-packages``...) and, unless ``respect-gitignore`` is false, what
-    the ``.gitignore`` files of the repository ignore. A directory named explicitly is always
-    walked, even when excluded, git-ignored or outside the configuration's directory: only what
-    is below it can be skipped. A file named explicitly is yielded even when excluded, unless
-    ``force-exclude`` is set. A missing path is yielded as is so that linting it reports the
-    error.
-
-    Args:
-        paths: Files and directories.
-        resolver: Finds each directory's settings; the defaults when None.
-        problems: Receives what the walk could not do: directories that could not be read
-            (errors) and ``.gitignore`` lines skipped (warnings). When None, an unreadable
-            directory raises and warnings are dropped.
-
-    Raises:
-        fitlint.engine.ConfigError: When a configuration file on the way is invalid.
-        SourceReadError: For a directory that cannot be read, when ``problems`` is None.
-    """
-    for item in _expand(paths, resolver):
-        if isinstance(item, str):
-            yield item
-        elif problems is not None:
-            problems.append(item)
-        elif item.error:
-            raise SourceReadError(item.message)
-
-
-def _expand(paths: Iterable[str], resolver: Resolver | None) -> Iterator[str | WalkProblem]:
-    from fitlint.config import Resolver
-
-    resolver = resolver or Resolver()
-    seen: set[str] = set()
-    warned: set[str] = set()  # a .gitignore above two walked directories is read twice
-    for raw in paths:
-        if os.path.isdir(raw):
-            for item in _walk(raw, resolver, seen):
-                if isinstance(item, WalkProblem) and not item.error:
-                    if item.message in warned:
-                        continue
-                    warned.add(item.message)
-                yield item
-        elif raw not in seen:
-            settings = resolver.settings_for(raw)
-            if settings.force_exclude and _force_excluded(raw, settings):
-                continue
-            seen.add(raw)
-            yield raw
-
-
-def _force_excluded(path: str, settings: object) -> bool:
-    from fitlint.config import Settings
-
-    assert isinstance(settings, Settings)
-    if settings.is_excluded(path):
-        return True
-    current = os.path.dirname(os.path.abspath(path))
-    root = settings.root
-    while current.startswith(root) and current != root:
-        if settings.is_excluded(current, is_dir=True):
-            return True
-        current = os.path.dirname(current)
-    return False
-
-
-def _ancestor_gitignores(top: str, problems: list[WalkProblem]) -> list[tuple[str, object]]:
-    """The ``.gitignore`` files from the root of ``top``'s repository down to its parent.
-
-    A directory named explicitly is always walked: when they ignore ``top`` itself, the
-    patterns that match it (or a directory above it) are left out, and the others (``*.log``)
-    still apply below it."""
-    root = _git_root(top)
-    if root is None:
-        return []
-    ancestors = []
-    current = os.path.dirname(os.path.abspath(top))
-    while len(current) >= len(root):
-        ancestors.append(current)
-        if current == root:
-            break
-        current = os.path.dirname(current)
-    chain = []
-    for d in reversed(ancestors):
-        gi = _read_gitignore(d, problems)
-        if gi is not None:
-            chain.append(gi)
-    top_abs = os.path.abspath(top)
-    if not chain or not _gitignored(top_abs, True, chain):
-        return chain
-    import pathspec
-
-    kept: list[tuple[str, object]] = []
-    for base, spec in chain:
-        parts = os.path.relpath(top_abs, base).replace(os.sep, "/").split("/")
-        above = ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
-        patterns = [
-            pattern
-            for pattern in spec.patterns  # type: ignore[attr-defined]
-            if pattern.include is None or not any(pattern.match_file(d) for d in above)
-        ]
-        kept.append((base, pathspec.GitIgnoreSpec(patterns)))
-    return kept
-
-
-def _walk(top: str, resolver: Resolver, seen: set[str]) -> Iterator[str | WalkProblem]:
-    from fitlint.config import Settings
-
-    top_abs = os.path.abspath(top)
-    problems: list[WalkProblem] = []
-    top_settings = resolver.settings_for(os.path.join(top, "__init__.py"))
-    chain = _ancestor_gitignores(top, problems) if top_settings.respect_gitignore else []
-    bases: dict[int, str | None] = {}
-
-    def base_of(settings: Settings) -> str | None:
-        # Patterns match relative to the configuration's directory, unless the directory
-        # named on the command line is outside it or excluded itself: then relative to it,
-        # so that it is walked and only what is below it can be excluded.
-        key = id(settings)
-        if key not in bases:
-            rel = os.path.relpath(top_abs, settings.root)
-            outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
-            mine = outside or settings.is_excluded(top_abs, is_dir=True)
-            bases[key] = top_abs if mine else None
-        return bases[key]
-
-    def unreadable(err: OSError) -> None:
-        where = os.fspath(err.filename or top)
-        message = f"{where}: cannot read directory: {err.strerror or err}"
-        problems.append(WalkProblem(where, message))
-
-    chains: dict[str, list[tuple[str, object]]] = {}
-    for root_dir, dirs, files in os.walk(top, onerror=unreadable):
-        yield from problems
-        problems.clear()
-        settings = resolver.settings_for(os.path.join(root_dir, "__init__.py"))
-        base = base_of(settings)
-        parent_chain = chains.get(os.path.dirname(root_dir), chain)
-        here = list(parent_chain)
-        if settings.respect_gitignore:
-            gi = _read_gitignore(os.path.abspath(root_dir), problems)
-            if gi is not None:
-                here.append(gi)
-        else:
-            here = []
-        chains[root_dir] = here
-        kept = []
-        for d in sorted(dirs):
-            full = os.path.join(root_dir, d)
-            if settings.is_excluded(full, is_dir=True, base=base):
-                continue
-            if here and _gitignored(os.path.abspath(full), True, here):
-                continue
-            kept.append(d)
-        dirs[:] = kept
-        yield from problems
-        problems.clear()
-        for name in sorted(files):
-            if not name.lower().endswith(SUFFIXES):
-                continue
-            full = os.path.normpath(os.path.join(root_dir, name))
-            if full in seen or settings.is_excluded(full, base=base):
-                continue
-            if here and _gitignored(os.path.abspath(full), False, here):
-                continue
-            seen.add(full)
-            yield full
-    yield from problems
-
-
 # -- linting many files ------------------------------------------------------------------
 
 
@@ -587,7 +325,7 @@ class _Task:
 def _rules_for(task: _Task) -> list[Rule]:
     rules = _WORKER_RULESETS.get(task.fingerprint)
     if rules is None:
-        rules = _WORKER_RULESETS[task.fingerprint] = engine.instantiate(task.config)
+        rules = _WORKER_RULESETS[task.fingerprint] = selection.instantiate(task.config)
     return rules
 
 
@@ -652,7 +390,7 @@ def lint_paths(
             A directory that cannot be read comes back as a result with its ``error``.
 
     Raises:
-        engine.ConfigError: When a configuration names unknown rules or options.
+        ConfigError: When a configuration names unknown rules or options.
     """
     from fitlint import cache as cache_mod
     from fitlint import config as config_mod
@@ -660,9 +398,9 @@ def lint_paths(
     tasks: list[_Task] = []
     fixed = config or Config()
     fixed_fp = config_mod.fingerprint(fixed)
-    engine.instantiate(fixed)  # validate before any work
+    selection.instantiate(fixed)  # validate before any work
     seen_fps: set[str] = {fixed_fp}
-    for item in _expand(paths, resolver):
+    for item in discover(paths, resolver):
         if isinstance(item, WalkProblem):
             if item.error:
                 tasks.append(_Task(item.path, fixed, fixed_fp, None, error=item.message))
@@ -674,7 +412,7 @@ def lint_paths(
             cfg = resolver.config_for(path)
             fp = config_mod.fingerprint(cfg)
             if fp not in seen_fps:
-                _WORKER_RULESETS.setdefault(fp, engine.instantiate(cfg))  # validates
+                _WORKER_RULESETS.setdefault(fp, selection.instantiate(cfg))  # validates
                 seen_fps.add(fp)
         else:
             cfg, fp = fixed, fixed_fp
@@ -848,9 +586,9 @@ def fix_source(
         force: Skip the cheap relevance check.
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
-    active = list(rules) if rules is not None else engine.instantiate(config or Config())
+    active = list(rules) if rules is not None else selection.instantiate(config or Config())
     if is_notebook(path):
         return _fix_notebook(source, path, active, force=force)
     fixed, applied, refused = _fix_python(source, path, active, force=force)
@@ -894,10 +632,10 @@ def fix_file(
     (none for a file changed meanwhile: what it holds now was not linted).
 
     Raises:
-        engine.ConfigError: When the configuration names unknown rules or options.
+        ConfigError: When the configuration names unknown rules or options.
     """
     p = os.fspath(path)
-    active = list(rules) if rules is not None else engine.instantiate(config or Config())
+    active = list(rules) if rules is not None else selection.instantiate(config or Config())
     try:
         data = read_bytes(p)
         if is_notebook(p):
@@ -980,13 +718,3 @@ def _current(path: str) -> bytes | None:
             return fh.read()
     except OSError:
         return None
-
-
-def relative(path: str | Path) -> str:
-    """A path relative to the working directory when it is below it."""
-    p = os.fspath(path)
-    try:
-        rel = os.path.relpath(p)
-    except ValueError:
-        return p
-    return p if rel.startswith("..") else rel

@@ -353,7 +353,7 @@ def _overrides(args: argparse.Namespace) -> Overrides:
 
 def _validate_overrides(overrides: Overrides) -> None:
     from fitlint.config import check_patterns
-    from fitlint.engine import validate_selectors
+    from fitlint.selection import validate_selectors
 
     validate_selectors((*(overrides.select or ()), *overrides.extend_select, *overrides.ignore))
     for _, rules in overrides.per_file_ignores:
@@ -372,7 +372,7 @@ def _run_stdin(
     name = args.stdin_filename or "-"
     settings = resolver.settings_for(name if args.stdin_filename else "stdin.py")
     data = sys.stdin.buffer.read()
-    if args.stdin_filename and settings.force_exclude and api._force_excluded(name, settings):
+    if args.stdin_filename and settings.force_exclude and api.force_excluded(name, settings):
         if args.fix:
             with _output(sys.stdout):
                 sys.stdout.buffer.write(data)
@@ -400,7 +400,8 @@ def _run_stdin(
 def _run_fix(
     args: argparse.Namespace, resolver: Resolver, out: TextIO, warnings: list[str]
 ) -> tuple[list[FileResult], list[str], int, bool]:
-    from fitlint import api, config, engine
+    from fitlint import api, config, selection
+    from fitlint.model import ConfigError
 
     rulesets: dict[str, list[Rule]] = {}
     results: list[FileResult] = []
@@ -415,10 +416,10 @@ def _run_fix(
         cfg = resolver.config_for(path)
         fp = config.fingerprint(cfg)
         if fp not in rulesets:
-            rulesets[fp] = list(engine.instantiate(cfg))
+            rulesets[fp] = list(selection.instantiate(cfg))
         try:
             outcome = api.fix_file(path, rules=rulesets[fp], write=not args.diff)
-        except engine.ConfigError:
+        except ConfigError:
             raise
         except Exception as err:  # the last line of defence: one line, never a traceback
             errors.append(f"{path}: internal error: {type(err).__name__}: {err}")
@@ -459,8 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fitlint import api, engine
+    from fitlint import api
     from fitlint.config import Resolver
+    from fitlint.model import ConfigError
 
     if args.jobs is not None and args.jobs < 1:
         raise _UsageError("--jobs must be at least 1")
@@ -514,7 +516,7 @@ def _main(args: argparse.Namespace) -> int:
                 )
             )
             errors = [r.error for r in results if r.error]
-    except engine.ConfigError as err:
+    except ConfigError as err:
         _error(str(err))
         return EXIT_ERROR
 

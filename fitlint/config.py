@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fitlint.engine import ConfigError, matches, validate_selectors
-from fitlint.model import Config
+from fitlint.model import Config, ConfigError
 from fitlint.rules.base import Rule, all_rules
+from fitlint.selection import matches, validate_selectors
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,7 +7,6 @@ Suppression comments (``fitlint.suppression``) are honoured here: a file-level
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,16 +18,10 @@ if TYPE_CHECKING:
     from libcst.metadata import CodeRange
 
 from fitlint import nesting, suppression
-from fitlint.model import Config, Edit, Finding, Fix, Severity
-from fitlint.rules.base import Report, Rule, RuleContext, all_rules
+from fitlint.model import Edit, Finding, Fix, Severity
+from fitlint.rules.base import Report, Rule, RuleContext
 
-# Files that cannot concern Keras training are skipped before parsing: a cheap text check.
-_RELEVANT = re.compile(r"keras|tensorflow|train_test_split|fit_resample")
 _LINE_END = re.compile(r"\r\n?|\n")
-
-
-class ConfigError(ValueError):
-    """An unknown rule, option or malformed setting in the configuration."""
 
 
 @dataclass
@@ -39,74 +32,10 @@ class SourceResult:
     internal_errors: list[str] = field(default_factory=list)
 
 
-def matches(selector: str, code: str, name: str) -> bool:
-    """Whether a selector (``ALL``, a code, a code prefix such as ``FL2``, or a name)
-    designates the rule ``code``/``name``."""
-    selector = selector.strip()
-    if selector == "ALL":
-        return True
-    if selector == name:
-        return True
-    return code.startswith(selector.upper()) if selector[:2].upper() == "FL" else False
-
-
-def validate_selectors(selectors: Iterable[str]) -> None:
-    """Raises ConfigError for a selector that matches no rule."""
-    rules = all_rules()
-    for sel in selectors:
-        if not any(matches(sel, code, r.name) for code, r in rules.items()):
-            raise ConfigError(f"unknown rule selector {sel!r} (see `fitlint --list-rules`)")
-
-
-def enabled_rules(config: Config) -> list[type[Rule]]:
-    """The rules that ``config`` turns on, in code order."""
-    rules = all_rules()
-    validate_selectors((*config.select, *config.extend_select, *config.ignore))
-    out = []
-    for code, rule in rules.items():
-        if config.select:
-            on = any(matches(s, code, rule.name) for s in config.select)
-        else:
-            on = rule.default_enabled
-        if any(matches(s, code, rule.name) for s in config.extend_select):
-            on = True
-        if any(matches(s, code, rule.name) for s in config.ignore):
-            on = False
-        if on:
-            out.append(rule)
-    return out
-
-
-def instantiate(config: Config) -> list[Rule]:
-    """Builds the enabled rules with their configured thresholds."""
-    rules: list[Rule] = []
-    for cls in enabled_rules(config):
-        opts = dict(config.options.get(cls.name, {}))
-        opts.update(config.options.get(cls.code, {}))
-        unknown = set(opts) - set(cls.options)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for rule {cls.name}"
-                + (f" (known: {', '.join(sorted(cls.options))})" if cls.options else "")
-            )
-        for key, value in opts.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"option {key} of rule {cls.name} must be a number")
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(
-                    f"option {key} of rule {cls.name} must be a finite number greater than 0, "
-                    f"not {value!r}"
-                )
-        rules.append(cls(opts))
-    return rules
-
-
 def lint_text(
     source: str,
     path: str,
     rules: Sequence[Rule],
-    *,
-    force: bool = False,
 ) -> SourceResult:
     """Lints one source text with already-instantiated rules.
 
@@ -114,7 +43,6 @@ def lint_text(
         source: The module's text.
         path: The path shown in findings.
         rules: The enabled rules.
-        force: Lint even when the cheap relevance check says the file cannot concern Keras.
 
     A text nested too deeply for libcst's native parser (which would crash the process) is
     refused before parsing, as the syntax error CPython reports for it (FL000); a
@@ -122,8 +50,6 @@ def lint_text(
     exception.
     """
     result = SourceResult()
-    if not force and not _RELEVANT.search(source):
-        return result
     directive = suppression.file_directive(source)
     if directive is not None:
         off = suppression.disabled_by(directive, ((r.code, r.name) for r in rules))

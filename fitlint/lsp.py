@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fitlint import __version__
-from fitlint.model import Config, Edit, Finding, Severity
+from fitlint.model import Config, ConfigError, Edit, Finding, Severity
 
 if TYPE_CHECKING:
     from lsprotocol import types
@@ -624,7 +624,7 @@ class FitlintService:
         self, source: str, path: str, uri: str, *, notebook: bool = False
     ) -> tuple[list[Finding], Config]:
         """Lints with the file's configuration; a broken one is reported, then the defaults."""
-        from fitlint import api, engine
+        from fitlint import api
 
         lint = api.lint_notebook if notebook else api.lint_source
 
@@ -632,12 +632,12 @@ class FitlintService:
         try:
             config = _config_for(fs_path)
             self._config_errors.pop(uri, None)
-        except (engine.ConfigError, ValueError, OSError) as err:
+        except (ConfigError, ValueError, OSError) as err:
             self._config_error(uri, str(err))
             config = Config()
         try:
             result = lint(source, path, config)
-        except engine.ConfigError as err:
+        except ConfigError as err:
             self._config_error(uri, str(err))
             config = Config()
             result = lint(source, path, config)

@@ -119,3 +119,11 @@ class Config:
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     options: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict)
+
+
+class ConfigError(ValueError):
+    """An unknown rule, option or malformed setting in the configuration."""
+
+
+class SourceReadError(Exception):
+    """A file that cannot be read as Python source; the message is one line."""

@@ -10,8 +10,9 @@ import pytest
 
 from fitlint import config
 from fitlint.config import Overrides, Resolver
-from fitlint.engine import ConfigError, instantiate
+from fitlint.model import ConfigError
 from fitlint.rules.base import Rule, all_rules
+from fitlint.selection import instantiate
 
 RULES = all_rules()
 DEFAULT_ON = sorted(code for code, r in RULES.items() if r.default_enabled)

@@ -219,7 +219,7 @@ def _record(msg: str, *args: object, exc: BaseException | None = None) -> loggin
 def _raised(error: BaseException) -> BaseException:
     try:
         raise error
-    except BaseException as caught:  # noqa: BLE001  (the test wants the traceback)
+    except BaseException as caught:
         return caught
 
 
@@ -235,7 +235,7 @@ def test_a_traceback_formatted_into_the_message_keeps_the_innermost_error() -> N
         "  + Exception Group Traceback (most recent call last):\n"
         "  | cattrs.errors.ClassValidationError: While structuring X (1 sub-exception)\n"
         "    | Traceback (most recent call last):\n"
-        "    |   File \"<generated>\", line 5, in structure_X\n"
+        '    |   File "<generated>", line 5, in structure_X\n'
         "    | TypeError: 'NoneType' object is not subscriptable\n"
     )
     record = _record("Unable to deserialize message\n%s", formatted)

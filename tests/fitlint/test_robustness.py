@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fitlint import api, engine, formats, nesting
+from fitlint import api, formats, nesting
 from fitlint.cli import main
-from fitlint.model import Config
+from fitlint.model import Config, ConfigError
 
 ALL_RULES = Config(select=("ALL",))
 
@@ -457,7 +457,7 @@ def test_a_bad_pattern_on_the_command_line_is_one_error_line(tmp_path: Path, opt
 
 def test_bad_options_in_the_api_config_are_refused() -> None:
     bad = Config(options={"learning-rate-too-high": {"adaptive_max": float("nan")}})
-    with pytest.raises(engine.ConfigError, match="finite number greater than 0"):
+    with pytest.raises(ConfigError, match="finite number greater than 0"):
         api.lint_source(KERAS, "x.py", bad)
 
 
