@@ -43,6 +43,9 @@ _FLAT_SUBMODULES = frozenset(
     }
 )
 
+# scikit-learn modules merged into sklearn.model_selection in 0.18 (removed in 0.20).
+_SKLEARN_OLD = ("sklearn.cross_validation", "sklearn.grid_search", "sklearn.learning_curve")
+
 _MISSING: str | None = "\0missing"  # not looked up yet
 
 # Names of the model classes, wherever they are imported from.
@@ -64,6 +67,10 @@ def canonical(qualified: str) -> str:
     name = qualified
     if name.startswith("tf."):
         name = "tensorflow." + name[3:]
+    if name.startswith(_SKLEARN_OLD):
+        # scikit-learn before 0.20: sklearn.cross_validation.train_test_split...
+        rest = name[8:].partition(".")[2]
+        return f"sklearn.model_selection.{rest}" if rest else "sklearn.model_selection"
     for root in _KERAS_ROOTS:
         if name == root:
             return "keras"

@@ -148,7 +148,9 @@ EXPAND_FUNCTIONS = frozenset(
 RESHAPE_FUNCTIONS = frozenset({"numpy.reshape", "tensorflow.reshape", "keras.ops.reshape"})
 
 # Methods that keep the values and the samples of their receiver.
-PASS_METHODS = frozenset({"astype", "copy", "to_numpy", "numpy", "fillna", "squeeze", "to_frame"})
+PASS_METHODS = frozenset(
+    {"astype", "copy", "to_numpy", "numpy", "fillna", "squeeze", "to_frame", "toarray", "todense"}
+)
 # Methods that keep the values of their receiver but may change the number of samples.
 VALUE_METHODS = frozenset(
     {"drop", "dropna", "select_dtypes", "sample", "pop", "flatten", "ravel", "head", "tail"}
@@ -176,6 +178,7 @@ LEAKY_MODULES = (
     "imblearn.under_sampling.",
     "imblearn.combine.",
     "category_encoders.",
+    "sklearn.feature_extraction.text.",
 )
 LEAKY_CLASSES = frozenset(
     {
@@ -196,7 +199,46 @@ HARMLESS = frozenset(
         "Binarizer",
         "PolynomialFeatures",
         "MissingIndicator",
+        "HashingVectorizer",  # hashes each document alone: fit() learns nothing
     }
+)
+# Functions that standardize their argument with statistics of all its rows (a leak before a
+# split); ``normalize`` scales each row alone and is not one of them.
+STATISTIC_FUNCTIONS = frozenset(
+    {
+        "sklearn.preprocessing.scale",
+        "sklearn.preprocessing.minmax_scale",
+        "sklearn.preprocessing.robust_scale",
+        "sklearn.preprocessing.maxabs_scale",
+        "sklearn.preprocessing.quantile_transform",
+        "sklearn.preprocessing.power_transform",
+        "scipy.stats.zscore",
+    }
+)
+# Methods that compute a statistic over the rows (``(x - x.mean()) / x.std()``).
+STATISTIC_METHODS = frozenset({"mean", "std", "var", "min", "max", "median"})
+# Cross-validation splitters: ``KFold(5).split(X)`` splits X into folds.
+SPLITTERS = frozenset(
+    "sklearn.model_selection." + name
+    for name in (
+        "KFold",
+        "StratifiedKFold",
+        "GroupKFold",
+        "StratifiedGroupKFold",
+        "RepeatedKFold",
+        "RepeatedStratifiedKFold",
+        "ShuffleSplit",
+        "StratifiedShuffleSplit",
+        "GroupShuffleSplit",
+        "TimeSeriesSplit",
+        "LeaveOneOut",
+        "LeavePOut",
+    )
+)
+# Functions that split their ``X`` (second argument) into folds.
+CV_FUNCTIONS = frozenset(
+    "sklearn.model_selection." + name
+    for name in ("cross_val_score", "cross_validate", "cross_val_predict")
 )
 ADAPT_LAYERS = frozenset(
     {"Normalization", "TextVectorization", "StringLookup", "IntegerLookup", "Discretization"}
@@ -211,6 +253,9 @@ PIPELINES = frozenset(
         "imblearn.pipeline.Pipeline",
         "sklearn.compose.ColumnTransformer",
         "sklearn.compose.make_column_transformer",
+        "sklearn.pipeline.FeatureUnion",
+        "sklearn.pipeline.make_union",
+        "sklearn_pandas.DataFrameMapper",
     }
 )
 

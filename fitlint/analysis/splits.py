@@ -1,9 +1,16 @@
 """Train/test splits, preprocessors fitted on data, and the leaks between them.
 
-A split is a ``train_test_split`` call or a pair of ``X[:n]`` / ``X[n:]`` slices; a fitted
-preprocessor is a scaler, imputer, selector, oversampler or Keras ``adapt()`` that learns
-statistics (:mod:`fitlint.analysis.sources`). :meth:`SplitAnalysis.lineage` says which
-assignments feed a value, :meth:`SplitAnalysis.split_part` which part of a split a value is,
+A split is a ``train_test_split`` call, a pair of ``X[:n]`` / ``X[n:]`` slices, a
+cross-validation splitter's ``split(X)`` or ``cross_val_score(est, X, y)``, or a call of a
+function (or class) of the file that splits its parameter in one of these ways. A fitted
+preprocessor is a scaler, imputer, selector, vectorizer, oversampler or Keras ``adapt()`` that
+learns statistics (:mod:`fitlint.analysis.sources`), alone or inside a pipeline or
+``DataFrameMapper``; the function forms (``scale(X)``); a standardization by the data's own
+statistics (``(X - X.mean()) / X.std()``, also inside ``DataFrame.apply``); or a call of a
+function of the file that fits one of these on its parameter.
+
+:meth:`SplitAnalysis.lineage` says which assignments feed a value,
+:meth:`SplitAnalysis.split_part` which part of a split a value is,
 and :meth:`SplitAnalysis.leaks` pairs each preprocessor with the first later split of the data
 it was fitted on, from a table built once (each split's lineage, inverted).
 """
@@ -15,17 +22,19 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
 from fitlint.analysis.bindings import unpacked_path
-from fitlint.analysis.index import AssignSite, CallSite, ModuleIndex, Scope
+from fitlint.analysis.index import AssignSite, CallSite, ModuleIndex, Scope, code_fields
 from fitlint.analysis.layers import class_name
 from fitlint.analysis.models import unique_sites
 from fitlint.analysis.names import dotted
 from fitlint.analysis.provenance import ProvenanceResolver
 from fitlint.analysis.sources import (
     ADAPT_LAYERS,
+    CV_FUNCTIONS,
     EXPAND_FUNCTIONS,
     FIT_METHODS,
     HARMLESS,
@@ -34,9 +43,13 @@ from fitlint.analysis.sources import (
     PASS_ATTRIBUTES,
     PASS_FUNCTIONS,
     PASS_METHODS,
+    PIPELINES,
     RESHAPE_FUNCTIONS,
     SCALING_FUNCTIONS,
     SPLIT,
+    SPLITTERS,
+    STATISTIC_FUNCTIONS,
+    STATISTIC_METHODS,
     VALUE_METHODS,
     is_columns,
 )
@@ -53,7 +66,8 @@ class SplitCall:
         scope: Where the split happens.
         order: Source order of the split.
         arrays: The arrays that are split, in order.
-        how: ``"train_test_split"`` or ``"slicing"``.
+        how: ``"train_test_split"``, ``"slicing"``, or how else, for messages
+            (``"KFold.split()"``, ``"cross_val_score()"``, ``"split_data()"``).
     """
 
     node: cst.CSTNode
@@ -68,19 +82,27 @@ class FittedPreprocessor:
     """A preprocessor fitted on data: ``.fit``/``.fit_transform``/``.fit_resample``/``.adapt``.
 
     Attributes:
-        site: The fitting call.
-        estimator: The canonical class name (``sklearn.preprocessing.StandardScaler``).
+        site: The fitting call (for a standardization by hand, its first statistic; for a
+            function of the file, the call of that function).
+        estimator: The canonical class or function name
+            (``sklearn.preprocessing.StandardScaler``).
         data: The data it is fitted on.
+        label: How messages name it, when not by the class name (``scale()``).
+        node: The node a finding covers, when not the fitting call.
+        output: The assignment that holds what it returns (``Z = scaler.fit_transform(X)``).
     """
 
     site: CallSite
     estimator: str
     data: cst.BaseExpression
+    label: str | None = None
+    node: cst.CSTNode | None = None
+    output: AssignSite | None = None
 
     @property
     def short_name(self) -> str:
-        """The class name without its module (``StandardScaler``)."""
-        return self.estimator.rsplit(".", 1)[-1]
+        """The class name without its module (``StandardScaler``), or the label."""
+        return self.label or self.estimator.rsplit(".", 1)[-1]
 
 
 def _split_order(split: SplitCall) -> int:
@@ -188,7 +210,9 @@ class SplitAnalysis:
             # Fitted on a training split: re-splitting it for validation is the usual workflow.
             if self.split_part(prep.data, prep.site.scope, prep.site.order) == "train":
                 continue
-            heads = self.lineage(prep.data, prep.site.scope, prep.site.order, transitive=False)
+            heads = set(self.lineage(prep.data, prep.site.scope, prep.site.order, transitive=False))
+            if prep.output is not None:
+                heads.add(prep.output)  # Z = scaler.fit_transform(X), X of unknown origin
             first: SplitCall | None = None
             for head in heads:
                 later = self._splits_reading.get((prep.site.scope, head), ())
@@ -298,8 +322,8 @@ class SplitAnalysis:
                     return True
                 if expr.slice and isinstance(expr.slice[0].slice, cst.Index):
                     value = expr.slice[0].slice.value
-                    if not isinstance(value, cst.Ellipsis) and not is_columns(
-                        self.index.const_value(value, scope)
+                    if not isinstance(value, cst.Ellipsis) and not self._column_key(
+                        value, scope, 0
                     ):
                         return True
                 expr = expr.value
@@ -307,6 +331,32 @@ class SplitAnalysis:
                 expr = expr.value
             else:
                 return False
+
+    def _column_key(self, key: cst.BaseExpression, scope: Scope, depth: int) -> bool:
+        """Whether a subscript key selects pandas columns: names (``df[["a", "b"]]``), the
+        frame's columns (``df[df.columns[:-1]]``), or a loop over either (``df[[c]]`` in
+        ``for c in ["a", "b"]``)."""
+        if depth > 3:
+            return False
+        if is_columns(self.index.const_value(key, scope)):
+            return True
+        if isinstance(key, cst.List) and key.elements:
+            return all(
+                isinstance(el, cst.Element) and self._column_key(el.value, scope, depth + 1)
+                for el in key.elements
+            )
+        if isinstance(key, cst.Subscript):
+            key = key.value  # df.columns[:-1]
+        if isinstance(key, cst.Attribute):
+            return key.attr.value == "columns"
+        if isinstance(key, cst.Name):
+            if self.bindings.loop_binds(key.value, scope):
+                loops = [lp for lp in self.index.loops if lp.scope is scope]
+                iters = [lp.node.iter for lp in loops if lp.target == key.value]
+                return bool(iters) and all(self._column_key(it, scope, depth + 1) for it in iters)
+            b = self.bindings.resolve(key.value, scope, unique=True)
+            return b is not None and self._column_key(b.value, b.scope, depth + 1)
+        return False
 
     # -- splits and preprocessors ------------------------------------------------------------
 
@@ -321,41 +371,64 @@ class SplitAnalysis:
             )
             for site in unique_sites(self.index.calls_to(SPLIT))
         ]
+        out.extend(self._fold_splits())
         out.extend(self._slice_splits())
-        out.sort(key=lambda s: s.order)
+        out.extend(self._calls_splitting(out))
+        out.sort(key=_split_order)
         return out
 
-    def _slice_splits(self) -> list[SplitCall]:
-        """``X_train, X_test = X[:n], X[n:]`` (or two statements): a split by slicing."""
-        halves: dict[tuple[int, str, str], dict[str, tuple[cst.Subscript, AssignSite]]] = {}
-        for site in self.index.assigns:
-            if site.augmented is not None:
+    def _fold_splits(self) -> Iterator[SplitCall]:
+        """``KFold(5).split(X)`` and ``cross_val_score(est, X, y)``: X is cut into folds."""
+        for site in unique_sites(self.index.calls_by_method.get("split", ())):
+            func = site.node.func
+            data = site.arg("X", 0)
+            if not isinstance(func, cst.Attribute) or data is None:
                 continue
+            ctor = self.bindings.origin_call(func.value, site.scope, site.order)
+            if ctor is not None and ctor.qualname in SPLITTERS:
+                how = f"{_short(ctor.qualname)}.split()"
+                yield SplitCall(site.node, site.scope, site.order, (data,), how)
+        for site in unique_sites(self.index.calls_to(*CV_FUNCTIONS)):
+            data = site.arg("X", 1)
+            if data is not None and site.qualname is not None:
+                how = f"{_short(site.qualname)}()"
+                yield SplitCall(site.node, site.scope, site.order, (data,), how)
+
+    def _slice_splits(self) -> list[SplitCall]:
+        """``X_train, X_test = X[:n], X[n:]`` (or two statements, ``X[0:n]``, ``X[:n, :]``,
+        ``X[n:len(X)]``, three ways ``X[:a]``, ``X[a:b]``, ``X[b:]``): a split by slicing."""
+        halves: dict[tuple[int, str, str], dict[str, tuple[cst.Subscript, _Where]]] = {}
+        code = self.index.module.code_for_node
+        for site in self._sliced_values():
             values: Iterable[cst.BaseExpression]
             if isinstance(site.value, cst.Tuple) and site.unpacked:
                 values = [el.value for el in site.value.elements]
             else:
                 values = [site.value]
             for value in values:
-                if not isinstance(value, cst.Subscript) or len(value.slice) != 1:
+                if not isinstance(value, cst.Subscript):
                     continue
                 sl = _first_slice(value)
                 base = dotted(value.value)
                 if sl is None or base is None or sl.step is not None:
                     continue
-                if sl.lower is None and sl.upper is not None:
-                    side, bound = "head", sl.upper
-                elif sl.upper is None and sl.lower is not None:
-                    side, bound = "tail", sl.lower
-                else:
-                    continue
-                key = (id(site.scope), base, self.index.module.code_for_node(bound))
-                halves.setdefault(key, {}).setdefault(side, (value, site))
+                lower = None if self._is_zero(sl.lower, site.scope) else sl.lower
+                upper = None if _is_length_of(sl.upper, base) else sl.upper
+                sides: list[tuple[str, cst.BaseExpression]] = []
+                if lower is None and upper is not None:
+                    sides.append(("head", upper))
+                elif upper is None and lower is not None:
+                    sides.append(("tail", lower))
+                elif lower is not None and upper is not None and not site.loops:
+                    sides += [("tail", lower), ("head", upper)]  # the middle of three
+                for side, bound in sides:
+                    key = (id(site.scope), base, code(bound))
+                    halves.setdefault(key, {}).setdefault(side, (value, site))
         out = []
-        for sides in halves.values():
-            if len(sides) != 2:
+        for pair in halves.values():
+            if len(pair) != 2:
                 continue
-            (head, head_site), (tail, tail_site) = sides["head"], sides["tail"]
+            (head, head_site), (tail, tail_site) = pair["head"], pair["tail"]
             first_node, first_site = (
                 (head, head_site) if head_site.order <= tail_site.order else (tail, tail_site)
             )
@@ -369,6 +442,93 @@ class SplitAnalysis:
                 )
             )
         return out
+
+    def _sliced_values(self) -> Iterator[_Where]:
+        """The assigned values, and the returned ones (``return X[:n], X[n:]``)."""
+        for site in self.index.assigns:
+            if site.augmented is None:
+                yield _Where(site.value, site.scope, site.order, bool(site.loops), site.unpacked)
+        for scope, returns in self.index.returns.items():
+            for ret in returns:
+                if isinstance(ret.value, cst.Tuple):  # ordered after the function's statements
+                    yield _Where(ret.value, scope, _END, False, True)
+
+    def _is_zero(self, expr: cst.BaseExpression | None, scope: Scope) -> bool:
+        return expr is not None and self.index.const_value(expr, scope) == 0
+
+    def _calls_splitting(self, splits: list[SplitCall]) -> list[SplitCall]:
+        """Calls of the file's functions (methods, classes) that split a parameter: the call
+        splits what it is passed there (``X_train, X_test = split_data(X)``)."""
+        out: list[SplitCall] = []
+        seen: set[tuple[int, int]] = set()
+        for split in splits:
+            if not split.arrays:
+                continue
+            param = self._parameter(split.arrays[0], split.scope)
+            if param is None:
+                continue
+            name, position = param
+            for caller, offset in self._callers(split.scope):
+                arg = caller.site.arg(name, position - offset)
+                key = (id(caller.site.node), id(split.scope))
+                if arg is None or key in seen:
+                    continue
+                seen.add(key)
+                site = caller.site
+                out.append(SplitCall(site.node, site.scope, site.order, (arg,), f"{caller.name}()"))
+        return out
+
+    def _parameter(self, expr: cst.BaseExpression, scope: Scope) -> tuple[str, int] | None:
+        """``(name, position)`` when ``expr`` is (columns or a view of) a positional parameter
+        of the function ``scope`` that it does not rebind."""
+        fn = scope.node
+        if scope.kind != "function" or not isinstance(fn, cst.FunctionDef):
+            return None
+        while True:
+            view = isinstance(expr, cst.Attribute) and expr.attr.value in PASS_ATTRIBUTES
+            columns = isinstance(expr, cst.Subscript) and not self._row_subset(expr, scope)
+            if not (view or columns):
+                break
+            expr = cast("cst.Attribute | cst.Subscript", expr).value
+        if not isinstance(expr, cst.Name):
+            return None
+        params = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+        if expr.value not in params or self.bindings.in_scope(expr.value, scope):
+            return None
+        return expr.value, params.index(expr.value)
+
+    def _callers(self, scope: Scope) -> list[tuple[_Caller, int]]:
+        """The calls of the function ``scope`` from other scopes, with the number of leading
+        parameters they do not pass (1 for ``self``)."""
+        parent = scope.parent
+        fn = scope.node
+        if parent is None or not isinstance(fn, cst.FunctionDef):
+            return []
+        method = fn.name.value
+        found: list[tuple[_Caller, int]] = []
+        if parent.kind == "module":
+            for site in self.index.calls_by_func.get(scope.name, ()):
+                found.append((_Caller(site, method), 0))
+        elif parent.kind == "class" and parent.parent is not None:
+            if parent.parent.kind != "module":
+                return []
+            if method == "__init__":  # Data(X) runs Data.__init__(self, X)
+                for site in self.index.calls_by_func.get(parent.name, ()):
+                    found.append((_Caller(site, parent.name), 1))
+            elif self._method_owners.get(method) == 1:
+                for site in self.index.calls_by_method.get(method, ()):
+                    if site.qualname is None:  # obj.split_data(X), self.split_data(X)
+                        found.append((_Caller(site, method), 1))
+        return [(c, k) for c, k in found if c.site.scope is not scope]
+
+    @functools.cached_property
+    def _method_owners(self) -> dict[str, int]:
+        """How many classes of the file define each method name."""
+        counts: dict[str, int] = defaultdict(int)
+        for qual, fn_scope in self.index.function_scopes.items():
+            if fn_scope.parent is not None and fn_scope.parent.kind == "class":
+                counts[qual.rsplit(".", 1)[-1]] += 1
+        return dict(counts)
 
     def _find_preprocessors(self) -> list[FittedPreprocessor]:
         out = []
@@ -386,15 +546,244 @@ class SplitAnalysis:
                 q = ctor.qualname
                 if method == "adapt":
                     leaky = class_name(q) in ADAPT_LAYERS
+                elif q in PIPELINES:
+                    # A pipeline's fit() also trains its model (cross-validation clones it);
+                    # what it transforms, or a container of transformers, is preprocessed.
+                    classes = self._provenance.estimator_classes(func.value, site.scope, site.order)
+                    leaky = (method != "fit" or q not in _MODEL_PIPELINES) and any(
+                        _learns(c) for c in classes or ()
+                    )
                 else:
-                    short = q.rsplit(".", 1)[-1]
-                    leaky = (
-                        q.startswith(LEAKY_MODULES) or q in LEAKY_CLASSES
-                    ) and short not in HARMLESS
+                    leaky = _learns(q)
                 if leaky:
-                    out.append(FittedPreprocessor(site=site, estimator=q, data=data))
+                    out.append(
+                        FittedPreprocessor(
+                            site=site, estimator=q, data=data, output=self._output(site)
+                        )
+                    )
+        for site in unique_sites(self.index.calls_to(*STATISTIC_FUNCTIONS)):
+            data = site.arg("X", 0) or site.arg("a", 0)
+            if data is not None and site.qualname is not None:
+                label = f"{_short(site.qualname)}()"
+                prep = FittedPreprocessor(
+                    site, site.qualname, data, label, output=self._output(site)
+                )
+                out.append(prep)
+        out.extend(self._applied_statistics())
+        out.extend(self._standardizations())
+        out.extend(self._calls_fitting(out))
         out.sort(key=lambda p: p.site.order)
         return out
+
+    def _output(self, site: CallSite) -> AssignSite | None:
+        """The assignment that binds the result of a call (also wrapped in ``pd.DataFrame``
+        or ``np.array``)."""
+        b = self._wrapped_results.get(id(site.node))
+        if b is not None:
+            return b
+        for target in site.targets:
+            b = self.bindings.resolve(target, site.scope, before=site.order)
+            if b is not None and b.value is site.node:
+                return b
+        return None
+
+    @functools.cached_property
+    def _wrapped_results(self) -> dict[int, AssignSite]:
+        """``X = pd.DataFrame(scaler.fit_transform(X))``: the inner call's id -> the assignment."""
+        out: dict[int, AssignSite] = {}
+        for b in self.index.assigns:
+            value = b.value
+            if b.augmented is None and isinstance(value, cst.Call) and value.args:
+                site = self.index.site_of(value)
+                inner = value.args[0].value
+                if (
+                    site is not None
+                    and site.qualname in PASS_FUNCTIONS
+                    and isinstance(inner, cst.Call)
+                ):
+                    out[id(inner)] = b
+        return out
+
+    def _applied_statistics(self) -> Iterator[FittedPreprocessor]:
+        """``df.apply(lambda c: (c - c.mean()) / c.std())``, ``df.apply(zscore)``, a scaler's
+        ``fit_transform`` inside the applied function: statistics of every row."""
+        for site in unique_sites(self.index.calls_by_method.get("apply", ())):
+            func = site.node.func
+            fn = site.arg("func", 0)
+            if not isinstance(func, cst.Attribute) or fn is None:
+                continue
+            what = self._statistic_in(fn, site.scope, site.order)
+            if what is not None:
+                label = f"DataFrame.apply({what})"
+                yield FittedPreprocessor(
+                    site, "pandas.DataFrame.apply", func.value, label, output=self._output(site)
+                )
+
+    def _statistic_in(self, fn: cst.BaseExpression, scope: Scope, order: int) -> str | None:
+        """What statistic of all rows a function passed to ``apply`` learns, if any."""
+        if not isinstance(fn, cst.Lambda):
+            q = self.index.imports.qualify(fn)
+            return f"{_short(q)}" if q in STATISTIC_FUNCTIONS else None
+        params = {p.name.value for p in fn.params.params}
+        stack: list[cst.CSTNode] = [fn.body]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                site = self.index.site_of(node)
+                if site is not None and site.qualname in STATISTIC_FUNCTIONS:
+                    return _short(site.qualname)
+                f = node.func
+                if isinstance(f, cst.Attribute) and site is not None:
+                    if f.attr.value in STATISTIC_METHODS and dotted(f.value) in params:
+                        return f"a {f.attr.value}() of each column"
+                    if f.attr.value in ("fit", "fit_transform"):
+                        ctor = self.bindings.origin_call(f.value, scope, order)
+                        if ctor is not None and ctor.qualname and _learns(ctor.qualname):
+                            return _short(ctor.qualname)
+            stack.extend(
+                child
+                for name in code_fields(type(node))
+                for child in _children(getattr(node, name))
+            )
+        return None
+
+    def _standardizations(self) -> Iterator[FittedPreprocessor]:
+        """``X = (X - X.mean(axis=0)) / X.std(axis=0)`` (also with ``mean = X.mean(0)`` bound
+        first, ``np.mean(X, 0)``, ``X.min()``): standardized by statistics of every row."""
+        for b in self.index.assigns:
+            value = b.value
+            if b.augmented is not None or not isinstance(value, cst.BinaryOperation):
+                continue
+            if not isinstance(value.operator, cst.Divide):
+                continue
+            centred = value.left
+            if not (
+                isinstance(centred, cst.BinaryOperation)
+                and isinstance(centred.operator, cst.Subtract)
+            ):
+                continue
+            data = centred.left
+            stat = self._statistic_of(centred.right, dotted(data), b.scope, b.order, 0)
+            if stat is not None:
+                site, method = stat
+                yield FittedPreprocessor(
+                    site, "numpy." + method, data, f"a standardization by {method}()", value, b
+                )
+
+    def _statistic_of(
+        self, expr: cst.BaseExpression, data: str | None, scope: Scope, order: int, depth: int
+    ) -> tuple[CallSite, str] | None:
+        """The call and method when ``expr`` is a statistic over the rows of ``data``."""
+        if data is None or depth > 2:
+            return None
+        if isinstance(expr, cst.Name):
+            b = self.bindings.resolve(expr.value, scope, before=order, plain=True)
+            return (
+                None
+                if b is None
+                else self._statistic_of(b.value, data, b.scope, b.order, depth + 1)
+            )
+        if not isinstance(expr, cst.Call):
+            return None
+        site = self.index.site_of(expr)
+        if site is None:
+            return None
+        q = site.qualname
+        if q is not None and q.startswith("numpy.") and _short(q) in STATISTIC_METHODS:
+            first = site.arg("a", 0)
+            return (site, _short(q)) if first is not None and dotted(first) == data else None
+        f = expr.func
+        if (
+            q is None
+            and isinstance(f, cst.Attribute)
+            and f.attr.value in STATISTIC_METHODS
+            and dotted(f.value) == data
+        ):
+            return site, f.attr.value
+        return None
+
+    def _calls_fitting(self, preps: list[FittedPreprocessor]) -> list[FittedPreprocessor]:
+        """Calls of the file's functions that fit a preprocessor on a parameter: the call
+        fits it on what it is passed there (``X = preprocess(df)``)."""
+        out: list[FittedPreprocessor] = []
+        seen: set[int] = set()
+        for prep in preps:
+            scope = prep.site.scope
+            param = self._parameter(prep.data, scope)
+            if param is None:
+                continue
+            name, position = param
+            for caller, offset in self._callers(scope):
+                arg = caller.site.arg(name, position - offset)
+                if arg is None or id(caller.site.node) in seen:
+                    continue
+                seen.add(id(caller.site.node))
+                out.append(
+                    FittedPreprocessor(
+                        caller.site,
+                        prep.estimator,
+                        arg,
+                        f"{prep.short_name} (in {caller.name}())",
+                        output=self._output(caller.site),
+                    )
+                )
+        return out
+
+
+_END = 1 << 62
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A value that may hold slices, where it is bound or returned."""
+
+    value: cst.BaseExpression
+    scope: Scope
+    order: int
+    loops: bool
+    unpacked: bool
+
+
+@dataclass(frozen=True)
+class _Caller:
+    site: CallSite
+    name: str
+
+
+# Pipelines whose last step may be a model: their fit() trains it.
+_MODEL_PIPELINES = frozenset(
+    {
+        "sklearn.pipeline.make_pipeline",
+        "sklearn.pipeline.Pipeline",
+        "imblearn.pipeline.make_pipeline",
+        "imblearn.pipeline.Pipeline",
+    }
+)
+
+
+def _learns(q: str) -> bool:
+    """Whether fitting the estimator class ``q`` learns statistics of the data."""
+    return (q.startswith(LEAKY_MODULES) or q in LEAKY_CLASSES) and _short(q) not in HARMLESS
+
+
+def _short(q: str) -> str:
+    return q.rsplit(".", 1)[-1]
+
+
+def _children(value: object) -> Iterator[cst.CSTNode]:
+    if isinstance(value, cst.CSTNode):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        yield from (v for v in value if isinstance(v, cst.CSTNode))
+
+
+def _is_length_of(expr: cst.BaseExpression | None, base: str) -> bool:
+    """``len(X)`` or ``X.shape[0]`` for the array ``X``: a slice bound that is its end."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len":
+        return len(expr.args) == 1 and dotted(expr.args[0].value) == base
+    if isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Attribute):
+        return expr.value.attr.value == "shape" and dotted(expr.value.value) == base
+    return False
 
 
 def _first_slice(sub: cst.Subscript) -> cst.Slice | None:

@@ -288,15 +288,29 @@ class PreprocessingBeforeSplit(Rule):
     """## What it does
     Flags a preprocessor fitted on data that is split into train and test sets afterwards.
 
-    Preprocessors are: a scikit-learn scaler, encoder, imputer, feature selector or
-    decomposition (`PCA`), an imbalanced-learn resampler (`SMOTE().fit_resample`), or a Keras
-    preprocessing layer's `adapt()` (`Normalization`, `TextVectorization`, `StringLookup`...),
-    when the data it was fitted on (or its output) is later passed to `train_test_split` or cut
-    into `X[:n]`/`X[n:]`.
+    Preprocessors are: a scikit-learn scaler, encoder, imputer, feature selector,
+    decomposition (`PCA`) or text vectorizer (`CountVectorizer`, `TfidfVectorizer`), alone or
+    inside a `ColumnTransformer`, `FeatureUnion` or `sklearn_pandas.DataFrameMapper`; the
+    function forms (`sklearn.preprocessing.scale(X)`, `minmax_scale`, `scipy.stats.zscore`);
+    a standardization by the data's own statistics (`(X - X.mean()) / X.std()`, also applied
+    with `DataFrame.apply`); an imbalanced-learn resampler (`SMOTE().fit_resample`); a Keras
+    preprocessing layer's `adapt()` (`Normalization`, `TextVectorization`, `StringLookup`...);
+    or a function of the file that fits one of these on its parameter.
 
-    Fitting on the training split only, or fitting a `Pipeline` after the split, is fine.
+    Splits are: `train_test_split` (also the pre-0.20 `sklearn.cross_validation` one), slices
+    `X[:n]`/`X[n:]` (`X[0:n]`, `X[:n, :]`, `X[n:len(X)]`, three-way cuts), the folds of a
+    splitter (`KFold(5).split(X)`) or of `cross_val_score`/`cross_validate`, and calls of a
+    function or class of the file that splits its parameter in one of these ways. The data
+    is followed from the fit to the split through assignments, column assignments
+    (`df[cols] = scaler.fit_transform(df[cols])`), dtype and shape changes, `pd.DataFrame(...)`
+    and `.toarray()`; the output of the fit counts too, whatever the origin of its input
+    (`Z = scaler.fit_transform(X)` then `train_test_split(Z)`).
+
+    Fitting on the training split only, or fitting a `Pipeline` after the split, is fine, and
+    so is fitting a pipeline before cross-validation (which refits a clone on every fold).
     Label-only and stateless transformers (`LabelEncoder`, `FunctionTransformer`,
-    `Normalizer`, `PolynomialFeatures`...) learn nothing that leaks and are not flagged.
+    `Normalizer`, `normalize()`, `PolynomialFeatures`, `HashingVectorizer`...) learn nothing
+    that leaks and are not flagged.
 
     ## Why is this bad?
     The preprocessor learns statistics (means, variances, vocabularies, neighbours to
@@ -401,6 +415,70 @@ y = np.load("y.npy")
 scaler = StandardScaler().fit(X[:1000])
 X_train, X_test, y_train, y_test = train_test_split(X, y, shuffle=False)
 """,
+        # HashingVectorizer hashes each document alone: it learns nothing from the rows.
+        """import pandas as pd
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.model_selection import train_test_split
+import keras
+
+df = pd.read_csv("reviews.csv")
+X = HashingVectorizer(n_features=2**14).fit_transform(df["text"])
+X_train, X_test, y_train, y_test = train_test_split(X, df["label"], test_size=0.2)
+""",
+        # Cross-validation refits a clone of the pipeline on every fold.
+        """from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+import keras
+
+pipe = make_pipeline(StandardScaler(), SVC())
+pipe.fit(X, y)
+print(cross_val_score(pipe, X, y, cv=5))
+""",
+        # Scaled inside the fold loop, on the training rows of each fold.
+        """import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+import keras
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+for train_idx, test_idx in StratifiedKFold(n_splits=5).split(X, y):
+    scaler = StandardScaler().fit(X[train_idx])
+    x_tr, x_te = scaler.transform(X[train_idx]), scaler.transform(X[test_idx])
+""",
+        # DataFrame.apply of a function that learns nothing; per-row normalize().
+        """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import normalize
+import keras
+
+df = pd.read_csv("texts.csv")
+df["text"] = df["text"].apply(lambda s: s.lower().strip())
+X = normalize(df.drop(columns=["text", "y"]).values)
+X_train, X_test, y_train, y_test = train_test_split(X, df["y"])
+""",
+        # A helper that splits first, then fits the scaler on the training part.
+        """import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+import keras
+
+def prepare(X, y):
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2)
+    scaler = StandardScaler().fit(X_tr)
+    return scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te
+
+X_tr, X_te, y_tr, y_te = prepare(np.load("x.npy"), np.load("y.npy"))
+""",
+        # Standardized by the statistics of the training split, then cut for validation.
+        """import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_train = (x_train - x_train.mean()) / x_train.std()
+x_train, x_val = x_train[:45000], x_train[45000:]
+""",
     ]
     invalid = [
         Invalid(
@@ -472,15 +550,135 @@ X_train, X_test, y_train, y_test = train_test_split(X, y)
 """,
             line=10,
         ),
+        # Pre-0.20 scikit-learn, a text vectorizer, and the output densified into a frame.
+        Invalid(
+            """import pandas as pd
+from sklearn.cross_validation import train_test_split
+from sklearn.feature_extraction.text import TfidfVectorizer
+import keras
+
+df = pd.read_csv("spam.csv")
+tfidf = TfidfVectorizer(max_features=5000)
+X = tfidf.fit_transform(df["text"])
+X = pd.DataFrame(X.toarray())
+X_train, X_test, y_train, y_test = train_test_split(X, df["label"], test_size=0.2)
+""",
+            line=8,
+        ),
+        # The function form, then a split by slices X[0:n] / X[n:len(X)].
+        Invalid(
+            """import numpy as np
+from sklearn import preprocessing
+import keras
+
+data = np.loadtxt("sensor.csv", delimiter=",")
+X = preprocessing.scale(data[:, :-1])
+n = int(0.8 * len(X))
+x_train, x_test = X[0:n, :], X[n:len(X), :]
+""",
+            line=6,
+        ),
+        # The input's origin is unknown, the output is what gets split, in a helper.
+        Invalid(
+            """from sklearn.preprocessing import MinMaxScaler
+import keras
+
+def split_data(data, frac=0.8):
+    n = int(len(data) * frac)
+    return data[:n], data[n:]
+
+scaler = MinMaxScaler()
+Z = scaler.fit_transform(X)
+z_train, z_test = split_data(Z)
+""",
+            line=9,
+        ),
+        # Columns scaled in place one by one.
+        Invalid(
+            """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+import keras
+
+df = pd.read_csv("houses.csv")
+for col in ["area", "rooms", "age"]:
+    df[col] = StandardScaler().fit_transform(df[[col]])
+X_train, X_test, y_train, y_test = train_test_split(df.drop(columns=["price"]), df["price"])
+""",
+            line=8,
+        ),
+        # A scaler inside a DataFrameMapper; a standardization applied with DataFrame.apply.
+        Invalid(
+            """import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn_pandas import DataFrameMapper
+import keras
+
+df = pd.read_csv("churn.csv")
+mapper = DataFrameMapper([(["tenure", "charges"], StandardScaler())], df_out=True)
+X = mapper.fit_transform(df)
+X_train, X_test, y_train, y_test = train_test_split(X, df["churn"])
+""",
+            line=9,
+        ),
+        Invalid(
+            """import pandas as pd
+from sklearn.model_selection import train_test_split
+import keras
+
+df = pd.read_csv("wine.csv")
+features = df.columns[:-1]
+df[features] = df[features].apply(lambda c: (c - c.mean()) / c.std())
+X_train, X_test, y_train, y_test = train_test_split(df[features], df["quality"])
+""",
+            line=7,
+        ),
+        # PCA on every row, then cross-validation folds.
+        Invalid(
+            """import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.model_selection import KFold
+import keras
+
+X = np.load("x.npy")
+y = np.load("y.npy")
+X = PCA(n_components=20).fit_transform(X)
+for train_idx, test_idx in KFold(n_splits=5, shuffle=True).split(X):
+    model = keras.Sequential([keras.layers.Dense(1)])
+""",
+            line=8,
+        ),
+        # Standardized by hand with the statistics of every row, split in a class.
+        Invalid(
+            """import numpy as np
+from sklearn.model_selection import train_test_split
+import keras
+
+class Dataset:
+    def __init__(self, features, labels):
+        self.x_train, self.x_test, self.y_train, self.y_test = train_test_split(
+            features, labels, test_size=0.25
+        )
+
+X = np.load("x.npy")
+mean = X.mean(axis=0)
+X = (X - mean) / X.std(axis=0)
+ds = Dataset(X, np.load("y.npy"))
+""",
+            line=13,
+        ),
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
         df = ctx.dataflow
         for prep, split in df.leaks():
             line = df.line_of(split.node)
-            how = "train_test_split()" if split.how == "train_test_split" else "by slicing"
+            how = {"train_test_split": "train_test_split()", "slicing": "by slicing"}.get(
+                split.how, split.how
+            )
             yield self.report(
-                prep.site.node,
+                prep.node or prep.site.node,
                 estimator=prep.short_name,
                 data=ctx.code(prep.data),
                 how=how,
