@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from fitlint.analysis.index import UNKNOWN, CallSite, ModuleIndex, Scope
+from fitlint.analysis.layers import Role
 from fitlint.analysis.names import dotted
+
+if TYPE_CHECKING:
+    from fitlint.analysis.layers import Stack
+    from fitlint.analysis.models import Models
 
 # Optimizers whose per-parameter step is normalised: their defaults are around 1e-3.
 ADAPTIVE = frozenset({"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Lion", "Ftrl"})
@@ -310,3 +316,151 @@ def rate_settings(index: ModuleIndex) -> list[RateSetting]:
                 out.append(setting)
     out.extend(_later_settings(index))
     return out
+
+
+# -- what an optimizer trains ----------------------------------------------------------------
+
+VARIABLES = "variables"
+"""The optimizer updates raw ``tf.Variable`` objects only (image pixels, a weight tensor)."""
+LINEAR = "linear"
+"""The optimizer trains a model without a hidden nonlinear layer (linear or logistic regression)."""
+
+_VARIABLE_CONSTRUCTORS = frozenset(
+    {"tensorflow.Variable", "keras.Variable", "keras.backend.variable"}
+)
+# Layers of a linear model other than its one Dense layer: they add no hidden nonlinearity.
+_LINEAR_PASSTHROUGH = frozenset({Role.INPUT, Role.NORMALIZATION, Role.DROPOUT, Role.RESHAPE})
+# Preprocessing layers (role OTHER): fixed or adapted maps of the input, with no weights trained.
+_PREPROCESSING = frozenset(
+    "keras.layers." + n
+    for n in (
+        "Normalization",
+        "Rescaling",
+        "CategoryEncoding",
+        "Discretization",
+        "Hashing",
+        "IntegerLookup",
+        "StringLookup",
+        "TextVectorization",
+    )
+)
+
+
+def trained_by(index: ModuleIndex, models: Models, site: CallSite) -> str | None:
+    """What the optimizer built at ``site`` trains, when the module says so for every use.
+
+    :data:`VARIABLES` when it is used only through ``apply_gradients``/``minimize`` on names
+    bound to ``tf.Variable(...)``; :data:`LINEAR` when it is used only by the ``compile()`` of
+    models whose stack has one Dense/Conv layer, the output, and nothing nonlinear before it.
+    None when unknown, unused, or used any other way: unknown means the rule stays silent on
+    nothing, so only positive evidence answers.
+    """
+    compiles = [
+        c for c in index.calls_by_method.get("compile", ()) if c.arg("optimizer", 0) is site.node
+    ]
+    steps: list[CallSite] = []
+    if len(site.targets) == 1 and site.targets[0] != "_":
+        name = site.targets[0]
+        uses = _name_uses(index, name, site)
+        if uses is None:
+            return None
+        compiles += uses[0]
+        steps = uses[1]
+    if compiles and steps:
+        return None
+    if steps:
+        return VARIABLES if all(_updates_variables(index, s) for s in steps) else None
+    if compiles:
+        stacks = [_compiled_stack(models, c) for c in compiles]
+        return LINEAR if all(s is not None and _is_linear(s) for s in stacks) else None
+    return None
+
+
+def _name_uses(
+    index: ModuleIndex, name: str, site: CallSite
+) -> tuple[list[CallSite], list[CallSite]] | None:
+    """The ``compile()`` calls given ``name`` and the update calls on ``name``; None when the
+    name is rebound or used in any other way (passed to a function, stored, returned)."""
+    bound = index.bindings.resolve(name, site.scope, unique=True)
+    if bound is None or bound.value is not site.node:
+        return None
+    compiles: list[CallSite] = []
+    steps: list[CallSite] = []
+    for call in index.calls:
+        if call.receiver == name:
+            if call.method in ("apply_gradients", "minimize"):
+                steps.append(call)
+                continue
+            if call.method in ("get_config", "build", "get_weights", "variables"):
+                continue
+            return None
+        for a in call.node.args:
+            if isinstance(a.value, cst.Name) and a.value.value == name:
+                if call.method == "compile" and a is _optimizer_arg(call):
+                    compiles.append(call)
+                else:
+                    return None
+    return compiles, steps
+
+
+def _optimizer_arg(call: CallSite) -> cst.Arg | None:
+    expr = call.arg("optimizer", 0)
+    return next((a for a in call.node.args if a.value is expr), None) if expr is not None else None
+
+
+def _updates_variables(index: ModuleIndex, step: CallSite) -> bool:
+    """Whether an ``apply_gradients``/``minimize`` call updates only ``tf.Variable`` names."""
+    if step.method == "apply_gradients":
+        pairs = step.arg("grads_and_vars", 0)
+        variables = _pair_variables(pairs) if pairs is not None else None
+    else:
+        listed = step.arg("var_list", 1)
+        variables = _listed(listed) if listed is not None else None
+    if not variables:
+        return False
+    return all(_is_variable(index, v, step.scope) for v in variables)
+
+
+def _listed(expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        return [e.value for e in expr.elements if not isinstance(e, cst.StarredElement)]
+    return [expr] if isinstance(expr, cst.Name) else None
+
+
+def _pair_variables(expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """The variables of ``[(g, v), ...]`` or ``zip(grads, [v, ...])``."""
+    if isinstance(expr, cst.Call) and dotted(expr.func) == "zip" and len(expr.args) == 2:
+        return _listed(expr.args[1].value)
+    if not isinstance(expr, (cst.List, cst.Tuple)):
+        return None
+    out: list[cst.BaseExpression] = []
+    for element in expr.elements:
+        pair = element.value
+        if not isinstance(pair, cst.Tuple) or len(pair.elements) != 2:
+            return None
+        out.append(pair.elements[1].value)
+    return out
+
+
+def _is_variable(index: ModuleIndex, expr: cst.BaseExpression, scope: Scope) -> bool:
+    found = _call_value(index, expr, scope)
+    return found is not None and found[0].qualname in _VARIABLE_CONSTRUCTORS
+
+
+def _compiled_stack(models: Models, call: CallSite) -> Stack | None:
+    for model in models.models:
+        if any(c is call for c in model.compiles):
+            return model.stack
+    return None
+
+
+def _is_linear(stack: Stack) -> bool:
+    """One Dense/Conv layer, the last one with weights, and nothing nonlinear before it."""
+    layers = stack.layers
+    affine = [i for i, layer in enumerate(layers) if layer.role is Role.AFFINE]
+    if len(affine) != 1 or not stack.complete:
+        return False
+    for layer in layers[: affine[0]]:
+        if layer.role not in _LINEAR_PASSTHROUGH and layer.qualname not in _PREPROCESSING:
+            return False
+    return all(layer.role is Role.ACTIVATION for layer in layers[affine[0] + 1 :])

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fitlint.analysis.optimizers import ADAPTIVE, SGD, Rate
+from fitlint.analysis.optimizers import (
+    ADAPTIVE,
+    LINEAR,
+    SGD,
+    VARIABLES,
+    Rate,
+    RateSetting,
+    trained_by,
+)
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Report, Rule, RuleContext
 
@@ -23,6 +31,14 @@ class LearningRateTooHigh(Rule):
     `InverseTimeDecay`, `PolynomialDecay`...), and rates set later with
     `optimizer.learning_rate.assign(...)` or `K.set_value(model.optimizer.lr, ...)` when the
     optimizer is known.
+
+    The rate that is too high depends on what is trained, so the rule stays silent where the
+    file shows that the rate fits it: an optimizer that updates only raw `tf.Variable`s
+    through `apply_gradients`/`minimize` (style transfer optimizes image pixels with SGD at
+    100), and an adaptive optimizer given only to models without a hidden nonlinear layer
+    (linear or logistic regression: one Dense layer after preprocessing, which converges
+    at Adam 0.1). Any other use of the optimizer, or a model that is not statically known,
+    keeps the finding.
 
     Options: `adaptive_max` (0.1): the lowest rate flagged for adaptive optimizers;
     `sgd_max` (1.0): the lowest rate flagged for SGD.
@@ -83,6 +99,31 @@ class LearningRateTooHigh(Rule):
         "import keras\nopt = keras.optimizers.Adadelta(learning_rate=1.0)\n",
         # Not Keras.
         "import torch\nopt = torch.optim.Adam(params, lr=0.5)\n",
+        # Style transfer: the optimizer updates the pixels of a tf.Variable, not a network.
+        "import tensorflow as tf\nfrom tensorflow import keras\n"
+        "optimizer = keras.optimizers.SGD(\n"
+        "    keras.optimizers.schedules.ExponentialDecay(100.0, decay_steps=100, decay_rate=0.96)\n"
+        ")\n"
+        "image = tf.Variable(preprocess(base))\n"
+        "for i in range(100):\n"
+        "    loss, grads = loss_and_grads(image)\n"
+        "    optimizer.apply_gradients([(grads, image)])\n",
+        "import tensorflow as tf\n"
+        "w = tf.Variable(tf.zeros([3]))\nb = tf.Variable(0.0)\n"
+        "opt = tf.keras.optimizers.Adam(0.5)\n"
+        "opt.minimize(loss, var_list=[w, b])\n",
+        # Linear regression on normalized inputs: one Dense layer converges at Adam 0.1.
+        "import tensorflow as tf\nfrom tensorflow.keras import layers\n"
+        "norm = layers.Normalization(input_shape=[1])\n"
+        "linear = tf.keras.Sequential([norm, layers.Dense(units=1)])\n"
+        "linear.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=0.1), loss='mae')\n",
+        # Logistic regression, the optimizer through a variable.
+        "import keras\n"
+        "model = keras.Sequential(\n"
+        "    [keras.Input((20,)), keras.layers.Dense(1, activation='sigmoid')]\n"
+        ")\n"
+        "opt = keras.optimizers.Adam(0.1)\n"
+        "model.compile(optimizer=opt, loss='binary_crossentropy')\n",
     ]
     invalid = [
         Invalid(
@@ -119,6 +160,41 @@ class LearningRateTooHigh(Rule):
             "K.set_value(model.optimizer.learning_rate, 0.5)\n",
             line=5,
         ),
+        # A custom training loop that updates a network's weights.
+        Invalid(
+            "import tensorflow as tf\n"
+            "model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation='relu'),"
+            " tf.keras.layers.Dense(1)])\n"
+            "optimizer = tf.keras.optimizers.Adam(0.5)\n"
+            "with tf.GradientTape() as tape:\n"
+            "    loss = loss_fn(y, model(x))\n"
+            "grads = tape.gradient(loss, model.trainable_variables)\n"
+            "optimizer.apply_gradients(zip(grads, model.trainable_variables))\n",
+            line=3,
+        ),
+        # A hidden ReLU layer makes it a network, not a linear model.
+        Invalid(
+            "import tensorflow as tf\nfrom tensorflow.keras import layers\n"
+            "model = tf.keras.Sequential([layers.Dense(64, activation='relu'), layers.Dense(1)])\n"
+            "model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=0.1), loss='mae')\n",
+            line=4,
+        ),
+        # The same optimizer also updates a variable and something unknown.
+        Invalid(
+            "import tensorflow as tf\n"
+            "v = tf.Variable(tf.zeros([3]))\n"
+            "opt = tf.keras.optimizers.Adam(0.5)\n"
+            "opt.apply_gradients([(g, v)])\n"
+            "train(net, opt)\n",
+            line=3,
+        ),
+        # SGD's limit does not depend on the model: a linear model diverges at 2.0 too.
+        Invalid(
+            "import keras\n"
+            "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])\n"
+            "model.compile(optimizer=keras.optimizers.SGD(2.0), loss='mse')\n",
+            line=3,
+        ),
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
@@ -133,13 +209,23 @@ class LearningRateTooHigh(Rule):
             if not known:
                 continue
             worst = max(known, key=_value)
-            if _value(worst) >= limit:
+            if _value(worst) >= limit and not self._fine_for_what_it_trains(ctx, setting):
                 yield self.report(
                     worst.node,
                     value=_fmt(_value(worst)),
                     optimizer=setting.optimizer,
                     limit=_fmt(limit),
                 )
+
+    @staticmethod
+    def _fine_for_what_it_trains(ctx: RuleContext, setting: RateSetting) -> bool:
+        # Unknown means flagged: only positive evidence of what is trained silences the rule.
+        if setting.site is None:
+            return False
+        trained = trained_by(ctx.index, ctx.models, setting.site)
+        if trained == VARIABLES:
+            return True
+        return trained == LINEAR and setting.optimizer in ADAPTIVE
 
 
 def _value(rate: Rate) -> float:
