@@ -353,7 +353,9 @@ class ProvenanceResolver:
             if base is None:
                 return None
             shape = site.arg("newshape", 1) or site.arg("shape", 1)
-            return replace(base, samples=self._reshaped_samples(shape, [], base.samples, scope))
+            flat = self._flat(data, scope, order)
+            samples = self._reshaped_samples(shape, [], base.samples, scope, flat=flat)
+            return replace(base, samples=samples)
         generated = self._generated(q, site, scope)
         if generated is not None:
             return generated
@@ -361,7 +363,7 @@ class ProvenanceResolver:
 
     def _generated(self, q: str, site: CallSite, scope: Scope) -> Provenance | None:
         """numpy/tensorflow array constructors and random generators."""
-        if q.startswith("numpy.random.") and q.count(".") == 2:
+        if q.startswith("numpy.random.") and q.count(".") == 2 and q != "numpy.random.permutation":
             return self._random(_last(q), site, scope, f"{q}()")
         if q in ("numpy.zeros", "numpy.ones", "numpy.full", "numpy.empty"):
             shape = self.index.const_value(site.arg("shape", 0), scope)
@@ -379,7 +381,7 @@ class ProvenanceResolver:
             r = range(*args)
             mag = float(max(abs(r[0]), abs(r[-1]))) if len(r) else 0.0
             return self._gen(q, site, mag, len(r))
-        if q == "numpy.linspace":
+        if q in ("numpy.linspace", "numpy.logspace", "numpy.geomspace"):
             lo = self.index.const_value(site.arg("start", 0), scope)
             hi = self.index.const_value(site.arg("stop", 1), scope)
             num = self.index.const_value(site.arg("num", 2), scope)
@@ -387,7 +389,22 @@ class ProvenanceResolver:
                 num = 50
             if not (is_number(lo) and is_number(hi) and isinstance(num, int)):
                 return None
-            return self._gen(q, site, float(max(abs(lo), abs(hi))), num)
+            top = float(max(abs(lo), abs(hi)))
+            if q == "numpy.logspace":
+                base = self.index.const_value(site.arg("base", 4), scope)
+                base = 10.0 if site.arg("base", 4) is None else base
+                if not is_number(base) or top > 300:
+                    return None
+                top = float(abs(base)) ** top
+            return self._gen(q, site, top, num)
+        if q in ("numpy.eye", "numpy.identity"):
+            n = self.index.const_value(site.arg("N" if q == "numpy.eye" else "n", 0), scope)
+            return self._gen(q, site, 1.0, n) if isinstance(n, int) and n >= 0 else None
+        if q == "numpy.random.permutation":
+            n = self.index.const_value(site.arg("x", 0), scope)
+            if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+                return self._gen(q, site, float(max(n - 1, 0)), n)
+            return None
         if q in ("tensorflow.random.uniform", "tensorflow.random.normal"):
             shape = self.index.const_value(site.arg("shape", 0), scope)
             if q.endswith("uniform"):
@@ -516,8 +533,21 @@ class ProvenanceResolver:
             args = [a.value for a in expr.args if a.keyword is None]
             shape = args[0] if len(args) == 1 else None
             rest = args if len(args) > 1 else []
-            return replace(base, samples=self._reshaped_samples(shape, rest, base.samples, scope))
+            flat = self._flat(receiver, scope, order)
+            samples = self._reshaped_samples(shape, rest, base.samples, scope, flat=flat)
+            return replace(base, samples=samples)
         return None
+
+    def _flat(self, expr: cst.BaseExpression | None, scope: Scope, order: int) -> bool:
+        """Whether ``expr`` is a 1-D array constructor's result (``np.linspace(0, 1, 200)``),
+        directly or through a name bound to it: its samples are all its values."""
+        if isinstance(expr, cst.Name):
+            b = self.bindings.resolve(expr.value, scope, before=order, plain=True)
+            expr = None if b is None else b.value
+        if not isinstance(expr, cst.Call):
+            return False
+        site = self.index.site_of(expr)
+        return site is not None and site.qualname in _FLAT_CONSTRUCTORS
 
     def _reshaped_samples(
         self,
@@ -525,6 +555,8 @@ class ProvenanceResolver:
         dims: list[cst.BaseExpression],
         n: int | None,
         scope: Scope,
+        *,
+        flat: bool = False,
     ) -> int | None:
         first: cst.BaseExpression | None
         if dims:
@@ -547,6 +579,12 @@ class ProvenanceResolver:
         v = self.index.const_value(first, scope)
         if isinstance(v, int) and not isinstance(v, bool) and v > 0:
             return v
+        if v == -1 and n is not None and flat:  # x.reshape(-1, 1) of a 1-D x of n values
+            rest = dims[1:] if dims else list(_elements(shape))[1:]
+            sizes = [self.index.const_value(d, scope) for d in rest]
+            if all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in sizes):
+                inner = math.prod(sizes)
+                return n // inner if n % inner == 0 else None
         return None
 
     def _dataset(self, name: str, expr: cst.Call, path: tuple[int, ...]) -> Provenance | None:
@@ -763,6 +801,22 @@ def _is_literal_array(expr: cst.BaseExpression, depth: int = 0) -> bool:
     if isinstance(expr, cst.UnaryOperation):
         return _is_literal_array(expr.expression, depth + 1)
     return isinstance(expr, (cst.Integer, cst.Float))
+
+
+_FLAT_CONSTRUCTORS = frozenset(
+    {
+        "numpy.linspace",
+        "numpy.logspace",
+        "numpy.geomspace",
+        "numpy.arange",
+        "numpy.random.permutation",
+    }
+)
+
+
+def _elements(shape: cst.BaseExpression | None) -> Iterator[cst.BaseExpression]:
+    if isinstance(shape, (cst.Tuple, cst.List)):
+        yield from (el.value for el in shape.elements)
 
 
 def _first_of_size(size: Any) -> int | None:

@@ -991,11 +991,20 @@ net.compile(optimizer="adam", loss="binary_crossentropy")
 # --------------------------------------------------------------------------------------
 
 
+_TF1_DENSE = {
+    "tensorflow.layers.dense": ("units", "activation"),
+    "tensorflow.compat.v1.layers.dense": ("units", "activation"),
+    "tensorflow.contrib.layers.fully_connected": ("num_outputs", "activation_fn"),
+}
+
+
 class SingleUnitSoftmax(Rule):
     """## What it does
     Flags a Dense layer with one unit and a softmax activation: `Dense(1,
     activation="softmax")`, `Dense(units=1, ...)`, or `Dense(1)` followed by
-    `Activation("softmax")` or `Softmax()` over the last axis.
+    `Activation("softmax")` or `Softmax()` over the last axis; also TensorFlow 1's
+    `tf.layers.dense(x, 1, activation=tf.nn.softmax)` (`tf.compat.v1.layers.dense`) and
+    `tf.contrib.layers.fully_connected(x, 1, activation_fn=tf.nn.softmax)`.
 
     ## Why is this bad?
     Softmax normalizes over the units of the layer; over a single unit it is always 1.0. The
@@ -1049,6 +1058,15 @@ import tensorflow.keras as K
 
 model = K.Sequential([K.layers.Dense(8, activation="relu"), K.layers.Dense(2), K.layers.Softmax()])
 """,
+        # TensorFlow 1: one sigmoid unit, and a softmax over ten.
+        """\
+import tensorflow as tf
+
+x = tf.placeholder(tf.float32, [None, 20])
+h = tf.layers.dense(x, 64, activation=tf.nn.relu)
+p = tf.layers.dense(h, units=1, activation=tf.nn.sigmoid)
+logits = tf.compat.v1.layers.dense(h, 10, tf.nn.softmax)
+""",
     ]
     invalid = [
         Invalid(
@@ -1097,6 +1115,26 @@ model = keras.Sequential([
 """,
             line=6,
         ),
+        Invalid(
+            """\
+import tensorflow as tf
+
+x = tf.placeholder(tf.float32, [None, 20])
+h = tf.layers.dense(x, 64, activation=tf.nn.relu)
+out = tf.layers.dense(h, units=1, activation=tf.nn.softmax)
+""",
+            line=5,
+        ),
+        Invalid(
+            """\
+import tensorflow.compat.v1 as tf
+
+tf.disable_v2_behavior()
+x = tf.placeholder(tf.float32, [None, 20])
+out = tf.layers.dense(inputs=x, units=1, activation="softmax", name="out")
+""",
+            line=5,
+        ),
     ]
 
     def check(self, ctx: RuleContext) -> Iterator[Report]:
@@ -1104,6 +1142,15 @@ model = keras.Sequential([
         for site in unique_sites(ctx.index.calls_to("keras.layers.Dense")):
             layer = models.layer_at(site)
             if layer.units == 1 and layer.activation == "softmax":
+                yield self.report(site.node)
+        # TensorFlow 1's functions: dense(inputs, units, activation), the units second.
+        for site in unique_sites(ctx.index.calls_to(*_TF1_DENSE)):
+            units_kw, activation_kw = _TF1_DENSE[site.qualname or ""]
+            if site.has_star_args():
+                continue
+            units = ctx.index.const_value(site.arg(units_kw, 1), site.scope)
+            activation = site.arg(activation_kw, 2)
+            if units == 1 and models.layers.activation_of(activation, site.scope) == "softmax":
                 yield self.report(site.node)
         for stack in models.stacks():
             layers = stack.layers

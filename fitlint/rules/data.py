@@ -691,10 +691,12 @@ class BatchSizeExceedsDataset(Rule):
     Flags a `batch_size` that is not smaller than the number of training samples.
 
     Both must be statically known: a constant `batch_size` in `fit()`, and the samples of arrays
-    built with `numpy.zeros((500, 10))`, `numpy.random.rand(64, 3)`, literal lists, slices such
-    as `x[:32]`, `keras.datasets` loaders (mnist has 60000 training images), and the outputs of
+    built with `numpy.zeros((500, 10))`, `numpy.random.rand(64, 3)`, `numpy.linspace(0, 1, 200)`
+    (`arange`, `logspace`, `eye`, `random.permutation`; `.reshape(-1, 1)` of a 1-D one keeps
+    its length), literal lists, slices such as `x[:32]`, `keras.datasets` loaders (mnist has 60000 training images), and the outputs of
     `train_test_split` (sizes computed as scikit-learn does). `validation_split` is taken off
-    the training samples as Keras does (`floor(n * (1 - split))`).
+    the training samples as Keras does (`floor(n * (1 - split))`). A batch size that is not a
+    constant is left alone: `batch_size=len(x)` asks for full-batch steps on purpose.
 
     ## Why is this bad?
     Each epoch is then a single gradient step on the whole dataset: there is no minibatch
@@ -777,6 +779,26 @@ model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
 model.compile(optimizer="adam", loss="mse")
 model.fit(ds, batch_size=256, epochs=3)
 """,
+        # Full-batch training asked for on purpose: the batch size is the dataset.
+        """import numpy as np
+from tensorflow import keras
+
+x = np.linspace(-1, 1, 200).reshape(-1, 1)
+y = 2 * x + 1
+model = keras.Sequential([keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+model.fit(x, y, batch_size=len(x), epochs=100)
+model.fit(x, y, batch_size=x.shape[0], epochs=100)
+""",
+        # reshape(-1, 28, 28) of a 2-D array: how many rows it leaves is not known here.
+        """import numpy as np
+import keras
+
+x = np.random.rand(1000, 784).reshape(-1, 28, 28)
+model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x, np.zeros(1000), batch_size=512, epochs=3)
+""",
     ]
     invalid = [
         Invalid(
@@ -831,6 +853,19 @@ y = np.random.rand(100, 1)
 model = keras.Sequential([keras.layers.Dense(1)])
 model.compile(optimizer="adam", loss="mse")
 model.fit(x, y, batch_size=80, epochs=3, validation_split=0.2)
+""",
+            line=8,
+        ),
+        # 200 points from linspace, reshaped into a column: still 200 samples.
+        Invalid(
+            """import numpy as np
+from tensorflow import keras
+
+x = np.linspace(-1, 1, 200).reshape(-1, 1)
+y = 3 * x + np.random.normal(0, 0.1, (200, 1))
+model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, batch_size=256, epochs=200)
 """,
             line=8,
         ),

@@ -154,8 +154,13 @@ PROVENANCE_CASES = [
     ),
     pytest.param(
         "x = np.arange(500).reshape(-1, 1)\nmodel.fit(x, x, epochs=1)",
-        ("generated", 499.0, None, None),
-        id="arange-reshape-unknown-samples",
+        ("generated", 499.0, 500, None),
+        id="arange-reshape-column-keeps-samples",
+    ),
+    pytest.param(
+        "x = np.random.rand(500, 4).reshape(-1, 2)\nmodel.fit(x, x, epochs=1)",
+        ("generated", 1.0, None, None),
+        id="2d-reshape-unknown-samples",
     ),
     pytest.param(
         "x = np.array([[1, -700], [3, 4], [5, 6]])\nx /= 7\nmodel.fit(x, x, epochs=1)",
