@@ -30,6 +30,7 @@ from fitlint.rules.base import Rule
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
+    from fitlint import notebook
     from fitlint.config import Resolver
 
 # Directories never worth descending into when no configuration says otherwise (kept for
@@ -128,6 +129,25 @@ def lint_notebook(
     return _lint_notebook_with(text, path, selection.instantiate(config or Config()), force=force)
 
 
+def lint_cells(
+    cells: Sequence[tuple[str, bool]],
+    path: str,
+    config: Config | None = None,
+    *,
+    force: bool = False,
+) -> FileResult:
+    """Lints a notebook given as its ``(text, is_python_code)`` cells, in order, as an editor
+    holds it; findings carry their ``cell`` (cell ``i`` of the list is number ``i + 1``).
+
+    Raises:
+        ConfigError: When the configuration names unknown rules or options.
+    """
+    from fitlint import notebook
+
+    rules = selection.instantiate(config or Config())
+    return _lint_parsed_notebook(notebook.from_cells(cells, path), path, rules, force=force)
+
+
 def _lint_notebook_with(
     text: str, path: str, rules: Sequence[Rule], *, force: bool = False
 ) -> FileResult:
@@ -137,6 +157,14 @@ def _lint_notebook_with(
         nb = notebook.parse(text, path)
     except notebook.NotebookError as err:
         return FileResult(path=path, error=str(err))
+    return _lint_parsed_notebook(nb, path, rules, force=force)
+
+
+def _lint_parsed_notebook(
+    nb: notebook.Notebook, path: str, rules: Sequence[Rule], *, force: bool
+) -> FileResult:
+    from fitlint import notebook
+
     result = _lint_with(nb.virtual, path, rules, force=force)
     result.findings = notebook.locate(nb, result.findings)
     result.cells = nb.cell_sources()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +90,43 @@ def _is_magic(stripped: str) -> bool:
     return bool(_ASSIGN_MAGIC.match(stripped) or _AUTOMAGIC.match(stripped))
 
 
+_QUOTES = "\"'"
+
+
+def _continues(line: str, state: tuple[int, str | None]) -> tuple[int, str | None, bool]:
+    """Scans one line of Python: the bracket depth and the open triple-quoted string after
+    it, and whether the next line continues this statement (an open bracket or string, or a
+    trailing backslash). ``state`` is the depth and open triple quote before the line."""
+    depth, triple = state
+    i, n = 0, len(line.rstrip("\r"))
+    while i < n:
+        if triple is not None:
+            end = line.find(triple, i)
+            if end < 0:
+                return depth, triple, True
+            i, triple = end + 3, None
+            continue
+        ch = line[i]
+        if ch == "#":
+            break
+        if ch in _QUOTES:
+            if line.startswith(ch * 3, i):
+                triple, i = ch * 3, i + 3
+                continue
+            i += 1
+            while i < n and line[i] != ch:
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    code = line[:i].rstrip("\r")
+    return depth, triple, depth > 0 or triple is not None or code.endswith("\\")
+
+
 def _mask(source: str, magic_lines: list[str]) -> str:
     lines = source.split("\n")
     first = next((ln.strip() for ln in lines if ln.strip()), "")
@@ -105,9 +143,17 @@ def _mask(source: str, magic_lines: list[str]) -> str:
             return "\n".join(placeholder(ln, "", comment=True) for ln in lines)
     i = 0
     masked_first_cell_magic = False
+    state: tuple[int, str | None] = (0, None)
+    continued = False
     while i < len(lines):
         line = lines[i]
         stripped = line.strip()
+        if continued:  # inside brackets, a string or after a backslash: Python, not a magic
+            depth, triple, continued = _continues(line, state)
+            state = (depth, triple)
+            out.append(line)
+            i += 1
+            continue
         if stripped.startswith("%%") and not masked_first_cell_magic:
             masked_first_cell_magic = True
             out.append(placeholder(line, "", comment=True))
@@ -124,6 +170,8 @@ def _mask(source: str, magic_lines: list[str]) -> str:
                 out.append(placeholder(line, indent))
             i += 1
             continue
+        depth, triple, continued = _continues(line, state)
+        state = (depth, triple)
         out.append(line)
         i += 1
     return "\n".join(out)
@@ -160,6 +208,24 @@ def parse(text: str, path: str) -> Notebook:
         if isinstance(data, dict) and "worksheets" in data:
             raise NotebookError(f"{path}: nbformat 3 notebooks are not supported")
         raise NotebookError(f"{path}: not a Jupyter notebook (no list of cells)")
+    return _from_data(data, path, text)
+
+
+def from_cells(cells: Sequence[tuple[str, bool]], path: str) -> Notebook:
+    """The notebook of ``(text, is_python_code)`` cells, in order, as an editor holds it (no
+    JSON text); cell ``i`` of the list is cell number ``i + 1``."""
+    data = {
+        "cells": [
+            {"cell_type": "code" if code else "markdown", "source": text}
+            for text, code in cells
+        ],
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4,
+    }
+    return _from_data(data, path, "")
+
+
+def _from_data(data: dict[str, Any], path: str, text: str) -> Notebook:
     nb = Notebook(path=path, text=text, data=data)
     language = _language(data)
     if language is not None and language != "python":
