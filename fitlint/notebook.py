@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fitlint.model import Edit, Finding, Fix
+from fitlint import suppression
+from fitlint.model import Edit, Finding, Fix, Severity
 
 _PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "capture", "prun", "debug", "python", "python3", "pypy"}
@@ -36,6 +37,9 @@ _MARKER = "# %% fitlint cell {n}"
 _MARKER_RE = re.compile(r"^# %% fitlint cell (\d+)\r?$", re.MULTILINE)
 _PLACEHOLDER_RE = re.compile(r"^[ \t]*(?:pass  )?# fitlint-magic-(\d+)\r?$")
 _ASSIGN_MAGIC = re.compile(r"^[\w\s.,\[\]()*]+=\s*[!%]")
+_CITED_LINE = re.compile(r"\bline (\d+)\b")
+_AST_ONLY = 0x400  # ast.PyCF_ONLY_AST: parse, do not compile
+_TOP_LEVEL_AWAIT = 0x2000  # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _AUTOMAGIC = re.compile(r"^(?:pip|conda|mamba)\s+(?:install|uninstall)\b")
 
 
@@ -67,6 +71,8 @@ class Notebook:
     cells: list[CodeCell] = field(default_factory=list)
     virtual: str = ""
     magic_lines: list[str] = field(default_factory=list)
+    cell_errors: list[Finding] = field(default_factory=list)
+    """Syntax errors of cells left out of the virtual module (so the others are linted)."""
 
     def cell_sources(self) -> dict[int, str]:
         """The original source of every code cell by cell number."""
@@ -216,8 +222,7 @@ def from_cells(cells: Sequence[tuple[str, bool]], path: str) -> Notebook:
     JSON text); cell ``i`` of the list is cell number ``i + 1``."""
     data = {
         "cells": [
-            {"cell_type": "code" if code else "markdown", "source": text}
-            for text, code in cells
+            {"cell_type": "code" if code else "markdown", "source": text} for text, code in cells
         ],
         "metadata": {"language_info": {"name": "python"}},
         "nbformat": 4,
@@ -230,20 +235,76 @@ def _from_data(data: dict[str, Any], path: str, text: str) -> Notebook:
     language = _language(data)
     if language is not None and language != "python":
         return nb  # nothing to lint in an R or Julia notebook
-    parts: list[str] = []
-    line = 1
     for i, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _cell_text(cell)
         masked = _mask(source, nb.magic_lines)
+        nb.cells.append(CodeCell(number=i + 1, index=i, source=source, masked=masked))
+    _join(nb)
+    if _syntax_error(nb.virtual, path) is not None:
+        _leave_out_bad_cells(nb, path)
+    return nb
+
+
+def _join(nb: Notebook) -> None:
+    parts: list[str] = []
+    line = 1
+    for cc in nb.cells:
+        masked = cc.masked
         body = masked if masked.endswith("\n") or not masked else masked + "\n"
-        cc = CodeCell(number=i + 1, index=i, source=source, masked=masked, first_line=line + 1)
-        nb.cells.append(cc)
-        parts.append(_MARKER.format(n=i + 1) + "\n" + body)
+        cc.first_line = line + 1
+        parts.append(_MARKER.format(n=cc.number) + "\n" + body)
         line += 1 + body.count("\n")
     nb.virtual = "".join(parts)
-    return nb
+
+
+def _syntax_error(text: str, path: str) -> SyntaxError | None:
+    """CPython's syntax error for ``text`` (top-level ``await`` allowed, as IPython does)."""
+    try:
+        compile(text, path, "exec", flags=_AST_ONLY | _TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError as err:
+        return err
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
+def _leave_out_bad_cells(nb: Notebook, path: str) -> None:
+    """Replaces each cell that does not parse on its own by comments of the same line count,
+    and keeps its syntax error (cell and line) for :func:`locate`: one bad cell must not
+    hide the findings of the others. The cells are parsed one by one only when the whole
+    notebook does not parse."""
+    for cc in nb.cells:
+        err = _syntax_error(cc.masked, path)
+        if err is None:
+            continue
+        line = max(err.lineno or 1, 1)
+        column = max(err.offset or 1, 1)
+        end_line = err.end_lineno or line
+        end_column = err.end_offset or 0
+        if end_line < line or (end_line == line and end_column <= column):
+            end_line, end_column = line, column + 1
+        error = Finding(
+            code="FL000",
+            name="syntax-error",
+            severity=Severity.ERROR,
+            path=path,
+            line=line,
+            column=column,
+            end_line=end_line,
+            end_column=end_column,
+            message=f"syntax error: {err.msg}",
+            cell=cc.number,
+        )
+        nb.cell_errors.extend(suppression.filter_findings([error], cc.source))
+        commented = []
+        for text in cc.masked.split("\n"):
+            nb.magic_lines.append(text)
+            commented.append(f"# fitlint-magic-{len(nb.magic_lines) - 1}")
+        cc.masked = "\n".join(commented)
+    if nb.cell_errors:
+        _join(nb)
 
 
 def _cell_of(nb: Notebook, line: int) -> CodeCell | None:
@@ -252,8 +313,32 @@ def _cell_of(nb: Notebook, line: int) -> CodeCell | None:
     return nb.cells[max(i, 0)] if nb.cells else None
 
 
+def _cite(nb: Notebook, cell: CodeCell, message: str) -> str:
+    """Rewrites the virtual-module lines a message cites (``(line 896)``) as cell lines."""
+
+    def cited(m: re.Match[str]) -> str:
+        line = int(m.group(1))
+        other = _cell_of(nb, line)
+        if other is None or line < other.first_line:
+            return m.group(0)
+        within = line - other.first_line + 1
+        return f"line {within}" if other is cell else f"cell {other.number}, line {within}"
+
+    return _CITED_LINE.sub(cited, message)
+
+
 def locate(nb: Notebook, findings: list[Finding]) -> list[Finding]:
-    """Maps findings from virtual-module lines to (cell, line within the cell)."""
+    """Maps findings from virtual-module lines to (cell, line within the cell), the lines
+    their messages cite included, and adds the syntax errors of the cells left out."""
+    if any(f.code == "FL000" and f.cell is None for f in findings):
+        return [*_located(nb, findings)]  # the whole notebook failed: its own error says so
+    return sorted(
+        [*_located(nb, findings), *nb.cell_errors],
+        key=lambda f: (f.cell or 0, f.line, f.column, f.code),
+    )
+
+
+def _located(nb: Notebook, findings: list[Finding]) -> list[Finding]:
     out = []
     for f in findings:
         cell = _cell_of(nb, f.line)
@@ -280,6 +365,7 @@ def locate(nb: Notebook, findings: list[Finding]) -> list[Finding]:
                 f,
                 line=max(f.line - offset, 1),
                 end_line=max(f.end_line - offset, 1),
+                message=_cite(nb, cell, f.message) if "line " in f.message else f.message,
                 fix=fix,
                 cell=cell.number,
             )

@@ -84,6 +84,20 @@ def _notebook(*cells: dict[str, Any], language: str = "python") -> str:
         ),
         pytest.param("x = a % b\ny = a != b", "x = a % b\ny = a != b", id="operators-kept"),
         pytest.param("# what?\nx = 1", "# what?\nx = 1", id="comment-kept"),
+        # `%` and `!` that continue a statement are Python operators, not magics.
+        pytest.param(
+            'print("%s: %s"\n      %(a, b))', 'print("%s: %s"\n      %(a, b))', id="in-brackets"
+        ),
+        pytest.param('s = "%d" \\\n    %(n)', 's = "%d" \\\n    %(n)', id="after-backslash"),
+        pytest.param('q = """\n%time\n!ls\n"""', 'q = """\n%time\n!ls\n"""', id="in-triple-string"),
+        pytest.param(
+            'd = {"#": "(["}\n%time f()',
+            'd = {"#": "(["}\npass  # fitlint-magic-0',
+            id="brackets-in-strings-ignored",
+        ),
+        pytest.param(
+            "f(1,  # (\n  2)\n!ls", "f(1,  # (\n  2)\npass  # fitlint-magic-0", id="comment-bracket"
+        ),
     ],
 )
 def test_magics_are_masked_with_the_same_line_count(cell: str, expected: str) -> None:
@@ -114,6 +128,47 @@ def test_syntax_error_in_a_cell_is_located() -> None:
     text = _notebook(_cell("import keras\n"), _cell("x = 1\nmodel.fit(x, y\n"))
     result = api.lint_notebook(text, "n.ipynb")
     assert [(f.code, f.cell) for f in result.findings] == [("FL000", 2)]
+
+
+def test_a_bad_cell_hides_no_finding_of_the_others() -> None:
+    text = _notebook(
+        _cell("import keras\n"),
+        _cell("x = 1\nmodel.fit(x, y, epochs=2, 3)\n"),
+        _cell("def f(:\n    pass\n"),
+        _cell("opt = keras.optimizers.Adam(learning_rate=0.5)\n"),
+    )
+    result = api.lint_notebook(text, "n.ipynb")
+    assert [(f.code, f.cell, f.line) for f in result.findings] == [
+        ("FL000", 2, 2),
+        ("FL000", 3, 1),
+        ("FL201", 4, 1),
+    ]
+    assert "positional argument follows keyword argument" in result.findings[0].message
+
+
+def test_a_bad_cell_is_not_rewritten_by_fixes() -> None:
+    text = _notebook(_cell("import keras\n"), _cell("!ls\nf(x,\n"), _cell("g(lr=1)\n"))
+    nb = notebook.parse(text, "n.ipynb")
+    assert [c.number for c in nb.cells] == [1, 2, 3]
+    assert notebook.rebuild(nb, nb.virtual) == text
+    cst.parse_module(nb.virtual)
+
+
+def test_messages_cite_cell_lines() -> None:
+    text = _notebook(
+        _cell("import numpy as np\nimport keras\n"),
+        _cell("data = np.loadtxt('prices.csv')\n"),
+        _cell(
+            "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation='relu'),"
+            " keras.layers.Dense(1)])\n"
+            "model.compile(optimizer='adam', loss='mse')\n"
+            "model.fit(data[:, :3], data[:, 3], epochs=5)\n"
+        ),
+    )
+    result = api.lint_notebook(text, "n.ipynb")
+    (f,) = [f for f in result.findings if f.code == "FL101"]
+    assert (f.cell, f.line) == (3, 3)
+    assert "(cell 2, line 1)" in f.message, f.message
 
 
 def test_noqa_inside_a_cell() -> None:
