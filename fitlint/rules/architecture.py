@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from fitlint.analysis.index import UNKNOWN, Scope
 from fitlint.analysis.layers import Layer, Output, Role, Stack
+from fitlint.analysis.losses import TITLES as LOSS_TITLES
+from fitlint.analysis.losses import Loss, loss_of
 from fitlint.analysis.models import unique_sites
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
@@ -725,67 +726,9 @@ class Classifier(keras.Model):
 
 # --------------------------------------------------------------------------------------
 
-_LOSSES = {
-    "categorical_crossentropy": "categorical",
-    "CategoricalCrossentropy": "categorical",
-    "binary_crossentropy": "binary",
-    "BinaryCrossentropy": "binary",
-    "sparse_categorical_crossentropy": "sparse",
-    "SparseCategoricalCrossentropy": "sparse",
-}
-_LOSS_TITLES = {
-    "categorical": "categorical cross-entropy",
-    "binary": "binary cross-entropy",
-    "sparse": "sparse categorical cross-entropy",
-}
 
-
-@dataclass(frozen=True)
-class _Loss:
-    kind: str  # "categorical" | "binary" | "sparse"
-    from_logits: bool | None
-
-
-def _loss_of(
-    ctx: RuleContext, expr: cst.BaseExpression, scope: Scope, depth: int = 0
-) -> _Loss | None:
-    index = ctx.index
-    value = index.const_value(expr, scope)
-    if isinstance(value, str):
-        kind = _LOSSES.get(value)
-        return _Loss(kind, False) if kind else None
-    if value is not UNKNOWN or depth > 4:
-        return None
-    if isinstance(expr, cst.Call):
-        q = index.imports.qualify(expr.func)
-        if q is None or not q.startswith("keras.losses."):
-            return None
-        kind = _LOSSES.get(q.rsplit(".", 1)[-1])
-        if kind is None or kind not in ("categorical", "binary", "sparse"):
-            return None
-        site = index.site_of(expr)
-        if site is None or not q.rsplit(".", 1)[-1][0].isupper():
-            return None
-        arg = site.arg("from_logits", 0)
-        if arg is None:
-            return _Loss(kind, None if site.has_star_args() else False)
-        flag = index.const_value(arg, scope)
-        return _Loss(kind, flag if isinstance(flag, bool) else None)
-    q = index.imports.qualify(expr)
-    if q is not None:
-        if q.startswith("keras.losses.") and q.rsplit(".", 1)[-1].islower():
-            kind = _LOSSES.get(q.rsplit(".", 1)[-1])
-            return _Loss(kind, False) if kind else None
-        return None
-    if isinstance(expr, cst.Name):
-        bound = ctx.bindings.resolve(expr.value, scope, unique=True, enclosing=False)
-        if bound is not None:
-            return _loss_of(ctx, bound.value, scope, depth + 1)
-    return None
-
-
-def _mismatch(out: Output, loss: _Loss) -> str | None:
-    act, units, title = out.activation, out.units, _LOSS_TITLES[loss.kind]
+def _mismatch(out: Output, loss: Loss) -> str | None:
+    act, units, title = out.activation, out.units, LOSS_TITLES[loss.kind]
     if act in PROBABILITY and loss.from_logits is True:
         return (
             f"the output layer already applies {act} but the loss is given from_logits=True: "
@@ -980,7 +923,7 @@ net.compile(optimizer="adam", loss="binary_crossentropy")
                 expr = site.arg("loss", 1)
                 if expr is None:
                     continue
-                loss = _loss_of(ctx, expr, site.scope)
+                loss = loss_of(ctx.index, expr, site.scope)
                 if loss is None:
                     continue
                 detail = _mismatch(out, loss)
