@@ -44,6 +44,7 @@ import tensorflow as tf
 
 from tb_fitdiag import metadata
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
+from tb_fitdiag.origin import NanStash, locate, unlocated
 from tb_fitdiag.summary import RunWriters
 
 # At most this many optimizer steps between two records of the gradient statistics when the
@@ -137,6 +138,11 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         stop_on: ``"error"`` or ``"warning"``: stop training (``model.stop_training``) at the
             end of the epoch or record where the live diagnosis first raises a finding of that
             severity or worse, and say why. None (the default) never stops.
+        locate_nonfinite: Keep the first batch whose loss or gradient is NaN/Inf, with the
+            weights it ran with (one extra copy of the trainable weights), and replay it once
+            to find the layer, op and source line where the first non-finite value came from;
+            written as the ``fitdiag/nonfinite_origin`` event. Single device only (under a
+            replicated strategy the event says it could not locate). False turns it off.
 
     Raises:
         ValueError: On an invalid option.
@@ -153,6 +159,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         lint_timeout: float = 10.0,
         live: bool = True,
         stop_on: str | None = None,
+        locate_nonfinite: bool = True,
     ) -> None:
         super().__init__()
         if interval is not None and (
@@ -187,6 +194,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.lint_timeout = float(lint_timeout)
         self.live = bool(live)
         self.stop_on = stop_on
+        self.locate_nonfinite = bool(locate_nonfinite)
 
         self._failed = False
         self._live: LiveDiagnosis | None = None
@@ -215,6 +223,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._start_step = 0
         self._setup_done = False
         self._last_flush = 0.0
+        self._groups: list[tuple[str, list[Any]]] = []
+        self._origin_said = False  # the fitdiag/nonfinite_origin document was written
 
     # ---- Keras hooks: each body is guarded, so an internal error never reaches training. ----
 
@@ -278,6 +288,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._last_batch = -1
         self._pending = None
         self._armed = False
+        self._origin_said = False
         self._interval = self.interval or _auto_interval(self.params)
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
@@ -310,6 +321,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             return
         self._setup_done = True
         self._layers = [path for path, _ in groups]
+        self._groups = groups
         if groups and model.optimizer is not None:
             if keras.backend.backend() != "tensorflow":
                 _warn("gradient statistics need the TensorFlow backend; recording scalars only")
@@ -319,8 +331,12 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     probe.on_error = self._fail
                     probe.patch()
                     probe.disarm()  # the light function, from the first step of this fit()
+                    if probe.nan is not None:
+                        probe.nan.rearm()
                 else:
-                    probe = _GradientProbe(model, groups, on_error=self._fail)
+                    probe = _GradientProbe(
+                        model, groups, on_error=self._fail, locate=self.locate_nonfinite
+                    )
                     probe.install()
                 self._probe = self._state.probe = probe
         if self.activation_interval > 0:
@@ -443,6 +459,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             return
         values = probe.read(step, self._layers)
         self._aggregates_read_at = step
+        self._locate_nonfinite(probe, writers, values)
         if values:
             writers.train.stats(values, step)
             live = self._live
@@ -473,10 +490,53 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             return
         values = probe.read_aggregates()
         self._aggregates_read_at = self._state.next_step - 1
+        self._locate_nonfinite(probe, writers, values)
         if values:
             writers.train.stats(values, self._state.next_step - 1)
             if self._live is not None:
                 self._live.run.add_stats(values, self._state.next_step - 1)
+
+    def _locate_nonfinite(
+        self, probe: _GradientProbe, writers: RunWriters, values: dict[str, tuple[float, str]]
+    ) -> None:
+        """Writes where the first non-finite loss or gradient came from, once: the replay of
+        the kept batch when the probe kept one, else (a replicated strategy) why it could not."""
+        if self._origin_said or not self.locate_nonfinite:
+            return
+        stash = probe.nan
+        document: metadata.NonfiniteOrigin | None = None
+        if stash is not None:
+            if not stash.pending:
+                return
+            stash.handled = True
+            try:
+                document = locate(self.model, stash, self._groups)
+            except Exception as err:  # the replay must never break training
+                document = unlocated(
+                    stash.step,
+                    "loss" if float(stash.state[2]) > 0 else "gradient",
+                    f"the replay failed: {type(err).__name__}: {err}".splitlines()[0],
+                )
+        else:
+            first = _first_nonfinite(values)
+            if first is None:
+                return
+            strategy = type(self.model.distribute_strategy).__name__
+            document = unlocated(
+                first[0],
+                first[1],
+                f"not located: {probe.nan_unavailable or strategy} (fitdiag replays a failing "
+                "batch only on a single device)",
+            )
+        self._origin_said = True
+        writers.train.document(
+            metadata.NONFINITE_ORIGIN_TAG,
+            document,
+            int(document["step"]),
+            metadata.KIND_NONFINITE_ORIGIN,
+        )
+        if self._live is not None:
+            self._live.run.nonfinite_origin = dict(document)
 
     def _diagnose_live(self, writers: RunWriters, *, mid_epoch: bool = False) -> None:
         """Runs the live diagnosis; queues (or, mid-epoch, prints) the lines of what is new,
@@ -650,6 +710,7 @@ class _GradientProbe:
         model: Any,
         groups: list[tuple[str, list[Any]]],
         on_error: Callable[[BaseException], None],
+        locate: bool = True,
     ) -> None:
         self.model = model
         self.groups = groups
@@ -702,6 +763,15 @@ class _GradientProbe:
                     trainable=False,
                     name="fitdiag_ring",
                 )
+            # The first failing step's weights and batch, kept for a replay (one device only).
+            self.nan: NanStash | None = None
+            self.nan_unavailable: str | None = None
+            if locate and self.ring is not None:
+                self.nan = NanStash([v for _, variables in groups for v in variables])
+            elif locate:
+                self.nan_unavailable = (
+                    f"{type(self.strategy).__name__} runs each batch on several replicas"
+                )
             self._ring_seen = -1.0  # the last step folded from the ring
             self._ring_firsts = np.array([np.inf, np.inf])  # first non-finite loss, grad steps
             # One call reads everything (aggregated across replicas) and restarts the
@@ -741,7 +811,10 @@ class _GradientProbe:
             [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()], axis=0
         )
         if self.ring is not None:
-            return tf.concat([packed, tf.reshape(self.ring.read_value(), [-1])], axis=0)
+            parts = [packed, tf.reshape(self.ring.read_value(), [-1])]
+            if self.nan is not None:
+                parts.append(self.nan.meta.read_value())
+            return tf.concat(parts, axis=0)
         return tf.concat([packed, self._read_and_restart_aggregates()], axis=0)
 
     def _fold_ring(self, rows: Any) -> Any:
@@ -791,11 +864,30 @@ class _GradientProbe:
         if model.train_function is None:
             model.make_train_function()
         self.plain = model.train_function
-        model.make_train_function(force=True)
-        self.light = model.train_function
-        model.make_train_function(force=True)
-        self.recording = model.train_function
+        with self._keeping_batches():
+            model.make_train_function(force=True)
+            self.light = model.train_function
+            model.make_train_function(force=True)
+            self.recording = model.train_function
         self.disarm()
+
+    @contextlib.contextmanager
+    def _keeping_batches(self) -> Any:
+        """While Keras builds our train functions, wraps its one-step function (which gets the
+        batch, outside any XLA cluster) so that a failing step's batch is kept."""
+        nan, model = self.nan, self.model
+        convert = getattr(model, "_autoconvert_optionals", None)
+        if nan is None or convert is None:
+            if nan is not None:
+                self.nan_unavailable = "this Keras version builds its train step differently"
+                self.nan = None
+            yield
+            return
+        object.__setattr__(model, "_autoconvert_optionals", lambda f: nan.wrap_step(convert(f)))
+        try:
+            yield
+        finally:
+            vars(model).pop("_autoconvert_optionals", None)
 
     def fits(self, model: Any, groups: list[tuple[str, list[Any]]]) -> bool:
         """Whether this probe's recording function still matches the model (no recompile)."""
@@ -855,6 +947,9 @@ class _GradientProbe:
         a = int(self.grads.shape[0])
         b = a + int(self.updates.shape[0])
         c = b + int(self.loss.shape[0])
+        if self.nan is not None:
+            self.nan.note(packed[-3:])
+            packed = packed[:-3]
         aggregates = self._fold_ring(packed[c:]) if self.ring is not None else packed[c:]
         return packed[:a], packed[a:b], packed[b:c], aggregates
 
@@ -922,6 +1017,12 @@ class _GradientProbe:
                 if value.shape.rank != 0:
                     value = tf.reshape(value, [])
                 self._traced_loss = value * float(self.replicas) if self.replicas > 1 else value
+                if self.nan is not None and self.outer is not self.inner:
+                    # Under loss scaling a non-finite step never reaches the inner optimizer:
+                    # watch the loss here.
+                    self.nan.in_step(
+                        self._traced_loss, None, tf.cast(self.inner.iterations, tf.float64)
+                    )
 
             def build() -> None:
                 self.loss.assign(tf.stack([self.stamp.read_value(), self._traced_loss]))
@@ -942,6 +1043,8 @@ class _GradientProbe:
         operations on ``agg``."""
         iterations = self.inner.iterations  # read before the update advances it
         step = tf.cast(iterations, tf.float64)
+        if self.nan is not None and self.outer is self.inner:
+            self.nan.in_step(loss, total, step)
         if self.ring is not None:
             row = tf.stack(
                 [step, 0.0 if loss is None else loss, total, 0.0 if loss is None else 1.0]
@@ -1080,6 +1183,19 @@ def _saw_nonfinite_loss(values: dict[str, tuple[float, str]]) -> bool:
         return True
     loss = values.get(metadata.global_tag("batch_loss"))
     return loss is not None and not math.isfinite(loss[0])
+
+
+def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | None:
+    """``(step, "loss" or "gradient")`` of the first non-finite step the aggregates show."""
+    found = []
+    for stat, trigger in (
+        ("first_nonfinite_loss_step", "loss"),
+        ("first_nonfinite_grad_step", "gradient"),
+    ):
+        entry = values.get(metadata.global_tag(stat))
+        if entry is not None and math.isfinite(entry[0]):
+            found.append((int(entry[0]), trigger))
+    return min(found) if found else None
 
 
 def _dense(grad: Any) -> Any:

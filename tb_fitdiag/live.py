@@ -111,6 +111,7 @@ class LiveRun:
     stats: dict[str, _Growing] = field(default_factory=dict)
     run_info: dict[str, Any] | None = None
     static_findings: dict[str, Any] | None = None
+    nonfinite_origin: dict[str, Any] | None = None
 
     def add_stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
         """Adds what the callback wrote with ``RunWriter.stats`` (``tag -> (value, kind)``)."""
@@ -132,6 +133,7 @@ class LiveRun:
             validation={tag: g.series() for tag, g in self.validation.items()},
             run_info=self.run_info,
             static_findings=self.static_findings,
+            nonfinite_origin=self.nonfinite_origin,
         )
         for tag, growing in self.stats.items():
             parsed = metadata.parse_tag(tag)

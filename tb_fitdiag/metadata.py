@@ -60,6 +60,7 @@ tag                           class   value
 ``fitdiag/run_info``          tensor  JSON document :class:`RunInfo` (layer order, interval, ...)
 ``fitdiag/static_findings``   tensor  JSON document :class:`StaticFindings` (fitlint at train begin)
 ``fitdiag/live_findings``     tensor  JSON document :class:`LiveFindings` (said while training)
+``fitdiag/nonfinite_origin``  tensor  JSON document :class:`NonfiniteOrigin` (where the first NaN came from)
 ============================  ======  =========================================================
 
 "record": a value of a record (above); "tensor": a rank-0 ``DT_STRING`` tensor of its own tag,
@@ -120,6 +121,9 @@ GLOBAL_STATS: Final = (
 RUN_INFO_TAG: Final = TAG_PREFIX + "run_info"
 STATIC_FINDINGS_TAG: Final = TAG_PREFIX + "static_findings"
 LIVE_FINDINGS_TAG: Final = TAG_PREFIX + "live_findings"
+# Added within schema 2: a document tag that older readers of schema 2 do not read (they read
+# only the tags they know), so its summaries keep version 2.
+NONFINITE_ORIGIN_TAG: Final = TAG_PREFIX + "nonfinite_origin"
 
 # The metadata "kind" of each summary, carried in plugin_data.content.
 KIND_LAYER_STAT: Final = "layer_stat"  # also what the callback hands a writer per value
@@ -129,6 +133,7 @@ KIND_RECORDS: Final = "records"
 KIND_RUN_INFO: Final = "run_info"
 KIND_STATIC_FINDINGS: Final = "static_findings"
 KIND_LIVE_FINDINGS: Final = "live_findings"
+KIND_NONFINITE_ORIGIN: Final = "nonfinite_origin"
 
 TRAIN_RUN: Final = "train"
 VALIDATION_RUN: Final = "validation"
@@ -165,6 +170,44 @@ class LiveFindings(TypedDict):
 
     version: int
     findings: list[LiveFinding]
+
+
+class SourceSite(TypedDict):
+    path: str  # relative to the working directory when under it, else absolute
+    line: int
+
+
+class NonfiniteOrigin(TypedDict):
+    """The JSON document at ``fitdiag/nonfinite_origin``: where the first non-finite loss or
+    gradient of the run came from, found by replaying its batch on the weights it ran with.
+    Written once, at the first read of the statistics after that step. Facts only: the
+    diagnosis tells the story (numerical bug, bad data, overflow, exploding) from them."""
+
+    version: int
+    step: int  # the global step whose loss or gradient was first non-finite
+    trigger: str  # "loss" (the batch loss was non-finite) or "gradient" (only the gradient)
+    located: bool  # False when the replay could not say where (see error)
+    error: str | None  # one line: why there is no answer (no replay, did not reproduce, ...)
+    # Where: "input" (the batch's data), "weights" (already non-finite before the step),
+    # "forward" (a layer's output), "loss" (the loss on a finite prediction), "loss-gradient"
+    # (the loss's backward), "backward" (a layer's backward); None when not located.
+    phase: str | None
+    layer: str | None  # the layer's path
+    layer_class: str | None
+    layer_site: SourceSite | None  # where the layer was constructed
+    op: str | None  # the op type that first produced NaN/Inf, e.g. "Log"
+    op_site: SourceSite | None  # the line of the user's code that ran the op
+    function: str | None  # the user's function that ran it (a custom loss, a layer's call)
+    loss: str | None  # the loss's name, when the loss computed it
+    input: str | None  # phase "input": "x", "y", "sample_weight", "x['age']", ...
+    input_nonfinite: int | None  # ... its count of NaN/Inf values in the batch
+    input_size: int | None  # ... and its size
+    value: str | None  # "NaN" or "Inf": what the first non-finite value was
+    dtype: str | None  # the op's dtype ("float16" under mixed precision)
+    input_max: float | None  # the largest finite |value| going into the op's layer or loss
+    reproduced: bool | None  # whether the replay on the kept weights was non-finite too
+    weights_finite: bool | None  # whether the kept weights were all finite
+    weight_norms: dict[str, float]  # layer path -> L2 norm of its kept weights
 
 
 class Layout(TypedDict):

@@ -260,7 +260,12 @@ def _decode_document(value: Any) -> dict[str, Any]:
     return parsed
 
 
-_DOCUMENT_TAGS = (metadata.RUN_INFO_TAG, metadata.STATIC_FINDINGS_TAG, metadata.LIVE_FINDINGS_TAG)
+_DOCUMENT_TAGS = (
+    metadata.RUN_INFO_TAG,
+    metadata.STATIC_FINDINGS_TAG,
+    metadata.LIVE_FINDINGS_TAG,
+    metadata.NONFINITE_ORIGIN_TAG,
+)
 
 
 def _documents(run: str, tensors: Mapping[str, Any], skipped: list[str]) -> dict[str, Any]:
@@ -487,6 +492,8 @@ def read_run(
             data.static_findings = docs[metadata.STATIC_FINDINGS_TAG]
         if metadata.LIVE_FINDINGS_TAG in docs and data.live_findings is None:
             data.live_findings = docs[metadata.LIVE_FINDINGS_TAG]
+        if metadata.NONFINITE_ORIGIN_TAG in docs and data.nonfinite_origin is None:
+            data.nonfinite_origin = docs[metadata.NONFINITE_ORIGIN_TAG]
     pieces.into(data)
     data.layers = layer_order(data)
     return data, retention

@@ -18,14 +18,33 @@ from tb_fitdiag.diagnosis.model import Finding, severity_rank
 
 # Symptoms: a finding's name, or ``name:kind`` where its evidence kind tells a different story.
 NON_FINITE_FROM_START: Final = "non-finite-loss:from-start"
+# The replay of the first failing batch found a numerical bug, bad data or a float16 overflow
+# (fitdiag/nonfinite_origin): no learning rate explains it.
+NON_FINITE_NUMERICAL: Final = "non-finite-loss:numerical"
+NON_FINITE_GRADIENT_NUMERICAL: Final = "exploding-gradients:numerical"
+_NUMERICAL_STORIES = ("data", "numerical", "overflow")
 LARGE_GRADIENTS: Final = "exploding-gradients:large"
 PLATEAU_AT_CHANCE: Final = "loss-plateau:at-chance"
 ZERO_LOSS: Final = "loss-plateau:zero-loss"
 FROZEN_PREDICTIONS: Final = "loss-plateau:constant-accuracy"
 
-_KINDED = {NON_FINITE_FROM_START, LARGE_GRADIENTS, PLATEAU_AT_CHANCE, ZERO_LOSS, FROZEN_PREDICTIONS}
+_KINDED = {
+    NON_FINITE_FROM_START,
+    NON_FINITE_NUMERICAL,
+    NON_FINITE_GRADIENT_NUMERICAL,
+    LARGE_GRADIENTS,
+    PLATEAU_AT_CHANCE,
+    ZERO_LOSS,
+    FROZEN_PREDICTIONS,
+}
 # Kinded symptoms that only the causes naming them explain (not every cause of the plain name).
-_STRICT = {NON_FINITE_FROM_START, ZERO_LOSS, FROZEN_PREDICTIONS}
+_STRICT = {
+    NON_FINITE_FROM_START,
+    NON_FINITE_NUMERICAL,
+    NON_FINITE_GRADIENT_NUMERICAL,
+    ZERO_LOSS,
+    FROZEN_PREDICTIONS,
+}
 
 # Adaptive optimizers train at about 1e-3; SGD at about 1e-2.
 _ADAPTIVE = ("adam", "adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "lion", "ftrl")
@@ -81,6 +100,7 @@ CAUSES: Final[dict[str, Cause]] = {
                 "dead-units",
                 "update-ratio-too-high",
                 "loss-plateau",
+                NON_FINITE_NUMERICAL,
             ),
         ),
         Cause(
@@ -135,6 +155,7 @@ CAUSES: Final[dict[str, Cause]] = {
                 PLATEAU_AT_CHANCE,
                 "non-finite-loss",
                 "diverging-loss",
+                NON_FINITE_NUMERICAL,
             ),
         ),
         Cause(
@@ -145,12 +166,19 @@ CAUSES: Final[dict[str, Cause]] = {
         ),
         Cause(
             "numerical-error",
-            "the loss is NaN or Inf from the very first step",
+            "the loss, a layer or the data computes NaN or Inf (a numerical error)",
             "Fix the computation, not the learning rate: look for the log of zero or of a "
             "negative number, a division by zero or a square root of a negative in the loss "
             "(clip predictions, e.g. keras.ops.clip(y_pred, 1e-7, 1.0)), and for NaN or Inf in "
             "the inputs and labels (np.isfinite(x).all()).",
-            (NON_FINITE_FROM_START, "non-finite-loss", "exploding-gradients", "loss-plateau"),
+            (
+                NON_FINITE_FROM_START,
+                NON_FINITE_NUMERICAL,
+                NON_FINITE_GRADIENT_NUMERICAL,
+                "non-finite-loss",
+                "exploding-gradients",
+                "loss-plateau",
+            ),
         ),
         Cause(
             "bad-initialization",
@@ -249,6 +277,10 @@ class Headline:
 def symptom(finding: Finding) -> str:
     """The symptom a finding shows: its name, or ``name:kind`` for the kinds that tell a
     different story (non-finite from the start, large gradients, a plateau at chance)."""
+    if finding.evidence.get("origin_story") in _NUMERICAL_STORIES:
+        numerical = f"{finding.name}:numerical"
+        if numerical in _KINDED:
+            return numerical
     kinded = f"{finding.name}:{finding.evidence.get('kind')}"
     return kinded if kinded in _KINDED else finding.name
 
@@ -303,7 +335,7 @@ def _runtime_cause(primary: Finding, alarms: Sequence[Finding], refs: References
     """The cause the run's evidence alone points to, when fitlint flagged none that fits."""
     names = {f.name for f in alarms}
     s = symptom(primary)
-    if s == NON_FINITE_FROM_START:
+    if s in (NON_FINITE_FROM_START, NON_FINITE_NUMERICAL, NON_FINITE_GRADIENT_NUMERICAL):
         return "numerical-error"
     if s == LARGE_GRADIENTS:
         return "bad-initialization"

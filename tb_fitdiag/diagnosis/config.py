@@ -243,6 +243,15 @@ class DiagnosisConfig:
         "an untrained classifier with small initial weights predicts close to uniform, so its "
         "loss is close to ln C (Glorot & Bengio 2010 on initialization scales); " + FITDIAG,
     )
+    origin_weight_growth: float = _t(
+        10.0,
+        "non-finite-loss: the replay of the first failing batch (fitdiag/nonfinite_origin) is "
+        "told as exploding, not as a numerical bug, when some layer's weight norm at that step "
+        "is at least this many times its first recorded norm: the weights grew there.",
+        "ordinary training moves a layer's weight norm by tens of percent, a learning rate that "
+        "blows up multiplies it by orders of magnitude (the labelled runs in tests/tb_fitdiag); "
+        + FITDIAG,
+    )
     low_learning_rate: float = _t(
         1e-5,
         "The headline blames a plateau on the learning rate only when the updates are tiny "

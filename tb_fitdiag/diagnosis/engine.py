@@ -11,6 +11,7 @@ import numpy as np
 from tb_fitdiag.diagnosis import gradients, loss
 from tb_fitdiag.diagnosis.causes import (
     NON_FINITE_FROM_START,
+    NON_FINITE_NUMERICAL,
     Headline,
     References,
     explain,
@@ -20,6 +21,7 @@ from tb_fitdiag.diagnosis.causes import (
 from tb_fitdiag.diagnosis.config import DiagnosisConfig
 from tb_fitdiag.diagnosis.context import CheckContext
 from tb_fitdiag.diagnosis.model import Finding, RunData, severity_rank
+from tb_fitdiag.diagnosis.origin import Origin, describe
 
 Check = Callable[[CheckContext], "Finding | None"]
 
@@ -61,6 +63,10 @@ def _superseded(finding: Finding, found: list[Finding]) -> bool:
     if from_start and finding.name in (gradients.EXPLODING_GRADIENTS, loss.DIVERGING_LOSS):
         # The loss was NaN before any update: NaN gradients follow from it, they explain nothing.
         return finding.name == loss.DIVERGING_LOSS or finding.evidence.get("kind") == "non-finite"
+    numerical = any(symptom(f) == NON_FINITE_NUMERICAL for f in found)
+    if numerical and finding.name == gradients.EXPLODING_GRADIENTS:
+        # The replay found a numerical bug behind the NaN loss: the NaN gradients follow from it.
+        return finding.evidence.get("kind") == "non-finite"
     if finding.name == gradients.VANISHING_GRADIENTS:
         # No gradient at the first layer because its units are dead is not vanishing.
         dead = [f for f in found if f.name == gradients.DEAD_UNITS]
@@ -161,10 +167,41 @@ def _findings(ctx: CheckContext) -> list[Finding]:
         finding = check(ctx)
         if finding is not None:
             found.append(finding)
+    origin = describe(data, ctx.config)
+    if origin is not None:
+        found = _with_origin(found, origin)
     found = [f for f in found if not _superseded(f, found)]
     found = [_rank_suggestions(_link_static_causes(f, data.static_findings)) for f in found]
     found.sort(key=lambda f: (severity_rank(f.severity), f.step_start, f.name))
     return found
+
+
+def _with_origin(found: list[Finding], origin: Origin) -> list[Finding]:
+    """Tells where the first NaN came from (the replay's story) in the non-finite-loss finding,
+    or, when the loss stayed finite, in the exploding-gradients finding of NaN gradients."""
+    target = next((f for f in found if f.name == loss.NON_FINITE_LOSS), None)
+    if target is None:
+        target = next(
+            (
+                f
+                for f in found
+                if f.name == gradients.EXPLODING_GRADIENTS
+                and f.evidence.get("kind") == "non-finite"
+            ),
+            None,
+        )
+    if target is None:
+        return found
+    suggestions = target.suggestions
+    if origin.numerical and target.name == loss.NON_FINITE_LOSS:
+        suggestions = ("output-activation-loss-mismatch", "missing-input-normalization")
+    told = replace(
+        target,
+        message=f"{target.message}; {origin.text}",
+        evidence={**target.evidence, **origin.evidence},
+        suggestions=suggestions,
+    )
+    return [told if f is target else f for f in found]
 
 
 def _link_static_causes(finding: Finding, static: dict[str, Any] | None) -> Finding:

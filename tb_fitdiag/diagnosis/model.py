@@ -90,6 +90,8 @@ class RunData:
         static_findings: The ``fitdiag/static_findings`` JSON document, if any.
         live_findings: The ``fitdiag/live_findings`` JSON document (what the callback said
             while training ran), if any.
+        nonfinite_origin: The ``fitdiag/nonfinite_origin`` JSON document (where the first
+            NaN/Inf came from, found by replaying its batch), if any.
         skipped: Human-readable notes on what could not be read.
     """
 
@@ -101,6 +103,7 @@ class RunData:
     run_info: dict[str, Any] | None = None
     static_findings: dict[str, Any] | None = None
     live_findings: dict[str, Any] | None = None
+    nonfinite_origin: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:

@@ -1,0 +1,752 @@
+"""Where the first NaN came from: the failing batch kept inside the train step, replayed once.
+
+:class:`NanStash` adds two small conditionals to the train functions that ``FitDiagCallback``
+builds (single device only):
+
+* inside the train step, where the batch loss and the global gradient norm are already
+  computed for the running aggregates: if either is non-finite and nothing is kept yet, copy
+  the trainable weights as they are before this step's update (the weights that produced the
+  non-finite value: the one extra copy of the weights this needs) and note the step;
+* around the step, outside any XLA cluster (Keras's ``_autoconvert_optionals`` wrapper, which
+  receives the batch): if the step just kept the weights, copy the batch too.
+
+While everything is finite each step runs the two predicates and nothing else. The callback
+reads the stash's state with its ordinary reads; the first read that finds a kept batch calls
+:func:`locate`, which replays that batch eagerly on the kept weights (inside a
+``keras.StatelessScope``: the model's own variables are never touched), layer by layer:
+
+1. the inputs, labels and sample weights: non-finite values there are the data's;
+2. the forward pass, each layer's output captured: the first layer whose output is non-finite
+   while its inputs are finite;
+3. the loss on a finite prediction;
+4. the backward pass: the gradients with respect to each layer's output and weights, to find
+   the layer whose backward turned a finite gradient non-finite;
+
+and then re-runs only the guilty layer (or loss) with ``tf.debugging.enable_check_numerics``,
+scoped to that call and disabled after, to name the op and the Python line of the user's code
+that ran it. The answer is a :class:`tb_fitdiag.metadata.NonfiniteOrigin` document of facts;
+the diagnosis (``tb_fitdiag.diagnosis.origin``) tells the story from them.
+
+Where each layer was constructed is remembered from the moment this module is imported
+(``from tb_fitdiag import FitDiagCallback`` imports it): a wrapper on ``keras.layers.Layer``'s
+``__new__`` notes the first frame outside Keras, TensorFlow and the libraries (a few
+microseconds per layer). Layers built before that import have no construction site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import site
+import sys
+import sysconfig
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_fitdiag import metadata
+
+# The states of NanStash.meta[0].
+_ARMED = 0.0  # nothing kept yet
+_WEIGHTS_KEPT = 1.0  # the failing step kept its weights; the batch is next
+_KEPT = 2.0  # weights and batch kept
+
+# At most this many layer calls are kept while replaying (a recurrent cell is called once per
+# time step); beyond it the replay names the layers seen so far.
+_MAX_CALLS = 20_000
+
+_SITE_ATTRIBUTE = "_fitdiag_site"
+
+
+# ------------------------------------------------------------------------------------------
+# Construction sites.
+# ------------------------------------------------------------------------------------------
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots = {os.path.dirname(os.path.abspath(__file__))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        with contextlib.suppress(KeyError):
+            roots.add(os.path.abspath(sysconfig.get_paths()[key]))
+    with contextlib.suppress(Exception):
+        roots.update(os.path.abspath(p) for p in site.getsitepackages())
+    with contextlib.suppress(Exception):
+        roots.add(os.path.abspath(site.getusersitepackages()))
+    for module in (keras, tf, np):
+        roots.add(os.path.dirname(os.path.dirname(os.path.abspath(module.__file__ or ""))))
+    return tuple(sorted(r + os.sep for r in roots if r and r != os.sep))
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def _is_user_file(filename: str) -> bool:
+    if not filename or filename.startswith("<"):
+        return False
+    path = os.path.abspath(filename)
+    return not path.startswith(_LIBRARY_ROOTS)
+
+
+def _site_of(filename: str, line: int) -> dict[str, Any]:
+    path = os.path.abspath(filename)
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            path = relative
+    return {"path": path, "line": int(line)}
+
+
+def _construction_site() -> dict[str, Any] | None:
+    frame: Any = sys._getframe(2)
+    for _ in range(64):
+        if frame is None:
+            return None
+        if _is_user_file(frame.f_code.co_filename):
+            return _site_of(frame.f_code.co_filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def _install_site_hook() -> None:
+    layer_class = keras.layers.Layer
+    if getattr(layer_class, "_fitdiag_site_hook", False):
+        return
+    original = layer_class.__dict__.get("__new__")
+    if original is None:
+        return
+    original_new = original.__func__ if isinstance(original, staticmethod) else original
+
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        obj = original_new(cls, *args, **kwargs)
+        with contextlib.suppress(Exception):
+            site_ = _construction_site()
+            if site_ is not None:
+                vars(obj)[_SITE_ATTRIBUTE] = site_
+        return obj
+
+    layer_class.__new__ = staticmethod(__new__)
+    layer_class._fitdiag_site_hook = True
+
+
+with contextlib.suppress(Exception):
+    _install_site_hook()
+
+
+def construction_site(layer: Any) -> dict[str, Any] | None:
+    """Where ``layer`` was constructed (``{"path", "line"}``), when it was noted."""
+    site_ = vars(layer).get(_SITE_ATTRIBUTE)
+    return dict(site_) if isinstance(site_, dict) else None
+
+
+# ------------------------------------------------------------------------------------------
+# The graph side.
+# ------------------------------------------------------------------------------------------
+
+
+class NanStash:
+    """The variables and conditionals that keep the first failing step's weights and batch.
+
+    Args:
+        variables: The trainable variables to keep (Keras variables), in a fixed order.
+    """
+
+    def __init__(self, variables: Sequence[Any]) -> None:
+        self.variables = list(variables)
+        with tf.init_scope():
+            # [state, step, loss was non-finite]
+            self.meta = tf.Variable(
+                np.array([_ARMED, -1.0, 0.0]), dtype=tf.float64, trainable=False, name="fitdiag_nan"
+            )
+            self.weights = [
+                tf.Variable(
+                    tf.zeros(tuple(v.shape), dtype=v.dtype),
+                    trainable=False,
+                    name="fitdiag_nan_weights",
+                )
+                for v in self.variables
+            ]
+        self.data: list[Any] = []  # one variable per tensor leaf of the batch
+        self._signature: list[tuple[Any, Any]] | None = None  # (dtype, rank) of each leaf
+        self.structure: Any = None  # the batch's structure, tensor leaves as their index
+        self.unsupported: str | None = None  # why the batch cannot be kept, when it cannot
+        self.wrapped = False  # the batch hook is in the traced train function
+        self.handled = False  # the callback has located (or given up on) the kept step
+        self.state = np.array([_ARMED, -1.0, 0.0])
+
+    def in_step(self, loss: Any, norm: Any, step: Any) -> None:
+        """Builds the in-step conditional: keep the weights at the first non-finite value.
+
+        Args:
+            loss: The batch loss (float64 scalar), or None when the step has none.
+            norm: The global gradient norm (float64 scalar), or None (not computed here).
+            step: The step (float64 scalar), read before the update.
+        """
+        values = [v for v in (loss, norm) if v is not None]
+        if not values:
+            return
+        finite = tf.reduce_all(tf.math.is_finite(tf.stack(values)))
+        meta = self.meta.read_value()
+        fire = tf.logical_and(tf.logical_not(finite), tf.equal(meta[0], _ARMED))
+        loss_bad = (
+            tf.constant(0.0, tf.float64)
+            if loss is None
+            else tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float64)
+        )
+
+        def keep() -> Any:
+            copies = [
+                kept.assign(tf.cast(variable.value, kept.dtype), read_value=False)
+                for kept, variable in zip(self.weights, self.variables, strict=True)
+            ]
+            with tf.control_dependencies(copies):
+                self.meta.assign(
+                    tf.stack([tf.constant(_WEIGHTS_KEPT, tf.float64), step, loss_bad]),
+                    read_value=False,
+                )
+            return tf.constant(True)
+
+        tf.cond(fire, keep, lambda: tf.constant(False))
+
+    def wrap_step(self, step_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Wraps Keras's one-step function: after the step, keep the batch if it failed."""
+
+        def one_step_keeping_the_batch(data: Any) -> Any:
+            result = step_function(data)
+            try:
+                self._keep_batch(data)
+            except Exception as err:  # a tracing problem must not break the train step
+                self.unsupported = f"the batch could not be kept ({type(err).__name__}: {err})"
+            return result
+
+        self.wrapped = True
+        return one_step_keeping_the_batch
+
+    def _keep_batch(self, data: Any) -> None:
+        leaves = tf.nest.flatten(data)
+        tensors = [leaf for leaf in leaves if isinstance(leaf, (tf.Tensor, tf.Variable))]
+        if any(
+            isinstance(leaf, (tf.SparseTensor, tf.RaggedTensor)) for leaf in leaves
+        ) or not tensors:
+            self.unsupported = "the batch holds sparse or ragged tensors, which are not kept"
+            return
+        signature = [(t.dtype, t.shape.rank) for t in tensors]
+        if signature != self._signature:
+            with tf.init_scope():
+                self.data = [
+                    tf.Variable(
+                        tf.zeros([0] * (rank or 0), dtype=dtype)
+                        if dtype != tf.string
+                        else tf.constant("", shape=[0] * (rank or 0)),
+                        shape=tf.TensorShape(None),
+                        trainable=False,
+                        name="fitdiag_nan_batch",
+                    )
+                    for dtype, rank in signature
+                ]
+            self._signature = signature
+        index = iter(range(len(tensors)))
+        self.structure = tf.nest.pack_sequence_as(
+            data,
+            [
+                next(index) if isinstance(leaf, (tf.Tensor, tf.Variable)) else None
+                for leaf in leaves
+            ],
+        )
+        meta = self.meta.read_value()
+
+        def keep() -> Any:
+            copies = [
+                kept.assign(tensor, read_value=False)
+                for kept, tensor in zip(self.data, tensors, strict=True)
+            ]
+            with tf.control_dependencies(copies):
+                self.meta.assign(
+                    tf.stack([tf.constant(_KEPT, tf.float64), meta[1], meta[2]]),
+                    read_value=False,
+                )
+            return tf.constant(True)
+
+        tf.cond(tf.equal(meta[0], _WEIGHTS_KEPT), keep, lambda: tf.constant(False))
+
+    # -- Python side --
+
+    def rearm(self) -> None:
+        """Keeps the next failing step (a later fit() of the same model)."""
+        if self.handled or float(self.state[0]) != _ARMED:
+            self.meta.assign(np.array([_ARMED, -1.0, 0.0]))
+            self.state = np.array([_ARMED, -1.0, 0.0])
+            self.handled = False
+
+    def note(self, meta: Any) -> None:
+        """Takes the state read with the callback's packed read."""
+        self.state = np.asarray(meta, dtype=np.float64)
+
+    @property
+    def pending(self) -> bool:
+        """True when a failing step was kept and not yet located."""
+        return not self.handled and float(self.state[0]) != _ARMED
+
+    @property
+    def step(self) -> int:
+        return int(self.state[1])
+
+    def batch(self) -> Any:
+        """The kept batch, in its structure (None where the batch had no tensor)."""
+        values = [tf.convert_to_tensor(v.read_value()) for v in self.data]
+        return tf.nest.map_structure(
+            lambda i: None if i is None else values[i], self.structure
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# The replay.
+# ------------------------------------------------------------------------------------------
+
+
+class _Call:
+    """One layer call seen while replaying: the layer, its tensor inputs and its outputs."""
+
+    __slots__ = ("args", "kwargs", "layer", "outputs", "original")
+
+    def __init__(self, layer: Any, original: Any, args: Any, kwargs: Any, outputs: Any):
+        self.layer = layer
+        self.original = original
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+
+    def inputs(self) -> list[Any]:
+        return _tensors((self.args, self.kwargs))
+
+    def outs(self) -> list[Any]:
+        return _tensors(self.outputs)
+
+
+def _tensors(structure: Any) -> list[Any]:
+    return [t for t in tf.nest.flatten(structure) if isinstance(t, tf.Tensor)]
+
+
+def _nonfinite(tensor: Any) -> int:
+    if not tensor.dtype.is_floating:
+        return 0
+    return int(tf.math.count_nonzero(tf.logical_not(tf.math.is_finite(tensor))))
+
+
+def _any_nonfinite(tensors: Sequence[Any]) -> bool:
+    return any(_nonfinite(t) for t in tensors if t is not None)
+
+
+def _largest(tensors: Sequence[Any]) -> float | None:
+    values = [
+        float(tf.reduce_max(tf.abs(tf.where(tf.math.is_finite(t), t, tf.zeros_like(t)))))
+        for t in tensors
+        if t is not None and t.dtype.is_floating and int(tf.size(t)) > 0
+    ]
+    return max(values) if values else None
+
+
+def _kind_of(tensors: Sequence[Any]) -> str:
+    """``"NaN"`` when any of the tensors holds a NaN, else ``"Inf"``."""
+    for t in tensors:
+        if t is not None and t.dtype.is_floating and bool(tf.reduce_any(tf.math.is_nan(t))):
+            return "NaN"
+    return "Inf"
+
+
+def _layer_name(layer: Any) -> str:
+    return str(getattr(layer, "path", None) or layer.name)
+
+
+@contextlib.contextmanager
+def _capturing(model: Any, calls: list[_Call]) -> Any:
+    """Records every layer call of ``model`` (its own excluded) while the block runs."""
+    patched = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if "call" in vars(layer):
+            continue
+        original = layer.call
+
+        def call(*args: Any, __original: Any = original, __layer: Any = layer, **kwargs: Any) -> Any:
+            outputs = __original(*args, **kwargs)
+            if len(calls) < _MAX_CALLS:
+                calls.append(_Call(__layer, __original, args, kwargs, outputs))
+            return outputs
+
+        vars(layer)["call"] = call
+        patched.append(layer)
+    try:
+        yield
+    finally:
+        for layer in patched:
+            vars(layer).pop("call", None)
+
+
+@contextlib.contextmanager
+def _check_numerics() -> Any:
+    tf.debugging.enable_check_numerics()
+    try:
+        yield
+    finally:
+        tf.debugging.disable_check_numerics()
+
+
+_OP_PATTERN = re.compile(r'(?:eagerly-executing|graph) op "([^"]+)"')
+_DTYPE_PATTERN = re.compile(r"dtype: <dtype: '([^']+)'>")
+_GRAPH_LINE = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _numerics_error(run: Callable[[], Any]) -> dict[str, Any] | None:
+    """Runs ``run`` with check_numerics on; the op, dtype and user line of the first NaN/Inf."""
+    try:
+        with _check_numerics():
+            run()
+    except tf.errors.InvalidArgumentError as err:
+        message = str(err.message if hasattr(err, "message") else err)
+        op = _OP_PATTERN.search(message)
+        if op is None:
+            return None
+        dtype = _DTYPE_PATTERN.search(message)
+        found: dict[str, Any] = {
+            "op": op.group(1),
+            "dtype": dtype.group(1) if dtype else None,
+            "site": None,
+            "function": None,
+        }
+        frames = [
+            (f.filename, f.lineno or 0, f.name) for f in traceback.extract_tb(err.__traceback__)
+        ]
+        # An op of a graph (a tf.function inside the layer) names its creation's stack.
+        frames += [(m.group(1), int(m.group(2)), m.group(3)) for m in _GRAPH_LINE.finditer(message)]
+        users = [f for f in frames if _is_user_file(f[0])]
+        if users:
+            filename, line, function = users[-1]
+            found["site"] = _site_of(filename, line)
+            found["function"] = function
+        return found
+    return None
+
+
+def _loss_name(model: Any) -> str:
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    if isinstance(loss, str):
+        return loss
+    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+
+
+def _compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
+    compute = getattr(model, "_compute_loss", None) or model.compute_loss
+    return compute(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+
+
+def _forward(model: Any, x: Any) -> Any:
+    if getattr(model, "_call_has_training_arg", True):
+        return model(x, training=True)
+    return model(x)
+
+
+def _input_name(path: Sequence[Any], role: str) -> str:
+    inner = "".join(f"[{p!r}]" for p in path)
+    return f"{role}{inner}"
+
+
+def _data_check(x: Any, y: Any, sample_weight: Any) -> dict[str, Any] | None:
+    """The first input, label or sample weight tensor with non-finite values."""
+    for role, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if part is None:
+            continue
+        for path, tensor in _flatten_with_paths(part):
+            if not isinstance(tensor, tf.Tensor):
+                continue
+            bad = _nonfinite(tensor)
+            if bad:
+                return {
+                    "input": _input_name(path, role),
+                    "input_nonfinite": bad,
+                    "input_size": int(tf.size(tensor)),
+                    "value": _kind_of([tensor]),
+                }
+    return None
+
+
+def _flatten_with_paths(structure: Any) -> list[tuple[tuple[Any, ...], Any]]:
+    with contextlib.suppress(Exception):
+        return list(tf.nest.flatten_with_tuple_paths(structure))
+    return [((), t) for t in tf.nest.flatten(structure)]
+
+
+def _layer_facts(layer: Any, weights_of: dict[int, Any]) -> dict[str, Any]:
+    return {
+        "layer": _layer_name(layer),
+        "layer_class": type(layer).__name__,
+        "layer_site": construction_site(layer),
+    }
+
+
+def unlocated(step: int, trigger: str, error: str | None) -> metadata.NonfiniteOrigin:
+    """The document of a step not (yet) located: ``error`` says why."""
+    return {
+        "version": metadata.SCHEMA_VERSION,
+        "step": int(step),
+        "trigger": trigger,
+        "located": False,
+        "error": error,
+        "phase": None,
+        "layer": None,
+        "layer_class": None,
+        "layer_site": None,
+        "op": None,
+        "op_site": None,
+        "function": None,
+        "loss": None,
+        "input": None,
+        "input_nonfinite": None,
+        "input_size": None,
+        "value": None,
+        "dtype": None,
+        "input_max": None,
+        "reproduced": None,
+        "weights_finite": None,
+        "weight_norms": {},
+    }
+
+
+def locate(
+    model: Any,
+    stash: NanStash,
+    groups: Sequence[tuple[str, Sequence[Any]]],
+) -> metadata.NonfiniteOrigin:
+    """Replays the kept step and says where its first non-finite value came from.
+
+    Args:
+        model: The Keras model (its variables are not changed).
+        stash: The stash holding the failing step's weights and batch.
+        groups: The model's trainable variables by layer path (the callback's layer groups).
+
+    Returns:
+        The facts, as the ``fitdiag/nonfinite_origin`` document.
+    """
+    doc = unlocated(stash.step, "loss" if float(stash.state[2]) > 0 else "gradient", None)
+    if float(stash.state[0]) != _KEPT:
+        doc["error"] = stash.unsupported or "the failing batch could not be kept for a replay"
+        return doc
+    values = [tf.convert_to_tensor(w.read_value()) for w in stash.weights]
+    by_variable = {id(v): value for v, value in zip(stash.variables, values, strict=True)}
+    norms: dict[str, float] = {}
+    for path, variables in groups:
+        kept = [by_variable[id(v)] for v in variables if id(v) in by_variable]
+        if kept:
+            norms[path] = math.sqrt(
+                sum(float(tf.reduce_sum(tf.square(tf.cast(t, tf.float64)))) for t in kept)
+            )
+    doc["weight_norms"] = norms
+    doc["weights_finite"] = not _any_nonfinite(values)
+    mapping = list(zip(stash.variables, values, strict=True))
+
+    data = stash.batch()
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    bad_data = _data_check(x, y, sample_weight)
+    if bad_data is not None:
+        doc.update(bad_data)  # type: ignore[typeddict-item]
+        doc.update(phase="input", located=True, reproduced=True)
+        return doc
+    if not doc["weights_finite"]:
+        doc.update(phase="weights", located=True, reproduced=True, value=_kind_of(values))
+        return doc
+
+    calls: list[_Call] = []
+    with keras.StatelessScope(state_mapping=mapping), tf.GradientTape(persistent=True) as tape:
+        tape.watch(values)
+        with _capturing(model, calls):
+            y_pred = _forward(model, x)
+        loss = _compute_loss(model, x, y, y_pred, sample_weight)
+    try:
+        culprit = next(
+            (c for c in calls if _any_nonfinite(c.outs()) and not _any_nonfinite(c.inputs())),
+            None,
+        )
+        if culprit is not None:
+            doc.update(_layer_facts(culprit.layer, by_variable))  # type: ignore[typeddict-item]
+            doc.update(
+                phase="forward",
+                located=True,
+                reproduced=True,
+                value=_kind_of(culprit.outs()),
+                input_max=_largest(culprit.inputs()),
+            )
+            with keras.StatelessScope(state_mapping=mapping):
+                found = _numerics_error(lambda: culprit.original(*culprit.args, **culprit.kwargs))
+            _add_op(doc, found)
+            return doc
+        overflowed = _half_precision_cast(calls, x)
+        if overflowed is not None:
+            call, dtype, largest = overflowed
+            doc.update(_layer_facts(call.layer, by_variable))  # type: ignore[typeddict-item]
+            doc.update(
+                phase="forward",
+                located=True,
+                reproduced=True,
+                value=_kind_of(call.inputs()),
+                op="Cast",
+                dtype=dtype,
+                input_max=largest,
+            )
+            return doc
+        predictions = _tensors(y_pred)
+        if _any_nonfinite(predictions):
+            # Non-finite outputs with no layer to blame: the model's own call computed them.
+            doc.update(
+                phase="forward",
+                located=True,
+                reproduced=True,
+                layer=_layer_name(model),
+                layer_class=type(model).__name__,
+                value=_kind_of(predictions),
+            )
+            return doc
+        if not math.isfinite(float(loss)):
+            doc.update(
+                phase="loss",
+                located=True,
+                reproduced=True,
+                loss=_loss_name(model),
+                value=_kind_of([tf.convert_to_tensor(loss)]),
+                input_max=_largest(predictions),
+            )
+            with keras.StatelessScope(state_mapping=mapping):
+                found = _numerics_error(
+                    lambda: _compute_loss(model, x, y, y_pred, sample_weight)
+                )
+            _add_op(doc, found)
+            if found is not None and found.get("function") and found.get("site"):
+                doc["loss"] = str(found["function"])
+            return doc
+        _backward(doc, model, tape, loss, values, calls, mapping, groups, by_variable)
+        return doc
+    finally:
+        del tape
+
+
+_HALF = (tf.float16, tf.bfloat16)
+
+
+def _half_precision_cast(calls: list[_Call], x: Any) -> tuple[_Call, str, float | None] | None:
+    """The first layer whose input became non-finite in Keras's cast to its float16 (or
+    bfloat16) compute dtype, before its ``call`` (mixed precision): the call, the dtype and
+    the largest |value| before the cast (the batch's, or the previous layer's output)."""
+    for index, call in enumerate(calls):
+        if not _any_nonfinite(call.outs()):
+            continue
+        half = [t for t in call.inputs() if t.dtype in _HALF and _nonfinite(t)]
+        if not half:
+            return None
+        before = calls[index - 1].outs() if index else _tensors(x)
+        if _any_nonfinite(before):
+            return None  # already non-finite before the cast
+        return call, half[0].dtype.name, _largest(before)
+    return None
+
+
+def _add_op(doc: metadata.NonfiniteOrigin, found: dict[str, Any] | None) -> None:
+    if found is None:
+        return
+    doc["op"] = found["op"]
+    doc["dtype"] = found["dtype"]
+    doc["op_site"] = found["site"]
+    doc["function"] = found["function"]
+
+
+def _backward(
+    doc: metadata.NonfiniteOrigin,
+    model: Any,
+    tape: Any,
+    loss: Any,
+    values: list[Any],
+    calls: list[_Call],
+    mapping: list[tuple[Any, Any]],
+    groups: Sequence[tuple[str, Sequence[Any]]],
+    by_variable: dict[int, Any],
+) -> None:
+    """Finds the layer whose backward pass turned a finite gradient non-finite."""
+    outputs = [c.outs() for c in calls]
+    flat = [t for outs in outputs for t in outs]
+    grads = tape.gradient(loss, values + flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    weight_grads, output_grads = grads[: len(values)], grads[len(values) :]
+    by_call: list[list[Any]] = []
+    at = 0
+    for outs in outputs:
+        by_call.append(output_grads[at : at + len(outs)])
+        at += len(outs)
+    bad_weights = {
+        path
+        for path, variables in groups
+        if _any_nonfinite(
+            [g for v, g in zip(mapping, weight_grads, strict=True) if any(v[0] is w for w in variables)]
+        )
+    }
+    if not bad_weights and not any(_any_nonfinite(g) for g in by_call):
+        doc.update(reproduced=False, error=None)
+        doc["located"] = False
+        doc["error"] = (
+            "the kept batch gave a finite loss and finite gradients on replay (a random layer "
+            "such as Dropout, or a nondeterministic op)"
+        )
+        return
+    doc["reproduced"] = True
+    # The gradient reaching the model's output (from the loss) first.
+    last_bad = max((i for i, g in enumerate(by_call) if _any_nonfinite(g)), default=None)
+    culprit: _Call | None = None
+    upstream: list[Any] | None = None
+    if last_bad is not None:
+        produced = {id(t) for t in outputs[last_bad]}
+        consumers = [
+            c for c in calls[last_bad + 1 :] if any(id(t) in produced for t in c.inputs())
+        ]
+        if consumers:
+            culprit = consumers[0]
+            upstream = by_call[calls.index(culprit)]
+        else:
+            doc.update(phase="loss-gradient", located=True, loss=_loss_name(model))
+            doc["value"] = _kind_of(by_call[last_bad])
+            return
+    else:
+        # Every layer's output gradient is finite: a weight gradient went bad inside its layer.
+        owners = [c for c in calls if _layer_name(c.layer) in bad_weights]
+        culprit = owners[-1] if owners else None
+        if culprit is not None:
+            upstream = by_call[calls.index(culprit)]
+    if culprit is None:
+        doc.update(phase="backward", located=True)
+        doc["layer"] = sorted(bad_weights)[-1] if bad_weights else None
+        return
+    doc.update(_layer_facts(culprit.layer, by_variable))  # type: ignore[typeddict-item]
+    doc.update(phase="backward", located=True)
+    own = [by_variable[id(v)] for v in culprit.layer.trainable_weights if id(v) in by_variable]
+    inputs = culprit.inputs()
+    doc["input_max"] = _largest(inputs + own)
+    doc["value"] = "NaN"
+
+    def backward() -> None:
+        with keras.StatelessScope(state_mapping=mapping), tf.GradientTape() as inner:
+            inner.watch(inputs + own)
+            out = culprit.original(*culprit.args, **culprit.kwargs)
+        targets = _tensors(out)
+        inner.gradient(
+            targets,
+            inputs + own,
+            output_gradients=[
+                g if g is not None else tf.zeros_like(t)
+                for g, t in zip(upstream or [None] * len(targets), targets, strict=False)
+            ],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+
+    found = _numerics_error(backward)
+    _add_op(doc, found)
