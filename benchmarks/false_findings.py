@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             key = _key(rel, f.code, result.source_line(f) or "")
             seen.add(key)
             verdict = verdicts.get(key)
-            if verdict is None:
-                status = "unreviewed"
-            else:
-                status = "true" if verdict["verdict"] else "false"
+            status = "unreviewed" if verdict is None else str(bool(verdict["verdict"])).lower()
             counts[status] += 1
             per_rule.setdefault(f"{f.code} {f.name}", Counter())[status] += 1
             if verdict is None:
