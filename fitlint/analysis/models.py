@@ -668,6 +668,42 @@ class Models:
                 opaque.add(a.scope)
         return {scope: (frozenset(found), scope in opaque) for scope, found in names.items()}
 
+    # -- which compile() configures a call --------------------------------------------------
+
+    def compile_of(self, site: CallSite) -> CallSite | None:
+        """The ``compile()`` that configures the model a method call (``model.fit(...)``)
+        runs on, when one is certain.
+
+        That is the last ``compile()`` on the same name before the call in its scope, after
+        the name was last bound; else, for ``model = build()``, the one ``compile()`` of the
+        local function on what it returns; else, for a call in a function on a model of an
+        enclosing scope, the one ``compile()`` on that name there. None otherwise.
+        """
+        recv = site.receiver
+        if recv is None or recv == "self":
+            return None
+        b = self.bindings.resolve(recv, site.scope, before=site.order)
+        after = b.order if b is not None and b.scope is site.scope else -1
+        here = self.calls_between("compile", recv, site.scope, after, site.order)
+        if here:
+            return here[-1]
+        if b is None or b.augmented is not None or b.unpacked:
+            return None
+        if b.scope is not site.scope:  # a model of an enclosing scope, compiled there once
+            there = self.calls_between("compile", recv, b.scope, b.order, _FOREVER)
+            return there[0] if len(there) == 1 else None
+        call = self.index.site_of(b.value) if isinstance(b.value, cst.Call) else None
+        if call is None or call.qualname is not None or call.func not in self.index.functions:
+            return None
+        fn_scope = self.index.function_scopes[call.func]
+        found: list[CallSite] = []
+        for ret in self.index.returns.get(fn_scope, ()):
+            name = None if ret.value is None else dotted(ret.value)
+            if name is None:
+                return None
+            found.extend(self.calls_between("compile", name, fn_scope, -1, _FOREVER))
+        return found[0] if len(found) == 1 else None
+
     # -- method calls by receiver ------------------------------------------------------------
 
     def calls_between(

@@ -22,13 +22,19 @@ from fitlint.analysis.index import UNKNOWN, CallSite, ModuleIndex, Scope
 from fitlint.analysis.layers import NORMALIZING_LAYERS, LayerReader
 from fitlint.analysis.names import dotted
 from fitlint.analysis.sources import (
+    ARGMAX_FUNCTIONS,
+    CLASS_DATASETS,
     CSV,
     DATASETS,
     EXPAND_FUNCTIONS,
     FILE_READERS,
     GENERATED,
+    INTEGER,
+    LABEL_ENCODERS,
     LABEL_FUNCTIONS,
     LABELS,
+    ONE_HOT,
+    ONE_HOT_FUNCTIONS,
     PASS_ATTRIBUTES,
     PASS_FUNCTIONS,
     PASS_METHODS,
@@ -244,6 +250,13 @@ class ProvenanceResolver:
                     return structured
         if path:
             return None
+        if isinstance(first, cst.Index) and isinstance(expr.value, cst.Call):
+            eye = self.index.site_of(expr.value)
+            if eye is not None and eye.qualname in ("numpy.eye", "numpy.identity"):
+                # np.eye(10)[y]: row y of the identity, one-hot
+                return self._labels(
+                    ONE_HOT, f"{eye.qualname}()[...]", expr, first.value, scope, order, depth
+                )
         base = self._resolve(expr.value, scope, order, (), depth)
         if base is None:
             return None
@@ -305,6 +318,29 @@ class ProvenanceResolver:
             return self._resolve_method(expr, site, scope, order, depth)
         return None
 
+    def _labels(
+        self,
+        encoding: str,
+        origin: str,
+        node: cst.CSTNode,
+        source: cst.BaseExpression | None,
+        scope: Scope,
+        order: int,
+        depth: int,
+    ) -> Provenance:
+        """Class labels in ``encoding``, made from ``source`` (whose samples and split part
+        they keep)."""
+        base = None if source is None else self._resolve(source, scope, order, (), depth)
+        return Provenance(
+            kind=LABELS,
+            detail=f"{encoding} labels",
+            origin=origin,
+            origin_node=node,
+            samples=base.samples if base else None,
+            split=base.split if base else None,
+            encoding=encoding,
+        )
+
     def _first_arg(self, expr: cst.Call, scope: Scope, order: int, depth: int) -> Provenance | None:
         for a in expr.args:
             if a.keyword is None and not a.star:
@@ -326,17 +362,13 @@ class ProvenanceResolver:
                 origin=FILE_READERS[q],
                 origin_node=expr,
             )
-        if q in LABEL_FUNCTIONS:
-            labels = site.arg("y", 0)
-            base = None if labels is None else self._resolve(labels, scope, order, (), depth)
-            return Provenance(
-                kind=LABELS,
-                detail="one-hot labels",
-                origin=f"{q}()",
-                origin_node=expr,
-                samples=base.samples if base else None,
-                split=base.split if base else None,
-            )
+        if q in LABEL_FUNCTIONS or q in ONE_HOT_FUNCTIONS:
+            return self._labels(ONE_HOT, f"{q}()", expr, site.arg(None, 0), scope, order, depth)
+        if q in ARGMAX_FUNCTIONS:
+            if site.arg("axis", 1) is None:
+                return None  # the index of the largest value of all: one number
+            first = site.arg(None, 0)
+            return self._labels(INTEGER, f"{q}()", expr, first, scope, order, depth)
         data = site.arg(None, 0)
         if q in PASS_FUNCTIONS:
             return None if data is None else self._resolve(data, scope, order, (), depth)
@@ -505,6 +537,11 @@ class ProvenanceResolver:
         receiver = expr.func.value
         if method in ("transform", "fit_transform"):
             classes = self.estimator_classes(receiver, scope, order, depth)
+            if classes and len(classes) == 1 and classes[0] in LABEL_ENCODERS:
+                first = expr.args[0].value if expr.args and not expr.args[0].star else None
+                origin = f"{_last(classes[0])}().{method}()"
+                encoding = LABEL_ENCODERS[classes[0]]
+                return self._labels(encoding, origin, expr, first, scope, order, depth)
             if classes and any(
                 c.startswith("sklearn.preprocessing.") and _last(c) in SKLEARN_SCALERS
                 for c in classes
@@ -523,6 +560,8 @@ class ProvenanceResolver:
             return self._random(method, site, scope, f"{ctor.qualname}().{method}()")
         if method in PASS_METHODS:
             return self._resolve(receiver, scope, order, (), depth)
+        if method == "argmax" and site.arg("axis", 0) is not None:
+            return self._labels(INTEGER, "argmax()", expr, receiver, scope, order, depth)
         if method in VALUE_METHODS:
             base = self._resolve(receiver, scope, order, (), depth)
             return None if base is None else replace(base, samples=None)
@@ -605,6 +644,7 @@ class ProvenanceResolver:
                 origin_node=expr,
                 samples=samples,
                 split=split,
+                encoding=INTEGER if name in CLASS_DATASETS else None,
             )
         return Provenance(
             kind=kind,

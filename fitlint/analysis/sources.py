@@ -21,6 +21,10 @@ CSV = "csv"  # raw columns read from a file
 GENERATED = "generated"  # literals, numpy.random, numpy.zeros...: magnitude tracked exactly
 SCALED = "scaled"  # a scaling step was seen: nothing more is known
 
+# Encodings of class labels.
+ONE_HOT = "one-hot"
+INTEGER = "integer"
+
 
 @dataclass(frozen=True, eq=False)
 class Provenance:
@@ -35,6 +39,8 @@ class Provenance:
         magnitude: An upper bound of the absolute values, when known.
         samples: The number of samples (first dimension), when statically known.
         split: ``"train"`` or ``"test"`` when the value is one part of a train/test split.
+        encoding: For class labels: :data:`ONE_HOT` (one row of 0/1 per sample) or
+            :data:`INTEGER` (one class id per sample), when known.
     """
 
     kind: str
@@ -44,6 +50,7 @@ class Provenance:
     magnitude: float | None = None
     samples: int | None = None
     split: str | None = None
+    encoding: str | None = None
 
     @property
     def scaled(self) -> bool:
@@ -166,6 +173,22 @@ FILE_READERS = {
 }
 
 LABEL_FUNCTIONS = frozenset({"keras.utils.to_categorical"})
+# Functions whose result is one-hot rows (to_categorical included).
+ONE_HOT_FUNCTIONS = frozenset(
+    {"keras.utils.to_categorical", "tensorflow.one_hot", "keras.ops.one_hot", "pandas.get_dummies"}
+)
+# Functions (and methods of the same name) whose result is one class id per row.
+ARGMAX_FUNCTIONS = frozenset(
+    {"numpy.argmax", "tensorflow.argmax", "tensorflow.math.argmax", "keras.ops.argmax"}
+)
+# Datasets whose labels are integer class ids.
+CLASS_DATASETS = frozenset({"mnist", "fashion_mnist", "cifar10", "cifar100", "reuters", "imdb"})
+# Encoders of class labels, by the encoding of what they return.
+LABEL_ENCODERS = {
+    "sklearn.preprocessing.LabelEncoder": INTEGER,
+    "sklearn.preprocessing.OrdinalEncoder": INTEGER,
+    "sklearn.preprocessing.OneHotEncoder": ONE_HOT,
+}
 
 # Layers that put the inputs on a sane scale when they come first.
 # Preprocessors whose fitting learns statistics of the data (leak when fitted before a split).

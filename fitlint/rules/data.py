@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from fitlint.analysis.losses import TITLES as LOSS_TITLES
+from fitlint.analysis.losses import loss_of
 from fitlint.analysis.names import dotted
+from fitlint.analysis.sources import INTEGER, ONE_HOT
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Report, Rule, RuleContext
 
@@ -693,8 +696,9 @@ class BatchSizeExceedsDataset(Rule):
     Both must be statically known: a constant `batch_size` in `fit()`, and the samples of arrays
     built with `numpy.zeros((500, 10))`, `numpy.random.rand(64, 3)`, `numpy.linspace(0, 1, 200)`
     (`arange`, `logspace`, `eye`, `random.permutation`; `.reshape(-1, 1)` of a 1-D one keeps
-    its length), literal lists, slices such as `x[:32]`, `keras.datasets` loaders (mnist has 60000 training images), and the outputs of
-    `train_test_split` (sizes computed as scikit-learn does). `validation_split` is taken off
+    its length), literal lists, slices such as `x[:32]`, `keras.datasets` loaders (mnist has
+    60000 training images), and the outputs of `train_test_split` (sizes computed as
+    scikit-learn does). `validation_split` is taken off
     the training samples as Keras does (`floor(n * (1 - split))`). A batch size that is not a
     constant is left alone: `batch_size=len(x)` asks for full-batch steps on purpose.
 
@@ -1158,3 +1162,282 @@ model.fit(
             if fit.site.has_star_args():
                 continue
             yield self.report(fit.site.node.func)
+
+
+class LabelEncodingLossMismatch(Rule):
+    """## What it does
+    Flags `fit()` given one-hot labels with a sparse categorical cross-entropy, or integer class
+    labels with a categorical cross-entropy.
+
+    The labels are followed from `fit(x, y)` / `fit(y=...)` back to where they are made:
+    one-hot by `to_categorical` (`keras.utils`, `tf.keras.utils`, `np_utils`), `pd.get_dummies`,
+    `OneHotEncoder`, `tf.one_hot` or `np.eye(k)[y]`; integer class ids from the `load_data()`
+    of `mnist`, `fashion_mnist`, `cifar10`, `cifar100`, `reuters` and `imdb`, `LabelEncoder`,
+    `OrdinalEncoder` or `argmax(..., axis=...)`; through assignments, unpacking,
+    `train_test_split`, slicing, `astype` and `reshape`. The loss comes from the model's
+    `compile()` (the last one before the fit; in a function that builds and returns the model;
+    or, for a fit in a function, the one `compile()` of the enclosing scope's model), as a
+    string, a loss class or a loss function, also bound to a name (`loss=loss_fn`).
+
+    Labels of unknown encoding (a column of a CSV file, an array loaded from disk), losses
+    that are not a known cross-entropy, and models whose `compile()` is not certain are left
+    alone.
+
+    There is no automatic fix: which side is wrong (the encoding or the loss) is a choice, and
+    changing the loss also changes what `"accuracy"` resolves to.
+
+    ## Why is this bad?
+    `sparse_categorical_crossentropy` expects one class id per sample and
+    `categorical_crossentropy` one row of probabilities per sample. Given the other encoding,
+    `fit()` stops with a shape error ("Shapes (None, 1) and (None, 10) are incompatible",
+    "logits and labels must have the same first dimension"): among the most asked-about Keras
+    errors. Where the shapes happen to line up, the loss is silently computed on the wrong
+    targets.
+
+    ## Example
+    ```python
+    (x_train, y_train), _ = keras.datasets.mnist.load_data()
+    y_train = keras.utils.to_categorical(y_train, 10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x_train / 255.0, y_train, epochs=5)
+    ```
+
+    ## Use instead
+    ```python
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(x_train / 255.0, y_train, epochs=5)
+    ```
+    """
+
+    code = "FL105"
+    name = "label-encoding-loss-mismatch"
+    message = (
+        "{var} holds {labels} (from {origin}, line {line}) but the loss is {loss}, which "
+        "expects {expects}: {remedy}"
+    )
+    severity = Severity.ERROR
+    valid = [
+        # One-hot labels with categorical cross-entropy.
+        """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
+y_train = tf.keras.utils.to_categorical(y_train, 10)
+model = tf.keras.Sequential([
+    tf.keras.layers.Flatten(),
+    tf.keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_train / 255.0, y_train, epochs=5)
+""",
+        # Integer labels with a sparse loss object, logits out.
+        """import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+model = keras.Sequential([
+    keras.layers.Rescaling(1 / 255),
+    keras.layers.Conv2D(32, 3, activation="relu"),
+    keras.layers.Flatten(),
+    keras.layers.Dense(10),
+])
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+model.compile(optimizer="adam", loss=loss_fn)
+model.fit(x_train, y_train, epochs=5)
+""",
+        # One-hot labels turned back into class ids before a sparse loss.
+        """import numpy as np
+from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.fashion_mnist.load_data()
+y_onehot = keras.utils.to_categorical(y_train)
+y_ids = np.argmax(y_onehot, axis=1)
+model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train / 255.0, y_ids, epochs=3)
+""",
+        # Recompiled with the matching loss before fitting: the last compile() counts.
+        """import keras
+
+(x_train, y_train), _ = keras.datasets.mnist.load_data()
+y_train = keras.utils.to_categorical(y_train)
+model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.compile(optimizer="adam", loss="categorical_crossentropy")
+model.fit(x_train / 255.0, y_train, epochs=3)
+""",
+        # Labels of unknown encoding: a column of a CSV file.
+        """import pandas as pd
+from tensorflow import keras
+
+df = pd.read_csv("iris.csv")
+X = df.drop(columns=["species"]).values
+y = df["species"].values
+model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+model.compile(optimizer="adam", loss="categorical_crossentropy")
+model.fit(X, y, epochs=50)
+""",
+        # The builder compiles with one of two losses: not certain, no finding.
+        """import keras
+
+def build(sparse):
+    model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+    if sparse:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    else:
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+
+(x_train, y_train), _ = keras.datasets.mnist.load_data()
+model = build(True)
+model.fit(x_train / 255.0, y_train, epochs=3)
+""",
+        # Binary labels with binary cross-entropy.
+        """from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.imdb.load_data(num_words=10000)
+x_train = keras.utils.pad_sequences(x_train, maxlen=200)
+model = keras.Sequential([
+    keras.layers.Embedding(10000, 32),
+    keras.layers.GlobalAveragePooling1D(),
+    keras.layers.Dense(1, activation="sigmoid"),
+])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(x_train, y_train, epochs=3)
+""",
+    ]
+    invalid = [
+        # One-hot labels, the sparse loss given through a module constant.
+        Invalid(
+            """import tensorflow as tf
+
+LOSS = "sparse_categorical_crossentropy"
+(x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+x_train = x_train / 255.0
+y_train = tf.keras.utils.to_categorical(y_train, num_classes=10)
+model = tf.keras.Sequential([
+    tf.keras.layers.Flatten(input_shape=(28, 28)),
+    tf.keras.layers.Dense(128, activation="relu"),
+    tf.keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="adam", loss=LOSS, metrics=["accuracy"])
+model.fit(x_train, y_train, epochs=5, batch_size=64)
+""",
+            line=13,
+        ),
+        # Integer cifar10 labels with a CategoricalCrossentropy object, a CNN.
+        Invalid(
+            """import keras
+from keras import layers
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_train = x_train.astype("float32") / 255
+model = keras.Sequential([
+    layers.Conv2D(32, 3, activation="relu", input_shape=(32, 32, 3)),
+    layers.MaxPooling2D(),
+    layers.Flatten(),
+    layers.Dense(10, activation="softmax"),
+])
+loss_fn = keras.losses.CategoricalCrossentropy()
+model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=loss_fn)
+model.fit(x_train, y_train, validation_split=0.1, epochs=10)
+""",
+            line=14,
+        ),
+        # pd.get_dummies labels through train_test_split, y= by keyword, compiled by a builder.
+        Invalid(
+            """import pandas as pd
+from sklearn.model_selection import train_test_split
+from tensorflow import keras
+
+def build_model(n_features, n_classes):
+    model = keras.Sequential([
+        keras.layers.Dense(32, activation="relu", input_shape=(n_features,)),
+        keras.layers.Dense(n_classes, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+df = pd.read_csv("iris.csv")
+X = df.drop(columns=["species"]).values
+y = pd.get_dummies(df["species"]).values
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+model = build_model(4, 3)
+model.fit(x=X_train, y=y_train, epochs=100, validation_data=(X_test, y_test))
+""",
+            line=18,
+        ),
+        # LabelEncoder ids with categorical cross-entropy, functional API.
+        Invalid(
+            """import pandas as pd
+import tensorflow as tf
+from sklearn.preprocessing import LabelEncoder
+
+df = pd.read_csv("news.csv")
+y = LabelEncoder().fit_transform(df["topic"])
+inputs = tf.keras.Input(shape=(300,))
+h = tf.keras.layers.Dense(64, activation="relu")(inputs)
+outputs = tf.keras.layers.Dense(5, activation="softmax")(h)
+model = tf.keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss=tf.keras.losses.categorical_crossentropy)
+model.fit(df.drop(columns=["topic"]).values, y, epochs=10)
+""",
+            line=12,
+        ),
+        # A one-hot LSTM target made with np.eye, trained in a helper function.
+        Invalid(
+            """import numpy as np
+from tensorflow import keras
+
+tokens = np.load("tokens.npy")
+next_ids = np.load("next.npy")
+targets = np.eye(5000)[next_ids]
+model = keras.Sequential([
+    keras.layers.Embedding(5000, 64),
+    keras.layers.LSTM(128),
+    keras.layers.Dense(5000, activation="softmax"),
+])
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy())
+
+def train(epochs):
+    return model.fit(tokens, targets, epochs=epochs, batch_size=128)
+""",
+            line=15,
+        ),
+    ]
+
+    def check(self, ctx: RuleContext) -> Iterator[Report]:
+        df = ctx.dataflow
+        for fit in df.fits:
+            if fit.y is None:
+                continue
+            prov = df.provenance_at(fit.y, fit.site)
+            if prov is None or prov.encoding is None:
+                continue
+            compiled = ctx.models.compile_of(fit.site)
+            expr = None if compiled is None else compiled.arg("loss", 1)
+            if compiled is None or expr is None:
+                continue
+            loss = loss_of(ctx.index, expr, compiled.scope)
+            if loss is None:
+                continue
+            if prov.encoding == ONE_HOT and loss.kind == "sparse":
+                expects = "one class id per sample"
+                remedy = "use categorical_crossentropy, or drop the one-hot encoding"
+            elif prov.encoding == INTEGER and loss.kind == "categorical":
+                expects = "one one-hot row per sample"
+                remedy = (
+                    "use sparse_categorical_crossentropy, or one-hot encode the labels "
+                    "(keras.utils.to_categorical)"
+                )
+            else:
+                continue
+            line = df.line_of(prov.origin_node) if prov.origin_node is not None else None
+            yield self.report(
+                fit.y,
+                var=ctx.code(fit.y),
+                labels=f"{prov.encoding} class labels",
+                origin=prov.origin,
+                line=line if line is not None else "?",
+                loss=LOSS_TITLES[loss.kind],
+                expects=expects,
+                remedy=remedy,
+            )
