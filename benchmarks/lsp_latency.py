@@ -259,7 +259,7 @@ def baseline(text: str, repeat: int) -> tuple[float, int]:
 
 
 def main() -> int:
-    from fitlint import lsp
+    from fitlint.lsp import service as lsp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=40, help="changes per run (default 40)")

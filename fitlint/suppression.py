@@ -69,6 +69,35 @@ def rule_matches(selector: str, code: str, name: str) -> bool:
     return selector.upper() == code or selector.lower() == name
 
 
+@dataclass(frozen=True)
+class Noqa:
+    """A ``# noqa`` comment as the suppression scan reads it.
+
+    Attributes:
+        codes: The codes and names it lists (of any tool); empty for a bare ``# noqa``.
+        end: The offset, in the text searched, just after the comment's last code (after
+            ``noqa`` when it is bare): where another code is appended.
+    """
+
+    codes: tuple[str, ...]
+    end: int
+
+
+def find_noqa(text: str) -> Noqa | None:
+    """The first ``# noqa`` comment in ``text`` (a comment, or a line)."""
+    m = _NOQA.search(text)
+    if m is None:
+        return None
+    codes = _split(m.group("codes"))
+    return Noqa(codes, m.end("codes") if codes else m.end())
+
+
+def line_suppresses(line: str, code: str, name: str) -> bool:
+    """Whether a suppression comment on ``line`` hides the findings of rule ``code``/``name``
+    that start on it."""
+    return _line_suppresses(line, code, name)
+
+
 def _line_suppresses(line: str, code: str, name: str) -> bool:
     if "#" not in line:
         return False

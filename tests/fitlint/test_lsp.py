@@ -471,6 +471,90 @@ def test_thousand_rapid_changes_end_on_the_final_text(session: LspClient, tmp_pa
     assert session.stop() == 0
 
 
+def test_a_percent_encoded_uri_gets_its_diagnostics_hover_and_close(
+    session: LspClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my dir"
+    folder.mkdir()
+    uri = (folder / "train.py").as_uri()
+    assert "%20" in uri
+    session.open(uri, SYNTAX_BROKEN)
+    diags = session.diagnostics(uri, version=1)
+    assert [d["code"] for d in diags] == ["FL000"]
+    position = diags[0]["range"]["start"]
+    hover = session.result(
+        "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
+    )
+    assert "syntax-error" in hover["contents"]["value"]
+    session.change(uri, 2, "import keras\n")
+    assert session.diagnostics(uri, version=2) == []
+    session.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    cleared = session.wait_for(
+        lambda m: (
+            m.get("method") == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == uri
+            and m["params"].get("version") is None
+        )
+    )
+    assert cleared["params"]["diagnostics"] == []
+
+
+def _slow_text() -> str:
+    """A valid Keras script of some 400 KB: its lint takes seconds."""
+    block = "".join(
+        f"x{i} = keras.layers.Dense({i % 64 + 1}, activation='relu')(x{i - 1})\n"
+        for i in range(1, 200)
+    )
+    return "import keras\nx0 = keras.Input((8,))\n" + block * 40
+
+
+def test_a_slow_document_does_not_hold_up_a_hover_on_another(
+    session: LspClient, tmp_path: Path
+) -> None:
+    small = _file_uri(tmp_path, "small.py")
+    session.open(small, SYNTAX_BROKEN)
+    position = session.diagnostics(small, version=1)[0]["range"]["start"]
+    big = _file_uri(tmp_path, "big.py")
+    session.open(big, _slow_text())
+    hover_id = session.request(
+        "textDocument/hover", {"textDocument": {"uri": small}, "position": position}
+    )
+    reply = session.wait_for(lambda m: m.get("id") == hover_id and "method" not in m)
+    assert "syntax-error" in reply["result"]["contents"]["value"]
+    big_published = [
+        m
+        for m in session.received
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == big
+    ]
+    assert big_published == []  # answered while the big document was still being linted
+    session.diagnostics(big, version=1)
+    assert session.stop() == 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_killed_lint_worker_is_replaced(session: LspClient, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    uri = _file_uri(tmp_path)
+    session.open(uri, "import keras\n")
+    assert session.diagnostics(uri, version=1) == []
+    workers = _children(session.proc.pid)
+    assert workers, "the server lints in a worker process"
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    session.change(uri, 2, SYNTAX_BROKEN)
+    assert [d["code"] for d in session.diagnostics(uri, version=2)] == ["FL000"]
+    assert session.stop() == 0
+
+
 def test_unknown_request_gets_method_not_found(session: LspClient) -> None:
     response = session.call("fitlint/noSuchMethod", {"x": 1})
     assert response["error"]["code"] == -32601

@@ -8,18 +8,19 @@ from collections.abc import Sequence
 
 import pytest
 
-from fitlint import api, lsp
+from fitlint import api
+from fitlint.lsp import actions, positions, server
 from fitlint.model import Config, Edit, Finding, Fix, Severity
 
 
 def _apply(text: str, edits: Sequence[Edit]) -> str:
     """Applies fitlint edits through the server's own position conversion (UTF-32)."""
-    lines = lsp.split_lines(text)
+    lines = positions.split_lines(text)
     starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
     spans = []
     for e in edits:
-        sl, sc = lsp.to_position(lines, e.line, e.column, "utf-32")
-        el, ec = lsp.to_position(lines, e.end_line, e.end_column, "utf-32")
+        sl, sc = positions.to_position(lines, e.line, e.column, "utf-32")
+        el, ec = positions.to_position(lines, e.end_line, e.end_column, "utf-32")
         spans.append((starts[sl] + sc, starts[el] + ec, e.content))
     for start, end, content in sorted(spans, reverse=True):
         text = text[:start] + content + text[end:]
@@ -43,17 +44,17 @@ def _finding(line: int, column: int = 1, code: str = "FL201", name: str = "x-y")
 def test_to_position_counts_code_units(
     line_text: str, column: int, encoding: str, character: int
 ) -> None:
-    assert lsp.to_position([line_text], 1, column, encoding) == (0, character)
-    assert lsp.from_position([line_text], 0, character, encoding) == (
+    assert positions.to_position([line_text], 1, column, encoding) == (0, character)
+    assert positions.from_position([line_text], 0, character, encoding) == (
         1,
         min(column, len(line_text) + 1),
     )
 
 
 def test_positions_past_the_end_are_clamped() -> None:
-    lines = lsp.split_lines("ab\ncd")
-    assert lsp.to_position(lines, 7, 1, "utf-16") == (1, 2)
-    assert lsp.from_position(lines, 9, 0, "utf-16") == (2, 3)
+    lines = positions.split_lines("ab\ncd")
+    assert positions.to_position(lines, 7, 1, "utf-16") == (1, 2)
+    assert positions.from_position(lines, 9, 0, "utf-16") == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_positions_past_the_end_are_clamped() -> None:
     ],
 )
 def test_split_lines_counts_as_python_does(text: str, lines: list[str]) -> None:
-    assert lsp.split_lines(text) == lines
+    assert positions.split_lines(text) == lines
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_split_lines_counts_as_python_does(text: str, lines: list[str]) -> None:
     ],
 )
 def test_diff_edits_rebuild_the_new_text(old: str, new: str, count: int) -> None:
-    edits = lsp.diff_edits(old, new)
+    edits = positions.diff_edits(old, new)
     assert len(edits) == count
     assert _apply(old, edits) == new
 
@@ -107,7 +108,7 @@ def test_diff_edits_rebuild_the_new_text(old: str, new: str, count: int) -> None
     ],
 )
 def test_noqa_edit(source: str, line: int, expected: str) -> None:
-    edit = lsp.noqa_edit(source, _finding(line))
+    edit = actions.noqa_edit(source, _finding(line))
     assert edit is not None
     assert _apply(source, [edit]) == expected
 
@@ -123,7 +124,7 @@ def test_noqa_edit(source: str, line: int, expected: str) -> None:
     ],
 )
 def test_no_noqa_edit(source: str) -> None:
-    assert lsp.noqa_edit(source, _finding(1)) is None
+    assert actions.noqa_edit(source, _finding(1)) is None
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_noqa_edit_is_what_the_suppression_reader_honours(source: str) -> None:
     suppression = pytest.importorskip("fitlint.suppression")
     finding = _finding(1)
     assert suppression.filter_findings([finding], source) == [finding]
-    edit = lsp.noqa_edit(source, finding)
+    edit = actions.noqa_edit(source, finding)
     assert edit is not None
     assert suppression.filter_findings([finding], _apply(source, [edit])) == []
 
@@ -149,8 +150,8 @@ def test_notebook_cells_are_linted_together_and_findings_return_to_their_cell() 
         ("# Training\n\nSome *markdown* (", False),
         ("if True:\n    %time x = 1\nmodel = keras.Sequential(\n", True),
     ]
-    result = api.lint_notebook(lsp.notebook_json(cells), "nb.ipynb", Config())
-    grouped = lsp.findings_by_cell(result.findings, [text for text, _ in cells])
+    result = api.lint_cells(cells, "nb.ipynb", Config())
+    grouped = positions.findings_by_cell(result.findings, [text for text, _ in cells])
     assert list(grouped) == [3]  # the magics and the markdown are not syntax errors
     (syntax,) = grouped[3]
     assert (syntax.code, syntax.line) == ("FL000", 3)
@@ -162,15 +163,15 @@ def test_findings_by_cell_cuts_ranges_and_drops_fixes_that_leave_the_cell() -> N
     base = replace(_finding(2), cell=2)
     inside = replace(base, fix=Fix("f", (Edit(2, 1, 2, 2, "x"),)))
     leaving = replace(base, column=5, end_line=4, fix=Fix("f", (Edit(2, 1, 4, 2, "x"),)))
-    grouped = lsp.findings_by_cell([inside, leaving], ["a\nb", "c\nd\n"])
+    grouped = positions.findings_by_cell([inside, leaving], ["a\nb", "c\nd\n"])
     assert grouped[2][0] == inside
     assert grouped[2][1].fix is None
     assert grouped[2][1].end_line == 3  # the cell's last (empty) line
-    assert lsp.findings_by_cell([replace(base, cell=7)], ["a"]) == {}
+    assert positions.findings_by_cell([replace(base, cell=7)], ["a"]) == {}
 
 
 def test_hover_markdown_has_what_why_use_instead_and_the_link() -> None:
-    text = lsp.hover_markdown(_finding(1, code="FL000", name="syntax-error"))
+    text = actions.hover_markdown(_finding(1, code="FL000", name="syntax-error"))
     assert text.startswith("**fitlint FL000** `syntax-error`: msg")
     for title in ("What it does", "Why is this bad?", "Use instead"):
         assert f"#### {title}" in text
@@ -179,9 +180,9 @@ def test_hover_markdown_has_what_why_use_instead_and_the_link() -> None:
 
 
 def test_hover_markdown_of_an_unknown_code_still_links() -> None:
-    text = lsp.hover_markdown(_finding(1, code="FL999", name="nothing-here"))
+    text = actions.hover_markdown(_finding(1, code="FL999", name="nothing-here"))
     assert "What it does" not in text
-    assert lsp.docs_link("nothing-here") in text
+    assert actions.docs_link("nothing-here") in text
 
 
 @pytest.mark.parametrize(
@@ -194,7 +195,7 @@ def test_hover_markdown_of_an_unknown_code_still_links() -> None:
 def test_bad_server_options_are_one_line_errors(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert lsp.main(argv) == 2
+    assert server.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
@@ -203,7 +204,7 @@ def test_bad_server_options_are_one_line_errors(
 
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        lsp.main(["--no-such-option"])
+        server.main(["--no-such-option"])
     assert exc.value.code == 2
     assert "fitlint server" in capsys.readouterr().err
 
@@ -225,7 +226,7 @@ def _raised(error: BaseException) -> BaseException:
 
 def test_a_record_with_an_exception_becomes_one_line_naming_it() -> None:
     record = _record("Unable to handle %s", "message", exc=_raised(ValueError("bad\nbody")))
-    assert lsp._one_line(record)
+    assert server._one_line(record)
     text = logging.Formatter("%(message)s").format(record)
     assert text == "Unable to handle message: ValueError: bad body"
 
@@ -239,7 +240,7 @@ def test_a_traceback_formatted_into_the_message_keeps_the_innermost_error() -> N
         "    | TypeError: 'NoneType' object is not subscriptable\n"
     )
     record = _record("Unable to deserialize message\n%s", formatted)
-    lsp._one_line(record)
+    server._one_line(record)
     assert record.getMessage() == (
         "Unable to deserialize message: TypeError: 'NoneType' object is not subscriptable"
     )
@@ -247,5 +248,5 @@ def test_a_traceback_formatted_into_the_message_keeps_the_innermost_error() -> N
 
 def test_a_one_line_record_is_left_alone() -> None:
     record = _record("Received response to unknown message id %r", "x")
-    lsp._one_line(record)
+    server._one_line(record)
     assert record.getMessage() == "Received response to unknown message id 'x'"

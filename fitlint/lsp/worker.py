@@ -1,0 +1,254 @@
+"""Lints in worker processes, so that a long lint never holds up the server.
+
+libcst's parser and fitlint's analyses hold the GIL (a 1 MB file holds it for seconds), so a
+thread would not free the server's event loop: each lint runs in a worker process instead.
+A worker is ``python -m fitlint.lsp.worker``. It reads jobs from its stdin and writes each
+result to its stdout, as length-prefixed pickles (both ends are this module), and ends when
+its stdin closes: a server that dies, however it dies, takes its workers with it.
+
+:class:`Workers` is the server's side: at most ``size`` workers, each running one job at a
+time; a worker that dies (a crash in the native parser) fails its job and is replaced by the
+next job's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from fitlint.model import Config, Finding
+
+_HEADER = struct.Struct(">Q")
+
+# Linted once when a worker starts: reaches every rule's lazily imported analyses.
+_WARM_UP = """import numpy as np
+from tensorflow import keras
+x = np.random.rand(64, 4).astype("float32")
+y = np.random.rand(64)
+model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25)
+"""
+
+
+class WorkerDied(Exception):
+    """The worker process ended (or could not start) before it answered."""
+
+
+class JobFailed(Exception):
+    """The job raised in the worker; the message names the error."""
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def lint(source: str, path: str, config: Config) -> tuple[list[Finding], str | None]:
+    """The findings of a text and the file's one-line error, if any."""
+    from fitlint import api
+
+    result = api.lint_source(source, path, config)
+    return result.findings, result.error
+
+
+def lint_cells(
+    cells: Sequence[tuple[str, bool]], path: str, config: Config
+) -> tuple[list[Finding], str | None]:
+    """The findings (by cell) of a notebook given as its ``(text, is_code)`` cells."""
+    from fitlint import api
+
+    result = api.lint_cells(cells, path, config)
+    return result.findings, result.error
+
+
+def fix(source: str, path: str, config: Config) -> str:
+    """The text with every fix applied, pass after pass (``api.fix_source``)."""
+    from fitlint import api
+
+    return api.fix_source(source, path, config).fixed
+
+
+def fix_cell(source: str, findings: Sequence[Finding]) -> str:
+    """A notebook cell with its fixes applied once (a cell is linted as part of its notebook,
+    so its fixes cannot be found again alone); unchanged when the result would not parse."""
+    import libcst as cst
+
+    from fitlint import engine
+
+    text, _ = engine.apply_fixes(source, findings)
+    try:
+        cst.parse_module(text)
+    except Exception:
+        return source
+    return text
+
+
+_JOBS: dict[str, Callable[..., Any]] = {
+    "lint": lint,
+    "lint_cells": lint_cells,
+    "fix": fix,
+    "fix_cell": fix_cell,
+}
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    (size,) = _HEADER.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        raise EOFError
+    return pickle.loads(body)
+
+
+def _write_frame(stream: IO[bytes], value: Any) -> None:
+    body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+def serve(jobs_in: IO[bytes], results_out: IO[bytes]) -> None:
+    """Answers jobs until ``jobs_in`` closes: each ``(name, args)`` gets ``(True, value)`` or
+    ``(False, "Error: message")``."""
+    from fitlint import api
+
+    api.lint_source(_WARM_UP, "<warm-up>", Config(select=("ALL",)))
+    while True:
+        try:
+            name, args = _read_frame(jobs_in)
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, _JOBS[name](*args))
+        except Exception as err:  # the worker outlives any bug in a lint
+            answer = (False, f"{type(err).__name__}: {err}")
+        _write_frame(results_out, answer)
+
+
+def main() -> int:
+    """The worker process: frames on the real stdout, anything printed goes to stderr."""
+    results_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
+        serve(sys.stdin.buffer, results_out)
+    return 0
+
+
+# --------------------------------------------------------------------------- the server's side
+
+
+class _Worker:
+    def __init__(self) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fitlint.lsp.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError as err:
+            raise WorkerDied(f"cannot start a lint worker: {err}") from err
+
+    def call(self, name: str, args: tuple[Any, ...]) -> Any:
+        """Runs one job; blocking (the caller runs it in a thread)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            _write_frame(self.proc.stdin, (name, args))
+            ok, value = _read_frame(self.proc.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as err:
+            self.stop()
+            code = self.proc.poll()
+            raise WorkerDied(f"the lint worker ended (exit code {code})") from err
+        if not ok:
+            raise JobFailed(value)
+        return value
+
+    def stop(self) -> None:
+        """Closes the worker's stdin (it ends) and kills it if it does not."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(0.5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Workers:
+    """At most ``size`` lint workers, started on demand and kept for the next job."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._idle: list[_Worker] = []
+        self._busy = 0
+        self._waiting: list[asyncio.Future[None]] = []
+
+    def prestart(self) -> None:
+        """Starts one worker now, so that it warms up while the session begins."""
+        if not self._idle and not self._busy:
+            self._idle.append(_Worker())
+
+    async def run(self, name: str, *args: Any) -> Any:
+        """Runs job ``name`` in a free worker, waiting for one when all are busy.
+
+        A caller cancelled while the job runs leaves the job to finish: the worker is free
+        again only once it has answered. A worker that ended gets the job once more, on a
+        new worker.
+
+        Raises:
+            WorkerDied: When the worker ended before it answered.
+            JobFailed: When the job raised in the worker.
+        """
+        try:
+            return await self._run_once(name, args)
+        except WorkerDied:  # an idle worker may have been killed: once more on a new one
+            return await self._run_once(name, args)
+
+    async def _run_once(self, name: str, args: tuple[Any, ...]) -> Any:
+        loop = asyncio.get_running_loop()
+        while not self._idle and self._busy >= self.size:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiting.append(waiter)
+            await waiter
+        worker = self._idle.pop() if self._idle else None
+        self._busy += 1
+        try:
+            if worker is None:
+                worker = _Worker()
+        except WorkerDied:
+            self._release(None)
+            raise
+        job = loop.run_in_executor(None, worker.call, name, args)
+        job.add_done_callback(lambda done: self._release(worker, done))
+        return await asyncio.shield(job)
+
+    def _release(self, worker: _Worker | None, done: asyncio.Future[Any] | None = None) -> None:
+        self._busy -= 1
+        died = (
+            done is not None and not done.cancelled() and isinstance(done.exception(), WorkerDied)
+        )
+        if worker is not None and not died:
+            self._idle.append(worker)
+        while self._waiting:
+            waiter = self._waiting.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    def close(self) -> None:
+        """Stops every idle worker (a busy one ends when its job's pipe closes)."""
+        for worker in self._idle:
+            worker.stop()
+        self._idle.clear()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
