@@ -190,7 +190,9 @@ class NonfiniteOrigin(TypedDict):
     error: str | None  # one line: why there is no answer (no replay, did not reproduce, ...)
     # Where: "input" (the batch's data), "weights" (already non-finite before the step),
     # "forward" (a layer's output), "loss" (the loss on a finite prediction), "loss-gradient"
-    # (the loss's backward), "backward" (a layer's backward); None when not located.
+    # (the loss's backward), "backward" (a layer's backward), "gradient-norm" (every gradient
+    # entry finite, their float32 sum of squares not: input_max is the largest); None when not
+    # located.
     phase: str | None
     layer: str | None  # the layer's path
     layer_class: str | None

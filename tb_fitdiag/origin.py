@@ -324,6 +324,11 @@ class _Call:
     def inputs(self) -> list[Any]:
         return _tensors((self.args, self.kwargs))
 
+    def rerun(self) -> Any:
+        """The same call again, through ``__call__`` (inside the layer's autocast scope, so
+        that its variables are read in its compute dtype, as in training)."""
+        return self.layer(*self.args, **self.kwargs)
+
     def outs(self) -> list[Any]:
         return _tensors(self.outputs)
 
@@ -582,7 +587,7 @@ def locate(
                 input_max=_largest(culprit.inputs()),
             )
             with keras.StatelessScope(state_mapping=mapping):
-                found = _numerics_error(lambda: culprit.original(*culprit.args, **culprit.kwargs))
+                found = _numerics_error(lambda: culprit.rerun())
             _add_op(doc, found)
             return doc
         overflowed = _half_precision_cast(calls, x)
@@ -663,6 +668,23 @@ def _add_op(doc: metadata.NonfiniteOrigin, found: dict[str, Any] | None) -> None
     doc["function"] = found["function"]
 
 
+# A gradient entry this large has a square beyond float32's range (3.4e38): the global norm
+# that the callback computes in float32 overflows.
+_NORM_OVERFLOW = 1.8e19
+
+
+def _grads_by_layer(
+    groups: Sequence[tuple[str, Sequence[Any]]],
+    mapping: list[tuple[Any, Any]],
+    weight_grads: Sequence[Any],
+) -> list[tuple[str, list[Any]]]:
+    index = {id(variable): i for i, (variable, _) in enumerate(mapping)}
+    return [
+        (path, [weight_grads[index[id(v)]] for v in variables if id(v) in index])
+        for path, variables in groups
+    ]
+
+
 def _backward(
     doc: metadata.NonfiniteOrigin,
     model: Any,
@@ -685,13 +707,23 @@ def _backward(
         by_call.append(output_grads[at : at + len(outs)])
         at += len(outs)
     bad_weights = {
-        path
-        for path, variables in groups
-        if _any_nonfinite(
-            [g for v, g in zip(mapping, weight_grads, strict=True) if any(v[0] is w for w in variables)]
-        )
+        path for path, g in _grads_by_layer(groups, mapping, weight_grads) if _any_nonfinite(g)
     }
     if not bad_weights and not any(_any_nonfinite(g) for g in by_call):
+        largest = [(_largest(g) or 0.0, path) for path, g in _grads_by_layer(groups, mapping, weight_grads)]
+        top, path = max(largest, default=(0.0, None))
+        if top >= _NORM_OVERFLOW and path is not None:
+            # Every entry is finite, but their sum of squares (float32) is not: the recorded
+            # global norm overflowed.
+            owner = next((c.layer for c in calls if _layer_name(c.layer) == path), None)
+            if owner is not None:
+                doc.update(_layer_facts(owner, by_variable))  # type: ignore[typeddict-item]
+            else:
+                doc["layer"] = path
+            doc.update(
+                phase="gradient-norm", located=True, reproduced=True, value="Inf", input_max=top
+            )
+            return
         doc.update(reproduced=False, error=None)
         doc["located"] = False
         doc["error"] = (
@@ -736,7 +768,7 @@ def _backward(
     def backward() -> None:
         with keras.StatelessScope(state_mapping=mapping), tf.GradientTape() as inner:
             inner.watch(inputs + own)
-            out = culprit.original(*culprit.args, **culprit.kwargs)
+            out = culprit.rerun()
         targets = _tensors(out)
         inner.gradient(
             targets,

@@ -146,6 +146,13 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
             )
             if p
         )
+    elif phase == "gradient-norm":
+        largest = doc.get("input_max")
+        size = f" (entries up to {_fmt(float(largest))})" if isinstance(largest, float) else ""
+        where = (
+            f"the global gradient norm overflowed float32: the gradient of "
+            f"{layer_text or 'a layer'}{size}"
+        )
     elif phase == "backward":
         where = f"in the backward pass of {layer_text or 'a layer'}" + (f", {op_text}" if op else "")
     else:

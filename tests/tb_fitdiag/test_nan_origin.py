@@ -1,0 +1,341 @@
+"""Where the first NaN came from: real Keras fits that break in five ways, each replayed by
+FitDiagCallback, named by the diagnosis, and read back from the event files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tb_fitdiag import metadata
+from tb_fitdiag.diagnosis import DiagnosisConfig, RunData, diagnose_run
+from tb_fitdiag.diagnosis.origin import describe
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning"),
+]
+
+HERE = os.path.relpath(__file__)
+
+
+@pytest.fixture(autouse=True)
+def _construction_sites_noted() -> None:
+    """Imports the callback before the test builds its model, as a training script does
+    (``from tb_fitdiag import FitDiagCallback`` at its top): from then on layers note where
+    they are constructed."""
+    import tb_fitdiag.callback  # noqa: F401
+
+
+def _line(marker: str) -> int:
+    """The line of this file that carries ``# <marker>``."""
+    for number, text in enumerate(Path(__file__).read_text().splitlines(), start=1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return number
+    raise AssertionError(marker)
+
+
+def _fit(keras: Any, model: Any, x: Any, y: Any, log_dir: Path, **kwargs: Any) -> tuple[Any, str]:
+    from tb_fitdiag.callback import FitDiagCallback
+
+    callback = FitDiagCallback(log_dir=str(log_dir), lint_script=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        model.fit(x, y, callbacks=[callback], verbose=2, shuffle=False, **kwargs)
+    return callback, out.getvalue()
+
+
+def _origin(log_dir: Path, cb_load_run: Any) -> dict[str, Any]:
+    run = cb_load_run(str(log_dir / "train"))
+    values = run.values[metadata.NONFINITE_ORIGIN_TAG]
+    assert len(values) == 1  # written once
+    assert json.loads(run.metadata[metadata.NONFINITE_ORIGIN_TAG].plugin_data.content) == {
+        "kind": metadata.KIND_NONFINITE_ORIGIN,
+        "version": metadata.SCHEMA_VERSION,
+    }
+    document: dict[str, Any] = json.loads(values[0][1])
+    return document
+
+
+def _diagnosis(log_dir: Path) -> Any:
+    from tb_fitdiag.cli import diagnose_logdir
+
+    reports, _ = diagnose_logdir(str(log_dir), None, DiagnosisConfig())
+    (report,) = reports
+    return report
+
+
+def _finding(report: Any, name: str) -> Any:
+    return next(f for f in report.findings if f.name == name)
+
+
+def _xy(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)).astype("float32"), rng.normal(size=(n, 1)).astype("float32")
+
+
+def log_loss(y_true: Any, y_pred: Any) -> Any:
+    import keras
+
+    return keras.ops.mean(-y_true * keras.ops.log(y_pred))  # LOG-OP
+
+
+def test_log_of_a_negative_prediction_in_a_custom_loss(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),  # a linear output: some predictions are negative
+        ]
+    )
+    model.compile(optimizer="adam", loss=log_loss)
+    x, y = _xy()
+    _, printed = _fit(keras, model, x, np.abs(y), tmp_path, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 0 and origin["trigger"] == "loss" and origin["located"]
+    assert origin["phase"] == "loss" and origin["op"] == "Log" and origin["loss"] == "log_loss"
+    assert origin["op_site"] == {"path": HERE, "line": _line("LOG-OP")}
+    assert origin["weights_finite"] is True and origin["reproduced"] is True
+
+    expected = (
+        f"first NaN: op Log in loss `log_loss` ({HERE}:{_line('LOG-OP')}); reproduces from "
+        "finite weights: a numerical bug, not the learning rate"
+    )
+    report = _diagnosis(tmp_path)
+    assert report.headline.cause == "numerical-error"
+    finding = _finding(report, "non-finite-loss")
+    assert finding.message.endswith(expected)
+    assert finding.evidence["origin_story"] == "numerical"
+    assert expected in printed  # the live line, said while training
+
+
+
+def _sum_normalize(keras: Any) -> Any:
+    class SumNormalize(keras.layers.Layer):
+        def call(self, x: Any) -> Any:
+            return x / keras.ops.sum(x, axis=-1, keepdims=True)  # DIV-OP
+
+    return SumNormalize
+
+
+def test_division_by_zero_in_a_custom_layer(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    layer_class = _sum_normalize(keras)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            layer_class(),  # DIV-LAYER
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy()
+    x = np.abs(x)
+    x[40] = 0.0  # step 2 (batches of 16): 0 / 0
+    _fit(keras, model, x, y, tmp_path, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 2 and origin["phase"] == "forward"
+    assert origin["layer"] == "sequential/sum_normalize"
+    assert origin["layer_class"] == "SumNormalize"
+    assert origin["layer_site"] == {"path": HERE, "line": _line("DIV-LAYER")}
+    assert origin["op"] == "RealDiv" and origin["function"] == "call"
+    assert origin["op_site"] == {"path": HERE, "line": _line("DIV-OP")}
+
+    report = _diagnosis(tmp_path)
+    assert report.headline.cause == "numerical-error"
+    text = " ".join(f.message for f in report.findings)
+    assert (
+        f"first NaN: layer `sequential/sum_normalize` (SumNormalize, {HERE}:"
+        f"{_line('DIV-LAYER')}), op RealDiv at {HERE}:{_line('DIV-OP')} in `call`; reproduces "
+        "from finite weights: a numerical bug, not the learning rate"
+    ) in text
+
+
+def test_nan_in_the_input_data(cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy()
+    x[37, 2] = np.nan  # step 2 (batches of 16), one value of 64
+    _fit(keras, model, x, y, tmp_path, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 2 and origin["trigger"] == "loss" and origin["phase"] == "input"
+    assert (origin["input"], origin["input_nonfinite"], origin["input_size"]) == ("x", 1, 64)
+
+    report = _diagnosis(tmp_path)
+    assert report.headline.cause == "numerical-error"  # not the learning rate
+    finding = _finding(report, "non-finite-loss")
+    assert finding.message.endswith(
+        "first NaN: in the input data: `x` holds 1 NaN/Inf of its 64 values in the batch of "
+        "step 2; reproduces from finite weights: bad data, not the learning rate"
+    )
+    assert finding.evidence["origin_story"] == "data"
+
+
+def test_an_exploding_rnn_with_a_too_high_sgd_rate(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((10, 3)),
+            keras.layers.SimpleRNN(16),  # RNN
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=5.0), loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10, 3)).astype("float32")
+    y = x.sum(axis=(1, 2))[:, None]
+    _fit(keras, model, x, y, tmp_path, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    # The gradient's entries stay finite; their sum of squares (the global norm) does not.
+    assert origin["trigger"] == "gradient" and origin["located"] and origin["weights_finite"]
+    assert origin["phase"] == "gradient-norm" and origin["input_max"] >= 1.8e19
+    assert origin["layer"] == "sequential/simple_rnn" and origin["layer_class"] == "SimpleRNN"
+    assert origin["layer_site"] == {"path": HERE, "line": _line("RNN")}
+    assert origin["weight_norms"]["sequential/simple_rnn"] > 1e10
+
+    report = _diagnosis(tmp_path)
+    assert report.headline.cause == "learning-rate-too-high"
+    finding = _finding(report, "non-finite-loss")
+    assert finding.evidence["origin_story"] == "exploding"
+    assert finding.evidence["origin_growth_layer"] == "sequential/simple_rnn"
+    assert finding.evidence["origin_growth"] > 1e10
+    assert (
+        "first Inf: the global gradient norm overflowed float32: the gradient of layer "
+        f"`sequential/simple_rnn` (SimpleRNN, {HERE}:{_line('RNN')}) (entries up to "
+    ) in finding.message
+    assert "; only after the weights grew: `sequential/simple_rnn`'s weight norm went from " in (
+        finding.message
+    )
+    assert finding.message.endswith("exploding, the learning rate, not a numerical bug")
+
+
+def test_a_mixed_precision_overflow(cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16),
+            keras.layers.Dense(16, kernel_initializer=keras.initializers.Constant(100.0)),  # MP
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy()
+    _fit(keras, model, x * 100.0, y, tmp_path, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 0 and origin["phase"] == "forward"
+    assert origin["layer"] == "sequential/dense_1" and origin["layer_class"] == "Dense"
+    assert origin["layer_site"] == {"path": HERE, "line": _line("MP")}
+    assert origin["dtype"] == "float16" and origin["op"] in ("MatMul", "BiasAdd", "AddV2")
+
+    report = _diagnosis(tmp_path)
+    assert report.headline.cause == "numerical-error"
+    finding = _finding(report, "non-finite-loss")
+    assert finding.evidence["origin_story"] == "overflow"
+    assert f"layer `sequential/dense_1` (Dense, {HERE}:{_line('MP')}), op {origin['op']}" in (
+        finding.message
+    )
+    assert "a float16 overflow" in finding.message
+    assert "mixed precision, not the learning rate" in finding.message
+
+
+def test_training_is_unchanged_and_nothing_is_written_while_finite(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    x, y = _xy()
+    losses = []
+    for locate in (True, False):
+        from tb_fitdiag.callback import FitDiagCallback
+
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        callback = FitDiagCallback(
+            str(tmp_path / str(locate)), lint_script=False, locate_nonfinite=locate
+        )
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
+        losses.append(history.history["loss"])
+        run = cb_load_run(str(tmp_path / str(locate) / "train"))
+        assert metadata.NONFINITE_ORIGIN_TAG not in run.values
+    assert losses[0] == losses[1]
+
+
+def _data(doc: dict[str, Any], first_norm: float = 1.0) -> RunData:
+    from tb_fitdiag.diagnosis import Series
+
+    data = RunData(nonfinite_origin=doc)
+    data.layer_stats["weight_norm"] = {"m/dense": Series.from_points([0, 5], [first_norm, 1.2])}
+    return data
+
+
+def test_an_unlocated_step_says_why_in_one_line() -> None:
+    doc = {"step": 7, "trigger": "gradient", "located": False, "error": "not located: X"}
+    origin = describe(_data(doc))
+    assert origin is not None and origin.story == "unknown"
+    assert origin.text == (
+        "where the first non-finite gradient (step 7) came from is unknown: not located: X"
+    )
+
+
+def test_the_origin_is_told_on_the_non_finite_finding_and_nothing_else_changes() -> None:
+    from tb_fitdiag.diagnosis import Series
+
+    steps = list(range(10))
+    data = _data(
+        {
+            "step": 6,
+            "trigger": "loss",
+            "located": True,
+            "phase": "forward",
+            "layer": "m/dense",
+            "layer_class": "Dense",
+            "layer_site": {"path": "train.py", "line": 31},
+            "op": "Log",
+            "op_site": {"path": "train.py", "line": 12},
+            "function": "call",
+            "value": "NaN",
+            "dtype": "float32",
+            "weight_norms": {"m/dense": 1.5},
+        }
+    )
+    data.global_stats["batch_loss"] = Series.from_points(steps, [1.0] * 6 + [np.nan] * 4)
+    without = RunData(global_stats=dict(data.global_stats), layer_stats=dict(data.layer_stats))
+    told, plain = diagnose_run(data), diagnose_run(without)
+    assert [f.name for f in told.findings] == [f.name for f in plain.findings]
+    finding = told.findings[0]
+    assert finding.message == (
+        plain.findings[0].message + "; first NaN: layer `m/dense` (Dense, train.py:31), op Log "
+        "at train.py:12 in `call`; reproduces from finite weights: a numerical bug, not the "
+        "learning rate"
+    )
+    assert told.headline is not None and told.headline.cause == "numerical-error"
+    assert plain.headline is not None and plain.headline.cause == "learning-rate-too-high"
