@@ -1,0 +1,15 @@
+# expect: none
+# fixed: four sigmoid hidden layers
+import keras
+from keras import layers
+
+model = keras.Sequential([
+    keras.Input(shape=(64,)),
+    layers.Dense(256, activation="relu"),
+    layers.Dense(256, activation="relu"),
+    layers.Dense(256, activation="relu"),
+    layers.Dense(256, activation="relu"),
+    layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=30, validation_split=0.1)
