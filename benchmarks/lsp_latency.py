@@ -11,16 +11,25 @@ Three runs:
    debounce; from the last keystroke);
 3. back-to-back edits with ``--debounce 0`` (the server's own cost).
 
-Target: median <= 150 ms for runs 1 and 2. The baseline, measured in the same run, is the
+Target: median < 75 ms for runs 1 and 2. The baseline, measured in the same run, is the
 in-process ``api.lint_source`` time of the same text: the ratio shows what the protocol, the
 document sync and the debounce add to linting itself.
 
-Usage: python benchmarks/lsp_latency.py [--edits N] [--debounce MS]
+Two more runs:
+
+4. memory: 1,000 back-to-back edits of the same file; the resident memory of the server and
+   its lint workers after the first 100 edits and after all of them (target: within 10%);
+5. a 1 MB document opened beside the 300-line one: hovers on the small document while the
+   big one is linted, against hovers on it when the server is idle (target: no hover
+   delayed by more than 200 ms).
+
+Usage: python benchmarks/lsp_latency.py [--edits N] [--debounce MS] [--memory-edits N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import statistics
@@ -245,6 +254,135 @@ def measure(debounce_ms: int, edits: int, text: str, *, pause: float, burst: int
             client.proc.kill()
 
 
+def _rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants, in KiB (Linux's /proc)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                stack += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
+def _session(debounce_ms: int) -> _Client:
+    client = _Client([sys.executable, "-m", "fitlint.lsp", "--debounce", str(debounce_ms)])
+    client.send("initialize", {"processId": None, "rootUri": None, "capabilities": {}}, 1)
+    client.wait(lambda m: m.get("id") == 1)
+    client.send("initialized", {})
+    return client
+
+
+def _close(client: _Client) -> None:
+    client.send("shutdown", None, 2)
+    client.wait(lambda m: m.get("id") == 2)
+    client.send("exit", None)
+    client.proc.wait(TIMEOUT)
+
+
+def memory(text: str, edits: int) -> tuple[int, int]:
+    """Resident KiB of the server and its workers after 100 back-to-back edits and after
+    ``edits`` of them (each waits for its diagnostics)."""
+    client = _session(0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = (Path(tmp) / "train_cifar.py").as_uri()
+            item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+            client.send("textDocument/didOpen", {"textDocument": item})
+            early = 0
+            for version in range(2, edits + 2):
+                edited = text.replace("default=30)", f"default={version})", 1)
+                client.send(
+                    "textDocument/didChange",
+                    {
+                        "textDocument": {"uri": uri, "version": version},
+                        "contentChanges": [{"text": edited}],
+                    },
+                )
+                client.wait(
+                    lambda m, v=version: (
+                        m.get("method") == "textDocument/publishDiagnostics"
+                        and m["params"].get("version") == v
+                    )
+                )
+                if version == 101:
+                    early = _rss_kib(client.proc.pid)
+            late = _rss_kib(client.proc.pid)
+        _close(client)
+        return early, late
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
+
+
+def big_document(target_bytes: int) -> str:
+    """A valid Keras script of about ``target_bytes``."""
+    lines = ["import keras", "x0 = keras.Input((8,))"]
+    size, i = 0, 1
+    while size < target_bytes:
+        line = f"x{i} = keras.layers.Dense({i % 64 + 1}, activation='relu')(x{i - 1})"
+        lines.append(line)
+        size += len(line) + 1
+        i += 1
+    return "\n".join(lines) + "\n"
+
+
+def hovers(text: str, big: str, count: int) -> tuple[list[float], list[float], float]:
+    """Hover latencies on the small document when idle and while ``big`` is linted, and how
+    long the big document's lint took (open to its diagnostics)."""
+    client = _session(0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            small_uri = (Path(tmp) / "train_cifar.py").as_uri()
+            big_uri = (Path(tmp) / "generated.py").as_uri()
+            item = {"uri": small_uri, "languageId": "python", "version": 1, "text": text}
+            client.send("textDocument/didOpen", {"textDocument": item})
+            client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics")
+            hover = {"textDocument": {"uri": small_uri}, "position": {"line": 0, "character": 0}}
+            next_id = 10
+
+            done: float | None = None
+
+            def one() -> float:
+                """One hover's latency; notes the big document's diagnostics on the way."""
+                nonlocal next_id, done
+                next_id += 1
+                sent = client.send("textDocument/hover", hover, next_id)
+                while True:
+                    at, msg = client.inbox.get(timeout=TIMEOUT)
+                    if msg.get("id") == next_id and "method" not in msg:
+                        return at - sent
+                    if msg.get("method") == "textDocument/publishDiagnostics" and (
+                        msg["params"]["uri"] == big_uri
+                    ):
+                        done = at
+
+            idle = [one() for _ in range(count)]
+            item = {"uri": big_uri, "languageId": "python", "version": 1, "text": big}
+            opened = client.send("textDocument/didOpen", {"textDocument": item})
+            busy = []
+            while done is None:
+                busy.append(one())
+                time.sleep(0.05)
+                if time.perf_counter() - opened > TIMEOUT * 4:
+                    raise SystemExit("the big document's diagnostics never came")
+        _close(client)
+        assert done is not None
+        return idle, busy, done - opened
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
+
+
 def baseline(text: str, repeat: int) -> tuple[float, int]:
     """The median in-process lint time of ``text`` and its number of findings."""
     from fitlint import api
@@ -266,6 +404,12 @@ def main() -> int:
     parser.add_argument(
         "--debounce", type=int, default=lsp.DEFAULT_DEBOUNCE_MS, help="debounce of run 1 (ms)"
     )
+    parser.add_argument(
+        "--memory-edits", type=int, default=1000, help="edits of the memory run (default 1000)"
+    )
+    parser.add_argument(
+        "--big-kib", type=int, default=1024, help="size of run 5's big document (default 1024)"
+    )
     args = parser.parse_args()
     text = script_300_lines()
     lint_s, findings = baseline(text, max(args.edits, 20))
@@ -284,6 +428,20 @@ def main() -> int:
             f"p90 {p90 * 1000:6.1f} ms over {len(lat)} edits; "
             f"ratio to in-process lint {med / lint_s:5.2f}x"
         )
+    early, late = memory(text, args.memory_edits)
+    print(
+        f"memory over {args.memory_edits} edits (server and workers): {early / 1024:.1f} MiB "
+        f"after 100, {late / 1024:.1f} MiB after {args.memory_edits}: "
+        f"ratio {late / early:.3f} (target <= 1.10)"
+    )
+    idle, busy, took = hovers(text, big_document(args.big_kib * 1024), 20)
+    delay = max(busy) - statistics.median(idle)
+    print(
+        f"hover on the small document while a {args.big_kib} KiB one is linted ({took:.1f} s): "
+        f"median {statistics.median(busy) * 1000:.1f} ms, max {max(busy) * 1000:.1f} ms over "
+        f"{len(busy)} hovers; idle median {statistics.median(idle) * 1000:.1f} ms; "
+        f"worst delay {delay * 1000:.1f} ms (target <= 200)"
+    )
     return 0
 
 
