@@ -119,6 +119,8 @@ def test_noqa_edit(source: str, line: int, expected: str) -> None:
         pytest.param("x = f(a)  # noqa\n", id="bare-noqa-covers-all"),
         pytest.param("x = f(a)  # noqa: FL201\n", id="already-listed"),
         pytest.param("x = f(a)  # noqa: x-y\n", id="listed-by-name"),
+        pytest.param("x = f(a)  # fitlint: ignore[FL201]\n", id="fitlint-ignore"),
+        pytest.param("x = f(a)  # fitlint: ignore\n", id="bare-fitlint-ignore"),
         pytest.param('x = f("""a\nb""")\n', id="line-ends-in-a-string"),
         pytest.param("x = f(a) + \\\n    g(b)\n", id="backslash-continuation"),
     ],
@@ -133,6 +135,8 @@ def test_no_noqa_edit(source: str) -> None:
         pytest.param("x = f(a)\n", id="new"),
         pytest.param("x = f(a)  # noqa: E501\n", id="extended"),
         pytest.param("x = f(a)  # note\n", id="after-a-comment"),
+        pytest.param("x = f(a)  # NOQA:E501 ,W0 # why\n", id="extended-mixed-case"),
+        pytest.param("x = f(a)  # fitlint: ignore[FL999]\n", id="ignore-of-another-rule"),
     ],
 )
 def test_noqa_edit_is_what_the_suppression_reader_honours(source: str) -> None:
