@@ -165,6 +165,8 @@ def _lint_parsed_notebook(
 ) -> FileResult:
     from fitlint import notebook
 
+    if not any(r.code == "FL000" for r in rules):
+        nb.cell_errors.clear()  # the cells that do not parse are still left out, silently
     result = _lint_with(nb.virtual, path, rules, force=force)
     result.findings = notebook.locate(nb, result.findings)
     result.cells = nb.cell_sources()

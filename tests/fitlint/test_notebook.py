@@ -146,6 +146,19 @@ def test_a_bad_cell_hides_no_finding_of_the_others() -> None:
     assert "positional argument follows keyword argument" in result.findings[0].message
 
 
+def test_a_bad_cell_gives_no_syntax_error_when_FL000_is_not_selected() -> None:
+    text = _notebook(
+        _cell("import keras\n"),
+        _cell("def f(:\n    pass\n"),
+        _cell("opt = keras.optimizers.Adam(learning_rate=0.5)\n"),
+    )
+    result = api.lint_notebook(text, "n.ipynb", Config(ignore=("FL000",)))
+    assert [(f.code, f.cell) for f in result.findings] == [("FL201", 3)]
+    cells = [("import keras\n", True), ("def f(:\n", True), ("keras.optimizers.Adam(lr=1)\n", True)]
+    from_cells = api.lint_cells(cells, "n.ipynb", Config(ignore=("FL000",)))
+    assert "FL000" not in {f.code for f in from_cells.findings}
+
+
 def test_a_bad_cell_is_not_rewritten_by_fixes() -> None:
     text = _notebook(_cell("import keras\n"), _cell("!ls\nf(x,\n"), _cell("g(lr=1)\n"))
     nb = notebook.parse(text, "n.ipynb")
