@@ -11,6 +11,7 @@ Every answer is cached by expression, tuple path and order, so each is computed 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -33,6 +34,7 @@ from fitlint.analysis.sources import (
     LABEL_ENCODERS,
     LABEL_FUNCTIONS,
     LABELS,
+    LARGE_COLUMN_WORDS,
     ONE_HOT,
     ONE_HOT_FUNCTIONS,
     PASS_ATTRIBUTES,
@@ -52,6 +54,7 @@ from fitlint.analysis.sources import (
 )
 
 _MAX_DEPTH = 40
+_WORD = re.compile(r"[a-z]+")
 
 
 class ProvenanceResolver:
@@ -347,6 +350,25 @@ class ProvenanceResolver:
                 return self._resolve(a.value, scope, order, (), depth)
         return None
 
+    def _large_columns(self, site: CallSite, scope: Scope) -> bool:
+        """Whether the file a reader reads, or the columns it names, say the values are
+        large (:data:`LARGE_COLUMN_WORDS`); an unknown name counts as large."""
+        texts: list[str] = []
+        for expr in (site.arg(None, 0), site.arg("names"), site.arg("usecols")):
+            if expr is None:
+                continue
+            value = self.index.const_value(expr, scope)
+            if value is UNKNOWN:
+                return True
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, (list, tuple)):
+                texts.extend(v for v in value if isinstance(v, str))
+        if not texts:
+            return True
+        words = {w for t in texts for w in _WORD.findall(t.lower())}
+        return bool(words & LARGE_COLUMN_WORDS)
+
     def _resolve_known_function(
         self, q: str, expr: cst.Call, scope: Scope, order: int, depth: int
     ) -> Provenance | None:
@@ -361,6 +383,7 @@ class ProvenanceResolver:
                 detail="raw columns",
                 origin=FILE_READERS[q],
                 origin_node=expr,
+                large=self._large_columns(site, scope),
             )
         if q in LABEL_FUNCTIONS or q in ONE_HOT_FUNCTIONS:
             return self._labels(ONE_HOT, f"{q}()", expr, site.arg(None, 0), scope, order, depth)

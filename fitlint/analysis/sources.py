@@ -41,6 +41,8 @@ class Provenance:
         split: ``"train"`` or ``"test"`` when the value is one part of a train/test split.
         encoding: For class labels: :data:`ONE_HOT` (one row of 0/1 per sample) or
             :data:`INTEGER` (one class id per sample), when known.
+        large: For raw columns read from a file: False when the file and column names give
+            no sign of large values (:data:`LARGE_COLUMN_WORDS`).
     """
 
     kind: str
@@ -51,6 +53,7 @@ class Provenance:
     samples: int | None = None
     split: str | None = None
     encoding: str | None = None
+    large: bool = True
 
     @property
     def scaled(self) -> bool:
@@ -65,7 +68,7 @@ class Provenance:
                 as unscaled.
         """
         if self.kind == CSV:
-            return True
+            return self.large
         if self.kind in (IMAGE, FEATURES, GENERATED):
             return self.magnitude is not None and self.magnitude >= min_magnitude
         return False
@@ -189,6 +192,67 @@ LABEL_ENCODERS = {
     "sklearn.preprocessing.OrdinalEncoder": INTEGER,
     "sklearn.preprocessing.OneHotEncoder": ONE_HOT,
 }
+
+# Words of a file name or column name that say a table holds large values: prices, counts,
+# sizes, years, pixels, and the classic tables of such columns. A table read from a file
+# without one of them has values of unknown magnitude, often already small (sensor
+# readings, the sonar and ionosphere sets): fitlint stays silent on it.
+LARGE_COLUMN_WORDS = frozenset(
+    {
+        "price",
+        "prices",
+        "cost",
+        "costs",
+        "income",
+        "salary",
+        "sales",
+        "revenue",
+        "amount",
+        "fare",
+        "rent",
+        "value",
+        "count",
+        "counts",
+        "population",
+        "passengers",
+        "sqft",
+        "area",
+        "year",
+        "years",
+        "age",
+        "weight",
+        "horsepower",
+        "displacement",
+        "pixel",
+        "pixels",
+        "insulin",
+        "glucose",
+        "pressure",
+        "housing",
+        "house",
+        "houses",
+        "diabetes",
+        "pima",
+        "mpg",
+        "airline",
+        "stock",
+        "stocks",
+        "taxi",
+        "bike",
+        "traffic",
+        "energy",
+        "volume",
+        "balance",
+        "credit",
+        "loan",
+        "duration",
+        "distance",
+        "size",
+        "digit",
+        "digits",
+        "mnist",
+    }
+)
 
 # Layers that put the inputs on a sane scale when they come first.
 # Preprocessors whose fitting learns statistics of the data (leak when fitted before a split).

@@ -23,7 +23,10 @@ class MissingInputNormalization(Rule):
     Flags inputs that reach `fit()` with raw, large values and no scaling on their way.
 
     Raw means: uint8 images from `keras.datasets` (0-255), raw features from
-    `keras.datasets.boston_housing`, raw columns read by `pandas.read_csv`/`numpy.loadtxt`,
+    `keras.datasets.boston_housing`, raw columns read by `pandas.read_csv`/`numpy.loadtxt`
+    when the file or column names say the values are large (prices, counts, sizes, years,
+    pixels, the housing and diabetes tables; a path that is not a constant counts as large:
+    columns of unknown meaning are often already small, like sensor readings),
     literal or `numpy.random` arrays in the hundreds or more. Flagged when no scaling step is on
     their path (`/ 255`, `(x - mean) / std`, a scikit-learn scaler, `keras.utils.normalize`...)
     and the model does not start with a `Rescaling`, `Normalization` or `BatchNormalization`
@@ -187,8 +190,35 @@ model = tf.keras.Sequential([tf.keras.layers.Flatten(), tf.keras.layers.Dense(10
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 model.fit(ds, epochs=5)
 """,
+        # Columns whose names say nothing of their magnitude (ionosphere readings in [-1, 1]).
+        """import pandas as pd
+from keras.models import Sequential
+from keras.layers import Dense
+
+dataset = pd.read_csv("ionosphere.data", header=None).values
+X = dataset[:, 0:34].astype(float)
+Y = dataset[:, 34]
+model = Sequential()
+model.add(Dense(34, input_dim=34, activation="relu"))
+model.add(Dense(1, activation="sigmoid"))
+model.compile(loss="binary_crossentropy", optimizer="adam")
+model.fit(X, Y, epochs=50, batch_size=28)
+""",
     ]
     invalid = [
+        # A table of prices: its name says the values are large.
+        Invalid(
+            """import pandas as pd
+from tensorflow import keras
+
+df = pd.read_csv("data/house_prices.csv")
+X = df.drop(columns=["SalePrice"]).values
+model = keras.Sequential([keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(X, df["SalePrice"].values, epochs=10)
+""",
+            line=8,
+        ),
         Invalid(
             """import tensorflow as tf
 

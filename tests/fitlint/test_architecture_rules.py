@@ -50,7 +50,7 @@ CASES = [
 import keras
 from keras import layers
 model = keras.Sequential([keras.Input((20, 3))])
-for _ in range(4):
+for _ in range(5):
     model.add(layers.LSTM(16, return_sequences=True))
 model.add(layers.LSTM(16))
 """,
@@ -66,10 +66,14 @@ model = keras.Sequential([
     layers.LayerNormalization(),
     layers.GRU(16, return_sequences=True),
     layers.Dropout(0.2),
+    layers.GRU(16, return_sequences=True),
+    layers.BatchNormalization(),
+    layers.GRU(16, return_sequences=True),
+    layers.Activation("tanh"),
     layers.Bidirectional(layers.GRU(16)),
 ])
 """,
-        [("FL301", 8)],
+        [("FL301", 12)],
         id="FL301-normalization-and-dropout-do-not-break-the-stack",
     ),
     _case(
@@ -78,8 +82,10 @@ import keras
 from keras import layers
 model = keras.Sequential([layers.LSTM(8, return_sequences=True)])
 model.add(layers.LSTM(8, return_sequences=True))
+model.add(layers.LSTM(8, return_sequences=True))
 if deep:
     model.add(layers.LSTM(8, return_sequences=True))
+model.add(layers.LSTM(8, return_sequences=True))
 model.add(layers.LSTM(8))
 """,
         [],
@@ -91,8 +97,10 @@ import keras
 from keras import layers
 inputs = keras.Input((10, 4))
 x = layers.LSTM(8, return_sequences=True)(inputs)
+x = layers.LSTM(8, return_sequences=True)(x)
 y = layers.LSTM(8, return_sequences=True)(x)
 x = layers.Add()([x, y])
+x = layers.LSTM(8, return_sequences=True)(x)
 x = layers.LSTM(8)(x)
 model = keras.Model(inputs, x)
 """,
@@ -108,9 +116,9 @@ model = tf.keras.Sequential([
     tf.keras.layers.SimpleRNN(8),
 ])
 """,
-        [],
+        [("FL301", 5)],
         id="FL301-threshold-from-options",
-        options=({"deep-stacked-rnn": {"max_recurrent": 3}}),
+        options=({"deep-stacked-rnn": {"max_recurrent": 2}}),
     ),
     _case(
         """\
