@@ -65,6 +65,7 @@ class Bindings:
             self._loop_names.setdefault(loop.scope, set()).update(names)
         self._params: dict[Scope, frozenset[str]] = {}
         self._members: dict[tuple[str, str], list[AssignSite]] | None = None
+        self._calls_by_func = index.calls_by_func
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -100,6 +101,35 @@ class Bindings:
             found = param_names(node) if isinstance(node, cst.FunctionDef) else frozenset()
             self._params[scope] = found
         return found
+
+    def arguments(self, name: str, scope: Scope) -> list[tuple[cst.BaseExpression, CallSite]]:
+        """What the calls of a module-level function pass for its parameter ``name``: one
+        ``(argument, call)`` per call of the function by its name elsewhere in the file.
+
+        Empty (unknown) when ``name`` is not a positional parameter of the function ``scope``,
+        the function rebinds it or is not defined at module level, no call passes it, or
+        one call passes it out of sight (``*args``, ``**kwargs``, or not at all).
+        """
+        fn = scope.node
+        if scope.kind != "function" or not isinstance(fn, cst.FunctionDef):
+            return []
+        if scope.parent is None or scope.parent.kind != "module":
+            return []
+        params = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+        if name not in params or self.in_scope(name, scope) or self.loop_binds(name, scope):
+            return []
+        position = params.index(name)
+        out: list[tuple[cst.BaseExpression, CallSite]] = []
+        for site in self._calls_by_func.get(scope.name, ()):
+            if site.scope is scope:
+                continue  # a recursive call passes what the function already has
+            if any(a.star for a in site.node.args):
+                return []
+            arg = site.arg(name, position)
+            if arg is None:
+                return []
+            out.append((arg, site))
+        return out
 
     # -- the one resolution --------------------------------------------------------------------
 

@@ -253,6 +253,11 @@ NORMALIZING_LAYERS = frozenset(
         "Lambda",
     }
 )
+# Layers that, right after the first Dense or convolution (activations between them
+# allowed), put what it computes back on a sane scale: raw inputs then train too.
+RENORMALIZING_LAYERS = frozenset(
+    {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
+)
 # Layers whose inputs are ids, not magnitudes.
 EMBEDDING_LAYERS = frozenset(
     {
@@ -316,6 +321,11 @@ def input_verdict(layer: str | None) -> str | None:
     if layer in ("Sequential", "Model", "Functional"):
         return None
     return "raw"
+
+
+def is_dense_or_conv(layer: str | None) -> bool:
+    """Whether a class name is ``Dense`` or a convolution (``Conv2D``, ``Conv1DTranspose``...)."""
+    return layer is not None and (layer in ("Dense", "EinsumDense") or layer.startswith("Conv"))
 
 
 def unknown_layer(node: cst.CSTNode) -> Layer:

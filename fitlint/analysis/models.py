@@ -49,6 +49,7 @@ import libcst as cst
 from fitlint.analysis.index import AssignSite, CallSite, Loop, ModuleIndex, Scope
 from fitlint.analysis.layers import (
     INPUT_LAYERS,
+    RENORMALIZING_LAYERS,
     Layer,
     LayerReader,
     Output,
@@ -59,6 +60,7 @@ from fitlint.analysis.layers import (
     first_input,
     function_activation,
     input_verdict,
+    is_dense_or_conv,
     repeat,
     unknown_layer,
 )
@@ -507,23 +509,51 @@ class Models:
     def input_handling(self, model: cst.BaseExpression, scope: Scope, order: int) -> str | None:
         """How the model that ``model`` refers to at ``order`` treats its inputs.
 
+        A model passed to a function of the file is the one its calls pass (all must agree).
+
         Returns:
-            ``"normalizes"`` when a normalization/rescaling layer comes first, ``"embeds"``
-            when the first layer takes ids (Embedding, lookups), ``"raw"`` when the first layer
-            that computes is another known layer, None when the model cannot be resolved.
+            ``"normalizes"`` when a normalization/rescaling layer comes first, or a batch or
+            layer normalization right after the first Dense or convolution; ``"embeds"`` when
+            the first layer takes ids (Embedding, lookups); ``"raw"`` when the first layer
+            that computes is another known layer; ``"unseen"`` when the model is a bare name
+            that the file never binds, imports or takes as a parameter (a snippet, or a
+            notebook cell whose model was built in another file); None when the model
+            cannot be resolved.
         """
+        name = dotted(model)
+        if name is not None and "." not in name and self._never_bound(name, scope):
+            return "unseen"
         return self._model_inputs(model, scope, order, 0)
+
+    def _never_bound(self, name: str, scope: Scope) -> bool:
+        if self.bindings.everywhere(name) or self.index.imports.qualify(cst.Name(name)):
+            return False
+        current: Scope | None = scope
+        while current is not None:
+            if name in self.bindings.parameters(current) or self.bindings.loop_binds(name, current):
+                return False
+            current = current.parent
+        return name not in self.index.functions and name not in self.classes
 
     def _model_inputs(
         self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int
     ) -> str | None:
         if depth > 8:
             return None
+        if isinstance(expr, cst.Call):  # train(build_model(), x)
+            site = self.index.site_of(expr)
+            return None if site is None else self._built_by(site, depth)
         name = dotted(expr)
         if name is None:
             return None
         b = self.bindings.resolve(name, scope, before=order, plain=True)
-        if b is None or not isinstance(b.value, cst.Call):
+        if b is None:
+            verdicts = {
+                self._model_inputs(arg, call.scope, call.order, depth + 1)
+                for arg, call in self.bindings.arguments(name, scope)
+            }
+            return verdicts.pop() if len(verdicts) == 1 else None
+        if not isinstance(b.value, cst.Call):
             return None
         site = self.index.site_of(b.value)
         if site is None:
@@ -532,6 +562,11 @@ class Models:
             layers = self._sequential_inputs(site, name, b, order)
             verdict = None if layers is None else self._first_layers(layers, b.scope, order, 0)
             return None if verdict == "pass" else verdict
+        return self._built_by(site, depth)
+
+    def _built_by(self, site: CallSite, depth: int) -> str | None:
+        """:meth:`input_handling` of the model a call builds (a functional model, or a
+        function of the file that returns one)."""
         if site.qualname == "keras.Model":
             return self._functional_inputs(site, depth)
         # model = build_model(): look at what the local function returns.
@@ -569,9 +604,12 @@ class Models:
     def _first_layers(
         self, layers: list[cst.BaseExpression], scope: Scope, order: int, depth: int
     ) -> str | None:
-        """The verdict of the first layer that is not a pass-through; ``"pass"`` if none is."""
+        """The verdict of the first layer that is not a pass-through; ``"pass"`` if none is.
+        A Dense or convolution first, then (activations between) a batch or layer
+        normalization, says ``"normalizes"``."""
         if depth > 8:
             return None
+        first_computes = False
         for layer in layers:
             if isinstance(layer, cst.Name):
                 b = self.bindings.resolve(layer.value, scope, before=order, plain=True)
@@ -589,14 +627,24 @@ class Models:
                 got = self._first_layers(
                     [el.value for el in inner.elements], scope, order, depth + 1
                 )
-                if got == "pass":
+                if got == "pass" and not first_computes:
                     continue
-                return got
-            verdict = input_verdict(class_name(q))
+                return "raw" if first_computes and got != "normalizes" else got
+            cls = class_name(q)
+            if first_computes:
+                if cls in RENORMALIZING_LAYERS:
+                    return "normalizes"
+                if cls == "Activation" or input_verdict(cls) == "pass":
+                    continue
+                return "raw"
+            verdict = input_verdict(cls)
             if verdict == "pass":
                 continue
+            if verdict == "raw" and is_dense_or_conv(cls):
+                first_computes = True
+                continue
             return verdict
-        return "pass"
+        return "raw" if first_computes else "pass"
 
     def _functional_inputs(self, model: CallSite, depth: int) -> str | None:
         """Follows a functional model's inputs forward to the layers first applied to them."""

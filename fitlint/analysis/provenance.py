@@ -197,7 +197,7 @@ class ProvenanceResolver:
     ) -> Provenance | None:
         b = self.bindings.resolve(name, scope, before=order)
         if b is None:
-            return None
+            return self._parameter(name, scope, path, depth)
         # df["a"] = scaler.fit_transform(df[["a"]]), x[:, 0] /= 100: changed in place.
         until = order if b.scope is scope else 1 << 62
         if self.bindings.assigned_between(name + "[]", b.scope, b.order, until):
@@ -214,6 +214,22 @@ class ProvenanceResolver:
                 return None
             return self._resolve(b.value, b.scope, b.order, sub + path, depth + 1)
         return self._resolve(b.value, b.scope, b.order, path, depth + 1)
+
+    def _parameter(
+        self, name: str, scope: Scope, path: tuple[int, ...], depth: int
+    ) -> Provenance | None:
+        """A parameter of a function of the file: what every call passes for it, when all
+        calls agree on where it comes from (``def train(x): model.fit(x)`` on raw data)."""
+        found = [
+            self._resolve(arg, site.scope, site.order, path, depth + 1)
+            for arg, site in self.bindings.arguments(name, scope)
+        ]
+        if not found or found[0] is None:
+            return None
+        first = found[0]
+        if any(p is None or (p.kind, p.origin) != (first.kind, first.origin) for p in found):
+            return None
+        return first
 
     def _literal(self, expr: cst.BaseExpression, scope: Scope) -> Provenance | None:
         if not _is_literal_array(expr):

@@ -160,10 +160,12 @@ RESHAPE_FUNCTIONS = frozenset({"numpy.reshape", "tensorflow.reshape", "keras.ops
 # Methods that keep the values and the samples of their receiver.
 PASS_METHODS = frozenset(
     {"astype", "copy", "to_numpy", "numpy", "fillna", "squeeze", "to_frame", "toarray", "todense"}
+    | {"reset_index", "sort_values", "sort_index", "rename", "set_index"}  # rows reordered
 )
 # Methods that keep the values of their receiver but may change the number of samples.
 VALUE_METHODS = frozenset(
     {"drop", "dropna", "select_dtypes", "sample", "pop", "flatten", "ravel", "head", "tail"}
+    | {"drop_duplicates"}
 )
 PASS_ATTRIBUTES = frozenset({"values", "iloc", "loc"})
 

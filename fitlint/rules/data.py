@@ -13,7 +13,7 @@ import libcst as cst
 from fitlint.analysis.losses import TITLES as LOSS_TITLES
 from fitlint.analysis.losses import loss_of
 from fitlint.analysis.names import dotted
-from fitlint.analysis.sources import INTEGER, ONE_HOT
+from fitlint.analysis.sources import FEATURES, IMAGE, INTEGER, ONE_HOT
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Report, Rule, RuleContext
 
@@ -30,11 +30,17 @@ class MissingInputNormalization(Rule):
     literal or `numpy.random` arrays in the hundreds or more. Flagged when no scaling step is on
     their path (`/ 255`, `(x - mean) / std`, a scikit-learn scaler, `keras.utils.normalize`...)
     and the model does not start with a `Rescaling`, `Normalization` or `BatchNormalization`
-    layer.
+    layer, nor with a Dense or convolution followed by a batch or layer normalization (which
+    puts what the first layer computes back on a sane scale).
 
+    The origin is followed through row shuffles and re-indexing (`df.sample(frac=1)`,
+    `.reset_index(drop=True)`), and into the functions of the file: a parameter has the
+    origin that every call passes for it, and so has a model (`train(build(), x_train)`).
     Only data whose origin is known in the file is checked: arrays loaded from elsewhere,
-    `tf.data` pipelines and models that cannot be resolved are left alone. Labels are never
-    checked, nor token ids fed to an `Embedding`.
+    `tf.data` pipelines and models that cannot be resolved are left alone. A model that the
+    file never defines (a snippet, a notebook that builds it elsewhere) is checked only
+    against the certain cases: uint8 images and `boston_housing` features from
+    `keras.datasets`. Labels are never checked, nor token ids fed to an `Embedding`.
 
     Options: `min_magnitude` (100): literal, random and dataset values from this magnitude on
     count as unscaled (raw file columns are flagged whatever their values, which are unknown).
@@ -204,8 +210,124 @@ model.add(Dense(1, activation="sigmoid"))
 model.compile(loss="binary_crossentropy", optimizer="adam")
 model.fit(X, Y, epochs=50, batch_size=28)
 """,
+        # A batch normalization right after the first Dense (an activation between them).
+        """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
+model = tf.keras.Sequential([
+    tf.keras.layers.Flatten(input_shape=(28, 28)),
+    tf.keras.layers.Dense(128),
+    tf.keras.layers.Activation("relu"),
+    tf.keras.layers.BatchNormalization(),
+    tf.keras.layers.Dense(10),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+        # A helper that is passed raw images and scales them itself.
+        """from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.mnist.load_data()
+
+def train(model, x, y):
+    model.fit(x.astype("float32") / 255.0, y, epochs=5, batch_size=64)
+
+model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+train(model, x_train, y_train)
+""",
+        # The model is built out of sight and the table's magnitude is a guess: silent.
+        """import pandas as pd
+
+df = pd.read_csv("house_prices.csv")
+model.fit(df.drop(columns=["price"]).values, df["price"].values, epochs=10, batch_size=32)
+""",
     ]
     invalid = [
+        # The read_csv origin survives a shuffle and a re-index.
+        Invalid(
+            """import pandas as pd
+from tensorflow import keras
+
+df = pd.read_csv("car_prices.csv")
+df = df.sample(frac=1).reset_index(drop=True)
+X = df.drop(columns=["price"]).values
+model = keras.Sequential([keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(X, df["price"].values, epochs=10)
+""",
+            line=9,
+        ),
+        # Values from np.arange(-100, 100): magnitude 100.
+        Invalid(
+            """import numpy as np
+from tensorflow import keras
+
+x = np.arange(-100, 100).reshape(-1, 1).astype("float32")
+y = 3 * x + 2
+model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+model.fit(x, y, epochs=200)
+""",
+            line=8,
+        ),
+        # Raw boston_housing features fitted in a helper: the call passes them and the model.
+        Invalid(
+            """from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.boston_housing.load_data()
+
+def build(units):
+    model = keras.Sequential([keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+def train(model, x, y):
+    model.fit(x, y, epochs=100, batch_size=16)
+    return model
+
+train(build(32), x_train, y_train)
+""",
+            line=11,
+        ),
+        # ... and in a loop over models.
+        Invalid(
+            """from tensorflow import keras
+
+(x_train, y_train), _ = keras.datasets.boston_housing.load_data()
+for units in (16, 64, 256):
+    model = keras.Sequential([keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x_train, y_train, epochs=100, verbose=0)
+""",
+            line=7,
+        ),
+        # uint8 images fitted on a model the snippet never defines.
+        Invalid(
+            """from tensorflow import keras
+
+(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+model.fit(x_train, y_train, epochs=5, batch_size=32, validation_data=(x_test, y_test))
+""",
+            line=4,
+        ),
+        # The normalization comes after the second Dense, not right after the first.
+        Invalid(
+            """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.fashion_mnist.load_data()
+model = tf.keras.Sequential([
+    tf.keras.layers.Flatten(input_shape=(28, 28)),
+    tf.keras.layers.Dense(256, activation="relu"),
+    tf.keras.layers.Dense(128),
+    tf.keras.layers.BatchNormalization(),
+    tf.keras.layers.Dense(10),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+            line=12,
+        ),
         # A table of prices: its name says the values are large.
         Invalid(
             """import pandas as pd
@@ -305,7 +427,8 @@ model.fit(x, y, epochs=50)
             prov = df.provenance_at(fit.x, fit.site)
             if prov is None or not prov.unscaled(threshold):
                 continue
-            if df.input_handling(fit) != "raw":
+            handling = df.input_handling(fit)
+            if handling != "raw" and not (handling == "unseen" and prov.kind in (IMAGE, FEATURES)):
                 continue
             line = df.line_of(prov.origin_node) if prov.origin_node is not None else None
             yield self.report(

@@ -74,3 +74,40 @@ def test_resolve(use: int, name: str, policy: dict[str, bool], expected: str | N
     flags = {k: v for k, v in policy.items() if k != "before"}
     found = INDEX.bindings.resolve(name, site.scope, before=before, **flags)
     assert (None if found is None else INDEX.module.code_for_node(found.value)) == expected
+
+
+ARGUMENTS = textwrap.dedent(
+    """\
+    def train(model, x, y=None):
+        model.fit(x, y)
+
+    def again(x):
+        x = x / 2
+        use(x)
+
+    train(build(), data[0], y=labels)
+    train(m2, x=other)
+    again(1)
+
+    def spread(x):
+        use(x)
+
+    spread(*args)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("function", "name", "expected"),
+    [
+        pytest.param("train", "x", ["data[0]", "other"], id="positional-and-keyword"),
+        pytest.param("train", "model", ["build()", "m2"], id="first-parameter"),
+        pytest.param("train", "y", [], id="one-call-leaves-it-to-the-default"),
+        pytest.param("again", "x", [], id="rebound-in-the-function"),
+        pytest.param("spread", "x", [], id="star-args-out-of-sight"),
+    ],
+)
+def test_arguments(function: str, name: str, expected: list[str]) -> None:
+    index = build_index(cst.parse_module(ARGUMENTS))
+    found = index.bindings.arguments(name, index.function_scopes[function])
+    assert [index.module.code_for_node(arg) for arg, _ in found] == expected

@@ -151,8 +151,24 @@ FL101_CASES = [
         model.compile(optimizer="adam", loss="mse")
         model.fit(x_train, y_train, epochs=1)
         """,
-        [("FL101", 10)],
-        id="batchnorm-after-dense-does-not-count",
+        [],
+        id="batchnorm-right-after-the-first-dense-counts",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential()
+        model.add(keras.layers.Flatten(input_shape=(28, 28)))
+        model.add(keras.layers.Dense(64))
+        model.add(keras.layers.Dropout(0.2))
+        model.add(keras.layers.Dense(32))
+        model.add(keras.layers.BatchNormalization())
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [("FL101", 11)],
+        id="batchnorm-after-the-second-dense-does-not-count",
     ),
     pytest.param(
         """
