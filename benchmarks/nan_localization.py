@@ -1,4 +1,5 @@
-"""Where the first NaN came from: FitDiagCallback's replay against tf.debugging.enable_check_numerics.
+"""Where the first NaN came from: FitDiagCallback's replay, against
+tf.debugging.enable_check_numerics.
 
 Five runs that break (a log of a negative prediction in a custom loss, 0/0 in a custom layer, a
 NaN in the inputs, an exploding RNN under a too-high SGD rate, a float16 overflow), each trained
@@ -126,9 +127,7 @@ def _with_fitdiag(keras: Any, build: Callable[[], Any], x: Any, y: Any) -> tuple
 _OP = re.compile(r'op "([^"]+)"')
 
 
-def _with_check_numerics(
-    keras: Any, build: Callable[[], Any], x: Any, y: Any
-) -> tuple[float, str]:
+def _with_check_numerics(keras: Any, build: Callable[[], Any], x: Any, y: Any) -> tuple[float, str]:
     import tensorflow as tf
 
     _fresh(keras)
@@ -144,7 +143,9 @@ def _with_check_numerics(
         op = _OP.search(text)
         # The graph op's creation stack is in the message; the innermost frame of this file.
         frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', text)
-        frames += [(f.filename, str(f.lineno), f.name) for f in traceback.extract_tb(err.__traceback__)]
+        frames += [
+            (f.filename, str(f.lineno), f.name) for f in traceback.extract_tb(err.__traceback__)
+        ]
         mine = [f for f in frames if os.path.abspath(f[0]) == here]
         where = f" at line {mine[-1][1]} in {mine[-1][2]}" if mine else ""
         answer = f"op {op.group(1) if op else '?'}{where} ({type(err).__name__})"

@@ -60,7 +60,7 @@ tag                           class   value
 ``fitdiag/run_info``          tensor  JSON document :class:`RunInfo` (layer order, interval, ...)
 ``fitdiag/static_findings``   tensor  JSON document :class:`StaticFindings` (fitlint at train begin)
 ``fitdiag/live_findings``     tensor  JSON document :class:`LiveFindings` (said while training)
-``fitdiag/nonfinite_origin``  tensor  JSON document :class:`NonfiniteOrigin` (where the first NaN came from)
+``fitdiag/nonfinite_origin``  tensor  JSON :class:`NonfiniteOrigin` (the first NaN's origin)
 ============================  ======  =========================================================
 
 "record": a value of a record (above); "tensor": a rank-0 ``DT_STRING`` tensor of its own tag,

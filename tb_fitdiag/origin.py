@@ -127,7 +127,7 @@ def _install_site_hook() -> None:
         with contextlib.suppress(Exception):
             site_ = _construction_site()
             if site_ is not None:
-                vars(obj)[_SITE_ATTRIBUTE] = site_
+                obj.__dict__[_SITE_ATTRIBUTE] = site_
         return obj
 
     layer_class.__new__ = staticmethod(__new__)
@@ -230,9 +230,10 @@ class NanStash:
     def _keep_batch(self, data: Any) -> None:
         leaves = tf.nest.flatten(data)
         tensors = [leaf for leaf in leaves if isinstance(leaf, (tf.Tensor, tf.Variable))]
-        if any(
-            isinstance(leaf, (tf.SparseTensor, tf.RaggedTensor)) for leaf in leaves
-        ) or not tensors:
+        if (
+            any(isinstance(leaf, (tf.SparseTensor, tf.RaggedTensor)) for leaf in leaves)
+            or not tensors
+        ):
             self.unsupported = "the batch holds sparse or ragged tensors, which are not kept"
             return
         signature = [(t.dtype, t.shape.rank) for t in tensors]
@@ -299,9 +300,7 @@ class NanStash:
     def batch(self) -> Any:
         """The kept batch, in its structure (None where the batch had no tensor)."""
         values = [tf.convert_to_tensor(v.read_value()) for v in self.data]
-        return tf.nest.map_structure(
-            lambda i: None if i is None else values[i], self.structure
-        )
+        return tf.nest.map_structure(lambda i: None if i is None else values[i], self.structure)
 
 
 # ------------------------------------------------------------------------------------------
@@ -312,7 +311,7 @@ class NanStash:
 class _Call:
     """One layer call seen while replaying: the layer, its tensor inputs and its outputs."""
 
-    __slots__ = ("args", "kwargs", "layer", "outputs", "original")
+    __slots__ = ("args", "kwargs", "layer", "original", "outputs")
 
     def __init__(self, layer: Any, original: Any, args: Any, kwargs: Any, outputs: Any):
         self.layer = layer
@@ -377,7 +376,9 @@ def _capturing(model: Any, calls: list[_Call]) -> Any:
             continue
         original = layer.call
 
-        def call(*args: Any, __original: Any = original, __layer: Any = layer, **kwargs: Any) -> Any:
+        def call(
+            *args: Any, __original: Any = original, __layer: Any = layer, **kwargs: Any
+        ) -> Any:
             outputs = __original(*args, **kwargs)
             if len(calls) < _MAX_CALLS:
                 calls.append(_Call(__layer, __original, args, kwargs, outputs))
@@ -443,7 +444,9 @@ def _loss_name(model: Any) -> str:
         loss = loss[0]
     if isinstance(loss, str):
         return loss
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+    return str(
+        getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    )
 
 
 def _compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
@@ -560,10 +563,12 @@ def locate(
     bad_data = _data_check(x, y, sample_weight)
     if bad_data is not None:
         doc.update(bad_data)  # type: ignore[typeddict-item]
-        doc.update(phase="input", located=True, reproduced=True)
+        doc.update({"phase": "input", "located": True, "reproduced": True})
         return doc
     if not doc["weights_finite"]:
-        doc.update(phase="weights", located=True, reproduced=True, value=_kind_of(values))
+        doc.update(
+            {"phase": "weights", "located": True, "reproduced": True, "value": _kind_of(values)}
+        )
         return doc
 
     calls: list[_Call] = []
@@ -580,11 +585,13 @@ def locate(
         if culprit is not None:
             doc.update(_layer_facts(culprit.layer, by_variable))  # type: ignore[typeddict-item]
             doc.update(
-                phase="forward",
-                located=True,
-                reproduced=True,
-                value=_kind_of(culprit.outs()),
-                input_max=_largest(culprit.inputs()),
+                {
+                    "phase": "forward",
+                    "located": True,
+                    "reproduced": True,
+                    "value": _kind_of(culprit.outs()),
+                    "input_max": _largest(culprit.inputs()),
+                }
             )
             with keras.StatelessScope(state_mapping=mapping):
                 found = _numerics_error(lambda: culprit.rerun())
@@ -595,40 +602,44 @@ def locate(
             call, dtype, largest = overflowed
             doc.update(_layer_facts(call.layer, by_variable))  # type: ignore[typeddict-item]
             doc.update(
-                phase="forward",
-                located=True,
-                reproduced=True,
-                value=_kind_of(call.inputs()),
-                op="Cast",
-                dtype=dtype,
-                input_max=largest,
+                {
+                    "phase": "forward",
+                    "located": True,
+                    "reproduced": True,
+                    "value": _kind_of(call.inputs()),
+                    "op": "Cast",
+                    "dtype": dtype,
+                    "input_max": largest,
+                }
             )
             return doc
         predictions = _tensors(y_pred)
         if _any_nonfinite(predictions):
             # Non-finite outputs with no layer to blame: the model's own call computed them.
             doc.update(
-                phase="forward",
-                located=True,
-                reproduced=True,
-                layer=_layer_name(model),
-                layer_class=type(model).__name__,
-                value=_kind_of(predictions),
+                {
+                    "phase": "forward",
+                    "located": True,
+                    "reproduced": True,
+                    "layer": _layer_name(model),
+                    "layer_class": type(model).__name__,
+                    "value": _kind_of(predictions),
+                }
             )
             return doc
         if not math.isfinite(float(loss)):
             doc.update(
-                phase="loss",
-                located=True,
-                reproduced=True,
-                loss=_loss_name(model),
-                value=_kind_of([tf.convert_to_tensor(loss)]),
-                input_max=_largest(predictions),
+                {
+                    "phase": "loss",
+                    "located": True,
+                    "reproduced": True,
+                    "loss": _loss_name(model),
+                    "value": _kind_of([tf.convert_to_tensor(loss)]),
+                    "input_max": _largest(predictions),
+                }
             )
             with keras.StatelessScope(state_mapping=mapping):
-                found = _numerics_error(
-                    lambda: _compute_loss(model, x, y, y_pred, sample_weight)
-                )
+                found = _numerics_error(lambda: _compute_loss(model, x, y, y_pred, sample_weight))
             _add_op(doc, found)
             if found is not None and found.get("function") and found.get("site"):
                 doc["loss"] = str(found["function"])
@@ -710,7 +721,9 @@ def _backward(
         path for path, g in _grads_by_layer(groups, mapping, weight_grads) if _any_nonfinite(g)
     }
     if not bad_weights and not any(_any_nonfinite(g) for g in by_call):
-        largest = [(_largest(g) or 0.0, path) for path, g in _grads_by_layer(groups, mapping, weight_grads)]
+        largest = [
+            (_largest(g) or 0.0, path) for path, g in _grads_by_layer(groups, mapping, weight_grads)
+        ]
         top, path = max(largest, default=(0.0, None))
         if top >= _NORM_OVERFLOW and path is not None:
             # Every entry is finite, but their sum of squares (float32) is not: the recorded
@@ -721,10 +734,16 @@ def _backward(
             else:
                 doc["layer"] = path
             doc.update(
-                phase="gradient-norm", located=True, reproduced=True, value="Inf", input_max=top
+                {
+                    "phase": "gradient-norm",
+                    "located": True,
+                    "reproduced": True,
+                    "value": "Inf",
+                    "input_max": top,
+                }
             )
             return
-        doc.update(reproduced=False, error=None)
+        doc.update({"reproduced": False, "error": None})
         doc["located"] = False
         doc["error"] = (
             "the kept batch gave a finite loss and finite gradients on replay (a random layer "
@@ -738,14 +757,12 @@ def _backward(
     upstream: list[Any] | None = None
     if last_bad is not None:
         produced = {id(t) for t in outputs[last_bad]}
-        consumers = [
-            c for c in calls[last_bad + 1 :] if any(id(t) in produced for t in c.inputs())
-        ]
+        consumers = [c for c in calls[last_bad + 1 :] if any(id(t) in produced for t in c.inputs())]
         if consumers:
             culprit = consumers[0]
             upstream = by_call[calls.index(culprit)]
         else:
-            doc.update(phase="loss-gradient", located=True, loss=_loss_name(model))
+            doc.update({"phase": "loss-gradient", "located": True, "loss": _loss_name(model)})
             doc["value"] = _kind_of(by_call[last_bad])
             return
     else:
@@ -755,11 +772,11 @@ def _backward(
         if culprit is not None:
             upstream = by_call[calls.index(culprit)]
     if culprit is None:
-        doc.update(phase="backward", located=True)
+        doc.update({"phase": "backward", "located": True})
         doc["layer"] = sorted(bad_weights)[-1] if bad_weights else None
         return
     doc.update(_layer_facts(culprit.layer, by_variable))  # type: ignore[typeddict-item]
-    doc.update(phase="backward", located=True)
+    doc.update({"phase": "backward", "located": True})
     own = [by_variable[id(v)] for v in culprit.layer.trainable_weights if id(v) in by_variable]
     inputs = culprit.inputs()
     doc["input_max"] = _largest(inputs + own)

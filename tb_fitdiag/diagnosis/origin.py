@@ -119,7 +119,11 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     head = f"first {value}"
     where: str
     layer, cls = doc.get("layer"), doc.get("layer_class")
-    layer_site, op, op_site = _where(doc.get("layer_site")), doc.get("op"), _where(doc.get("op_site"))
+    layer_site, op, op_site = (
+        _where(doc.get("layer_site")),
+        doc.get("op"),
+        _where(doc.get("op_site")),
+    )
     layer_text = ""
     if layer:
         inside = ", ".join(p for p in (str(cls) if cls else "", layer_site or "") if p)
@@ -154,7 +158,9 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
             f"{layer_text or 'a layer'}{size}"
         )
     elif phase == "backward":
-        where = f"in the backward pass of {layer_text or 'a layer'}" + (f", {op_text}" if op else "")
+        where = f"in the backward pass of {layer_text or 'a layer'}" + (
+            f", {op_text}" if op else ""
+        )
     else:
         where = ", ".join(p for p in (layer_text, op_text) if p) or "in the model's forward pass"
     evidence.update(

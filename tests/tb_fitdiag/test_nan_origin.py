@@ -120,7 +120,6 @@ def test_log_of_a_negative_prediction_in_a_custom_loss(
     assert expected in printed  # the live line, said while training
 
 
-
 def _sum_normalize(keras: Any) -> Any:
     class SumNormalize(keras.layers.Layer):
         def call(self, x: Any) -> Any:
@@ -170,9 +169,7 @@ def test_division_by_zero_in_a_custom_layer(
 def test_nan_in_the_input_data(cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path) -> None:
     keras = cb_clean_keras
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)]
-    )
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = _xy()
     x[37, 2] = np.nan  # step 2 (batches of 16), one value of 64
