@@ -55,6 +55,8 @@ class CheckContext:
     chance_loss: float | None = None  # the loss of a prediction at chance level (ln C)
     optimizer: str = ""
     accuracy: NamedSeries | None = None
+    # What the checks derive from the run once and share (per-statistic layer matrices).
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def aggregate(self, stat: str) -> Series | None:
         """A running aggregate of the callback (``batch_loss_max``, ...), if recorded."""

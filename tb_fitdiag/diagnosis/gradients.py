@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,40 +46,71 @@ def _tail_level(series: Series, ctx: CheckContext) -> float | None:
     return float(np.median(tail))
 
 
+@dataclass(frozen=True)
+class _Group:
+    """Layers whose ``stat`` was recorded at the same steps: one row of ``values`` each."""
+
+    steps: np.ndarray
+    layers: list[str]
+    values: np.ndarray  # (layers, steps)
+
+
+def _groups(ctx: CheckContext, stat: str) -> list[_Group]:
+    """The layers with data for ``stat``, in layer order, grouped by their steps (nearly
+    always one group: the callback records every layer at once), computed once per
+    diagnosis. Steps shared by identity (the live copy) group without a comparison."""
+    key = f"groups/{stat}"
+    cached = ctx.derived.get(key)
+    if isinstance(cached, list):
+        return cached
+    by_layer = ctx.data.layer_stats.get(stat, {})
+    members: list[tuple[np.ndarray, list[str]]] = []
+    for layer in _ordered_layers(ctx, stat):
+        steps = by_layer[layer].steps
+        for first, names in members:
+            if first is steps or np.array_equal(first, steps):
+                names.append(layer)
+                break
+        else:
+            members.append((steps, [layer]))
+    groups = [
+        _Group(steps, names, np.vstack([by_layer[layer].values for layer in names]))
+        for steps, names in members
+    ]
+    ctx.derived[key] = groups
+    return groups
+
+
 def _levels(ctx: CheckContext, stat: str) -> dict[str, float]:
     """Layer -> tail level of ``stat``, for layers with enough records, in layer order.
 
-    The layers recorded at the same steps with only finite values (nearly always all of them)
-    get their medians in one vectorized pass; the others one by one (:func:`_tail_level`)."""
+    The layers of a group with only finite values (nearly always all of them) get their
+    medians in one vectorized pass; the others one by one (:func:`_tail_level`)."""
+    key = f"levels/{stat}"
+    cached = ctx.derived.get(key)
+    if isinstance(cached, dict):
+        return dict(cached)
     by_layer = ctx.data.layer_stats.get(stat, {})
-    ordered = _ordered_layers(ctx, stat)
     levels: dict[str, float] = {}
-    groups: list[tuple[Series, list[str]]] = []
-    for layer in ordered:
-        series = by_layer[layer]
-        for first, members in groups:
-            if np.array_equal(first.steps, series.steps):
-                members.append(layer)
-                break
-        else:
-            groups.append((series, [layer]))
     n = ctx.config.min_records
-    for first, members in groups:
-        matrix = np.vstack([by_layer[layer].values for layer in members])
-        clean = np.isfinite(matrix).all(axis=1)
-        if first.steps.size >= n and clean.any():
-            steps = first.steps
+    for group in _groups(ctx, stat):
+        clean = np.isfinite(group.values).all(axis=1)
+        names = np.asarray(group.layers)
+        steps = group.steps
+        if steps.size >= n and clean.any():
             cut = steps[0] + (1.0 - ctx.config.tail_fraction) * (steps[-1] - steps[0])
             mask = steps >= cut
-            tail = matrix[clean][:, mask] if mask.sum() >= n else matrix[clean][:, -n:]
-            medians = np.median(tail, axis=1)
-            for layer, level in zip(np.asarray(members)[clean], medians, strict=True):
+            rows = group.values[clean]
+            tail = rows[:, mask] if mask.sum() >= n else rows[:, -n:]
+            for layer, level in zip(names[clean], np.median(tail, axis=1), strict=True):
                 levels[str(layer)] = float(level)
-        for layer in np.asarray(members)[~clean]:
+        for layer in names[~clean]:
             level = _tail_level(by_layer[str(layer)], ctx)
             if level is not None:
                 levels[str(layer)] = level
-    return {layer: levels[layer] for layer in ordered if layer in levels}
+    ordered = {layer: levels[layer] for layer in _ordered_layers(ctx, stat) if layer in levels}
+    ctx.derived[key] = ordered
+    return dict(ordered)
 
 
 def _span(series_list: list[Series]) -> tuple[int, int]:
@@ -112,23 +144,18 @@ def check_exploding(ctx: CheckContext) -> Finding | None:
     bad_layers: list[str] = []
     first_bad: int | None = None
     involved: list[Series] = []
-    for layer in _ordered_layers(ctx, "nonfinite"):
-        s = nonfinite[layer]
-        hit = np.nonzero((s.values > 0) | ~np.isfinite(s.values))[0]
-        if hit.size:
-            bad_layers.append(layer)
-            involved.append(s)
-            step = int(s.steps[hit[0]])
-            first_bad = step if first_bad is None else min(first_bad, step)
-    for layer in _ordered_layers(ctx, "grad_norm"):
-        s = grad_norms[layer]
-        hit = np.nonzero(~np.isfinite(s.values))[0]
-        if hit.size:
-            if layer not in bad_layers:
-                bad_layers.append(layer)
-                involved.append(s)
-            step = int(s.steps[hit[0]])
-            first_bad = step if first_bad is None else min(first_bad, step)
+    for stat, by_layer in (("nonfinite", nonfinite), ("grad_norm", grad_norms)):
+        for group in _groups(ctx, stat):
+            bad = ~np.isfinite(group.values)
+            if stat == "nonfinite":
+                bad |= group.values > 0
+            for row in np.nonzero(bad.any(axis=1))[0]:
+                layer = group.layers[row]
+                if layer not in bad_layers:
+                    bad_layers.append(layer)
+                    involved.append(by_layer[layer])
+                step = int(group.steps[np.argmax(bad[row])])
+                first_bad = step if first_bad is None else min(first_bad, step)
     counts = ctx.aggregate("nonfinite_grad_count")
     first_series = ctx.aggregate("first_nonfinite_grad_step")
     if not bad_layers and counts is not None and bool(np.any(counts.values > 0)):
@@ -354,15 +381,21 @@ def check_dead_units(ctx: CheckContext) -> Finding | None:
 
 
 def _ratio_levels(ctx: CheckContext) -> dict[str, float]:
-    """Layer -> median update-to-weight ratio over all its finite records."""
+    """Layer -> median update-to-weight ratio over all its finite records (a group's clean
+    layers in one vectorized median)."""
     out: dict[str, float] = {}
-    by_layer = ctx.data.layer_stats.get("update_ratio", {})
-    for layer in _ordered_layers(ctx, "update_ratio"):
-        values = by_layer[layer].values
-        values = values[np.isfinite(values)]
-        if values.size >= ctx.config.min_records:
-            out[layer] = float(np.median(values))
-    return out
+    for group in _groups(ctx, "update_ratio"):
+        finite = np.isfinite(group.values)
+        clean = finite.all(axis=1)
+        if clean.any() and group.steps.size >= ctx.config.min_records:
+            medians = np.median(group.values[clean], axis=1)
+            for row, level in zip(np.nonzero(clean)[0], medians, strict=True):
+                out[group.layers[row]] = float(level)
+        for row in np.nonzero(~clean)[0]:
+            values = group.values[row][finite[row]]
+            if values.size >= ctx.config.min_records:
+                out[group.layers[row]] = float(np.median(values))
+    return {layer: out[layer] for layer in _ordered_layers(ctx, "update_ratio") if layer in out}
 
 
 def check_update_ratio(ctx: CheckContext) -> Finding | None:
