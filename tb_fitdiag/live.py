@@ -15,6 +15,7 @@ prints the lines and writes the findings as an event; this module never prints.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ MAX_POINTS = 1024
 
 
 class _Growing:
-    """A series that grows by appending: amortized O(1), compact (two numpy arrays).
+    """Series that grow together by appending: one steps array, one row of values per series;
+    amortized O(1), compact.
 
     It keeps the points whose index (counting distinct steps) is a multiple of a stride that
     doubles each time ``MAX_POINTS`` are kept, plus the latest point: evenly thinned, first
@@ -47,18 +49,20 @@ class _Growing:
 
     __slots__ = ("_seen", "_size", "_sorted", "_steps", "_stride", "_tail", "_values")
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 1) -> None:
         self._steps = np.empty(17, dtype=np.int64)
-        self._values = np.empty(17, dtype=np.float64)
+        self._values = np.empty((width, 17), dtype=np.float64)
         self._size = 0
         self._seen = 0  # distinct steps appended
         self._stride = 1
-        self._tail: tuple[int, float] | None = None  # the latest point, when not kept
+        self._tail: tuple[int, np.ndarray] | None = None  # the latest point, when not kept
         self._sorted = True  # steps arrive ascending (the callback's step only moves on)
 
-    def append(self, step: int, value: float) -> None:
+    def append(self, step: int, values: np.ndarray | float) -> None:
+        """Adds the point of every series at ``step`` (a step written again: the last wins)."""
+        row = np.asarray(values, dtype=np.float64).reshape(-1)
         if self._tail is not None and step == self._tail[0]:
-            self._tail = (step, value)
+            self._tail = (step, row)
             return
         last = (
             self._tail[0]
@@ -68,55 +72,81 @@ class _Growing:
         if self._tail is None and last is not None and step == last:
             # A step written again (the aggregates at an epoch end after a record at the same
             # step): the last value wins, as TensorBoard's readers have it.
-            self._values[self._size - 1] = value
+            self._values[:, self._size - 1] = row
             return
         if last is not None and step < last:
             self._sorted = False
         index, self._seen = self._seen, self._seen + 1
         if index % self._stride:
-            self._tail = (step, value)
+            self._tail = (step, row)
             return
         self._tail = None
         if self._size == MAX_POINTS:
-            self._steps[: self._size // 2] = self._steps[: self._size : 2]
-            self._values[: self._size // 2] = self._values[: self._size : 2]
-            self._size //= 2
+            half = self._size // 2
+            self._steps[:half] = self._steps[: self._size : 2]
+            self._values[:, :half] = self._values[:, : self._size : 2]
+            self._size = half
             self._stride *= 2
             if index % self._stride:
-                self._tail = (step, value)
+                self._tail = (step, row)
                 return
         elif self._size + 1 == self._steps.size:
             capacity = min(2 * self._size, MAX_POINTS) + 1
             self._steps = np.resize(self._steps, capacity)
-            self._values = np.resize(self._values, capacity)
+            values = np.empty((self._values.shape[0], capacity), dtype=np.float64)
+            values[:, : self._size] = self._values[:, : self._size]
+            self._values = values
         self._steps[self._size] = step
-        self._values[self._size] = value
+        self._values[:, self._size] = row
         self._size += 1
 
-    def series(self) -> Series:
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)``: read-only views, values one row per series, valid until the
+        next append."""
         n = self._size
         if self._tail is not None:
-            self._steps[n], self._values[n] = self._tail
+            self._steps[n] = self._tail[0]
+            self._values[:, n] = self._tail[1]
             n += 1
-        steps, values = self._steps[:n].copy(), self._values[:n].copy()
-        return Series(steps, values) if self._sorted else Series.from_points(steps, values)
+        steps, values = self._steps[:n], self._values[:, :n]
+        steps.flags.writeable = False
+        values.flags.writeable = False
+        return steps, values
+
+    def series(self) -> Series:
+        """The first (for a single series, the only) series."""
+        return _series(*self.points(), 0, self._sorted)
+
+
+def _series(steps: np.ndarray, values: np.ndarray, row: int, ordered: bool) -> Series:
+    if ordered:
+        return Series(steps, values[row])
+    return Series.from_points(steps, values[row])
 
 
 @dataclass
 class LiveRun:
-    """Everything the callback wrote for one run, as the diagnosis reads it."""
+    """Everything the callback wrote for one run, as the diagnosis reads it.
+
+    The statistics of one write (a record: every layer's at one step) grow together in one
+    table, keyed by the write's tags, so that :meth:`data` hands the diagnosis series that
+    share their steps and copies nothing.
+    """
 
     train: dict[str, _Growing] = field(default_factory=dict)
     validation: dict[str, _Growing] = field(default_factory=dict)
-    stats: dict[str, _Growing] = field(default_factory=dict)
+    tables: dict[tuple[str, ...], _Growing] = field(default_factory=dict)
     run_info: dict[str, Any] | None = None
     static_findings: dict[str, Any] | None = None
     nonfinite_origin: dict[str, Any] | None = None
 
     def add_stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
         """Adds what the callback wrote with ``RunWriter.stats`` (``tag -> (value, kind)``)."""
-        for tag, (value, _) in values.items():
-            self.stats.setdefault(tag, _Growing()).append(step, value)
+        tags = tuple(values)
+        table = self.tables.get(tags)
+        if table is None:
+            table = self.tables[tags] = _Growing(len(tags))
+        table.append(step, np.fromiter((v for v, _ in values.values()), np.float64, len(tags)))
 
     def add_epoch(self, logs: Mapping[str, float], epoch: int) -> None:
         """Adds an epoch's Keras logs (``loss``, ``val_loss``, metrics) as ``epoch_*`` scalars."""
@@ -127,7 +157,8 @@ class LiveRun:
                 self.train.setdefault(f"epoch_{name}", _Growing()).append(epoch, value)
 
     def data(self) -> RunData:
-        """The run as the diagnosis engine takes it."""
+        """The run as the diagnosis engine takes it: read-only views, valid until the next
+        write (a tag written in more than one table is merged into one series)."""
         data = RunData(
             train={tag: g.series() for tag, g in self.train.items()},
             validation={tag: g.series() for tag, g in self.validation.items()},
@@ -135,12 +166,30 @@ class LiveRun:
             static_findings=self.static_findings,
             nonfinite_origin=self.nonfinite_origin,
         )
-        for tag, growing in self.stats.items():
-            parsed = metadata.parse_tag(tag)
-            if parsed is not None:
-                put_stat(data, *parsed, growing.series())
+        parts: dict[str, list[Series]] = {}
+        for tags, table in self.tables.items():
+            steps, values = table.points()
+            for row, tag in enumerate(tags):
+                parts.setdefault(tag, []).append(_series(steps, values, row, table._sorted))
+        for tag, pieces in parts.items():
+            parsed = _parsed_tag(tag)
+            if parsed is None:
+                continue
+            if len(pieces) == 1:
+                series = pieces[0]
+            else:
+                series = Series.from_points(
+                    np.concatenate([p.steps for p in pieces]),
+                    np.concatenate([p.values for p in pieces]),
+                )
+            put_stat(data, *parsed, series)
         data.layers = layer_order(data)
         return data
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed_tag(tag: str) -> tuple[str, str | None] | None:
+    return metadata.parse_tag(tag)
 
 
 @dataclass(frozen=True)

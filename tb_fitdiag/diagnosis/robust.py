@@ -5,6 +5,7 @@ All functions take finite float64 arrays; callers drop non-finite values first.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -76,13 +77,24 @@ class Trend:
     tau: float
 
 
+@functools.lru_cache(maxsize=8)
+def _upper_triangle(n: int) -> npt.NDArray[np.bool_]:
+    """The pairs ``i < j`` of ``n`` points, as a read-only boolean matrix (``[i, j]``)."""
+    mask = np.triu(np.ones((n, n), dtype=bool), k=1)
+    mask.flags.writeable = False
+    return mask
+
+
 def mann_kendall(values: FloatArray) -> Trend:
     """Mann-Kendall trend test (normal approximation, tie-corrected variance)."""
     n = values.size
     if n < 3:
         return Trend(0.0, 0.0, 1.0, 1.0, 0.0)
-    diff = values[None, :] - values[:, None]
-    s = float(np.sign(diff[np.triu_indices(n, k=1)]).sum())
+    # S = #(pairs i < j that rise) - #(pairs i < j that fall), counted on boolean matrices.
+    upper = _upper_triangle(n)
+    rises = np.count_nonzero((values[None, :] > values[:, None]) & upper)
+    falls = np.count_nonzero((values[None, :] < values[:, None]) & upper)
+    s = float(rises - falls)
     _, counts = np.unique(values, return_counts=True)
     ties = counts[counts > 1].astype(np.float64)
     var = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18.0
