@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -260,23 +261,171 @@ def _without_arg(ctx: RuleContext, call: cst.Call, arg: cst.Arg) -> str:
     return ctx.code(call.with_changes(args=args, **changes))
 
 
+# Every Keras optimizer class (keras.optimizers.Adam, tf.optimizers.SGD...): see optimizer_name.
+OPTIMIZERS = "keras.optimizers.*"
+# The lower-case optimizer aliases of Keras 2 (keras.optimizers.rmsprop = RMSprop); Keras 3 has
+# none of them (AttributeError).
+_OPTIMIZER_ALIASES = {
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adam": "Adam",
+    "adamax": "Adamax",
+    "nadam": "Nadam",
+}
+_MODEL_METHOD = "."  # a callable spelled ".fit" is a method of a Keras model
+
+
+@dataclass(frozen=True)
+class RemovedArgument:
+    """A keyword argument that Keras removed, renamed or no longer honours.
+
+    Attributes:
+        callables: Where the argument was taken: canonical qualified names of classes
+            (``keras.layers.LSTM``), model methods spelled ``.fit``, or :data:`OPTIMIZERS`.
+        argument: The old keyword.
+        since: The Keras version that renamed, deprecated or removed it.
+        message: The finding's text: what Keras 3 does with it and what to use instead.
+        renamed_to: Its new name, when the fix may simply rename it.
+        slot: The position of ``renamed_to`` among the positional parameters (None: keyword
+            only in practice): the rename is safe only while fewer positional arguments are
+            given, else the value would be passed twice.
+        removable: Whether the fix may drop the argument (Keras 3 ignores it).
+    """
+
+    callables: tuple[str, ...]
+    argument: str
+    since: str
+    message: str
+    renamed_to: str | None = None
+    slot: int | None = None
+    removable: bool = False
+
+
+_RNN_AND_DENSE = (
+    "keras.layers.Dense",
+    "keras.layers.LSTM",
+    "keras.layers.GRU",
+    "keras.layers.SimpleRNN",
+)
+
+# What Keras 3 does with each: tests/fitlint/test_removed_arguments.py checks the table
+# against the signatures of the installed Keras.
+REMOVED_ARGUMENTS: tuple[RemovedArgument, ...] = (
+    RemovedArgument(
+        (OPTIMIZERS,),
+        "lr",
+        "2.3",
+        "`lr` was removed from Keras optimizers (Keras 3 raises ValueError); use `learning_rate`",
+        renamed_to="learning_rate",
+        slot=0,
+    ),
+    RemovedArgument(
+        (OPTIMIZERS,),
+        "decay",
+        "2.11",
+        "`decay` is not supported by Keras 3 optimizers (ignored with a warning): "
+        "pass a keras.optimizers.schedules.LearningRateSchedule as `learning_rate`",
+    ),
+    RemovedArgument(
+        (".fit", ".fit_generator"),
+        "nb_epoch",
+        "2.0",
+        "`nb_epoch` was removed from fit() (Keras 3 raises TypeError); use `epochs`",
+        renamed_to="epochs",
+    ),
+    RemovedArgument(
+        (".fit", ".evaluate", ".fit_generator", ".evaluate_generator"),
+        "show_accuracy",
+        "1.0",
+        "`show_accuracy` was removed in Keras 1.0 (Keras 3's fit() raises TypeError, "
+        "evaluate() ValueError); pass `metrics=['accuracy']` to compile() instead",
+    ),
+    RemovedArgument(
+        (".compile",),
+        "class_mode",
+        "1.0",
+        "`class_mode` was removed from compile() in Keras 1.0 (Keras 3 raises TypeError); "
+        "the loss and `metrics=` decide",
+    ),
+    RemovedArgument(
+        ("keras.layers.Embedding",),
+        "input_length",
+        "3.0",
+        "`input_length` is ignored by Keras 3's Embedding; remove it",
+        removable=True,
+    ),
+    RemovedArgument(
+        _RNN_AND_DENSE,
+        "output_dim",
+        "2.0",
+        "`output_dim` was renamed `units` in Keras 2.0 (Keras 3 raises TypeError: "
+        "missing `units`); use `units`",
+        renamed_to="units",
+        slot=0,
+    ),
+    RemovedArgument(
+        ("keras.Model",),
+        "input",
+        "2.0",
+        "`input` was renamed `inputs` in Keras 2.0 (Keras 3's Model raises ValueError); "
+        "use `inputs`",
+        renamed_to="inputs",
+        slot=0,
+    ),
+    RemovedArgument(
+        ("keras.Model",),
+        "output",
+        "2.0",
+        "`output` was renamed `outputs` in Keras 2.0 (Keras 3's Model raises ValueError); "
+        "use `outputs`",
+        renamed_to="outputs",
+        slot=1,
+    ),
+)
+
+
+def _removed_by_callable() -> dict[str, dict[str, RemovedArgument]]:
+    table: dict[str, dict[str, RemovedArgument]] = {}
+    for entry in REMOVED_ARGUMENTS:
+        for callable_ in entry.callables:
+            table.setdefault(callable_, {})[entry.argument] = entry
+    return table
+
+
+_REMOVED_BY_CALLABLE = _removed_by_callable()
+
+
 class RemovedKerasArgument(Rule):
     """## What it does
-    Flags Keras APIs that Keras 3 removed or ignores: the optimizer arguments `lr=`
-    (renamed `learning_rate=`) and `decay=`, `fit(nb_epoch=)` (renamed `epochs=`),
-    `fit_generator`/`evaluate_generator`/`predict_generator` (merged into
-    `fit`/`evaluate`/`predict`), and `Embedding(input_length=)`.
+    Flags Keras APIs that Keras 3 removed or ignores. Keyword arguments come from one table
+    (`REMOVED_ARGUMENTS`), each with the Keras version that renamed or dropped it:
 
-    The fix renames `lr=` and `nb_epoch=`, renames the `*_generator` methods (when the
-    generator is the only positional argument, so that the other arguments keep their
-    meaning), and removes `input_length=`. `decay=` has no mechanical rewrite: pass a
-    `keras.optimizers.schedules.LearningRateSchedule` as the learning rate instead.
+    - optimizers: `lr=` (renamed `learning_rate=` in 2.3) and `decay=` (2.11), and the
+      lower-case aliases of Keras 2 (`keras.optimizers.rmsprop(...)`, `sgd`, `adam`...);
+    - `fit(nb_epoch=)` (renamed `epochs=` in 2.0), `show_accuracy=` in `fit()`/`evaluate()`
+      and `compile(class_mode=)` (both gone since 1.0);
+    - `Dense`/`LSTM`/`GRU`/`SimpleRNN(output_dim=)` (renamed `units=` in 2.0; `Embedding`
+      still takes `output_dim`), `Model(input=, output=)` (renamed `inputs=`/`outputs=`),
+      and `Embedding(input_length=)` (ignored since 3.0);
+    - `fit_generator`/`evaluate_generator`/`predict_generator` (merged into
+      `fit`/`evaluate`/`predict`).
+
+    Methods count only on a receiver that may be a Keras model, and not where the file
+    defines its own method of that name taking the argument.
+
+    The fix renames `lr=`, `nb_epoch=`, `output_dim=`, `input=` and `output=` (when the new
+    name is not given already, positionally or by keyword), renames the `*_generator`
+    methods and the optimizer aliases, and removes `input_length=`. `decay=`,
+    `show_accuracy=` and `class_mode=` have no mechanical rewrite.
 
     ## Why is this bad?
-    Keras 3 raises on `lr=` (ValueError), on `nb_epoch=` (TypeError) and on the
-    `*_generator` methods (AttributeError), so the script stops at that line. It accepts
-    `decay=` and `input_length=` with a warning and ignores them, so the learning rate
-    silently never decays.
+    Keras 3 raises on `lr=` (ValueError), on `nb_epoch=`, `show_accuracy=`, `class_mode=`
+    and `output_dim=` (TypeError), on `Model(input=)` (ValueError) and on the
+    `*_generator` methods and optimizer aliases (AttributeError), so the script stops at
+    that line. It accepts `decay=` and `input_length=` with a warning and ignores them, so
+    the learning rate silently never decays.
 
     ## Example
     ```python
@@ -307,6 +456,16 @@ class RemovedKerasArgument(Rule):
         " weight_decay=1e-4)\n",
         "import keras\nmodel = keras.Sequential([keras.layers.Embedding(1000, 64)])\n"
         "model.fit(train_ds, epochs=10)\n",
+        # Embedding still takes output_dim; Keras 3's Model takes inputs=/outputs=.
+        "import keras\nemb = keras.layers.Embedding(input_dim=1000, output_dim=64)\n"
+        "model = keras.Model(inputs=inp, outputs=emb(inp))\n",
+        # The string optimizer names are lower case and fine.
+        "import keras\nmodel.compile(optimizer='rmsprop', loss='mse')\n",
+        # A class of the file that takes output_dim; an unrelated model's fit(show_accuracy=).
+        "import keras\nclass Proj(keras.layers.Layer):\n"
+        "    def __init__(self, output_dim):\n        super().__init__()\n"
+        "p = Proj(output_dim=8)\n",
+        "import keras\nimport mylib\nmylib.fit(data, show_accuracy=True)\n",
         # A method of an unrelated imported object.
         "import keras\nimport mylib\nmylib.fit_generator(data, nb_epoch=3)\n",
         # Not a Keras file.
@@ -327,6 +486,30 @@ class RemovedKerasArgument(Rule):
             "import keras\nmodel.fit(x, y, nb_epoch=10, batch_size=32)\n",
             line=2,
             fixed="import keras\nmodel.fit(x, y, epochs=10, batch_size=32)\n",
+        ),
+        # show_accuracy in fit() and evaluate(): no rewrite, the metric goes to compile().
+        Invalid(
+            "from keras.models import Sequential\nmodel = Sequential()\n"
+            "model.evaluate(x, y, batch_size=32, show_accuracy=True)\n",
+            line=3,
+        ),
+        Invalid(
+            "from keras.layers.recurrent import LSTM\n"
+            "layer = LSTM(output_dim=64, return_sequences=True)\n",
+            line=2,
+            fixed="from keras.layers.recurrent import LSTM\n"
+            "layer = LSTM(units=64, return_sequences=True)\n",
+        ),
+        Invalid(
+            "from keras.models import Model\nmodel = Model(input=[a, b], output=out)\n",
+            line=2,
+            fixed="from keras.models import Model\nmodel = Model(inputs=[a, b], outputs=out)\n",
+        ),
+        # Keras 2's lower-case alias: renamed to the class, and its lr= renamed too.
+        Invalid(
+            "import keras\nopt = keras.optimizers.rmsprop(lr=1e-3)\n",
+            line=2,
+            fixed="import keras\nopt = keras.optimizers.RMSprop(learning_rate=1e-3)\n",
         ),
         Invalid(
             "from keras.models import Sequential\n"
@@ -362,62 +545,87 @@ class RemovedKerasArgument(Rule):
         if not index.imports.imports_keras():
             return
         for site in index.calls:
-            if optimizer_name(site.qualname) is not None:
-                yield from self._optimizer(site)
+            table = self._constructor_table(site)
+            if table is not None:
+                yield from self._arguments(ctx, site, table)
+            alias = self._optimizer_alias(site)
+            if alias is not None:
+                yield alias
         models = ctx.models
-        for method in ("fit", "fit_generator"):
+        for callable_, table in _REMOVED_BY_CALLABLE.items():
+            if not callable_.startswith(_MODEL_METHOD):
+                continue
+            method = callable_[1:]
             own = _own_parameters(index, method)
-            if own is None or "nb_epoch" in own:
-                continue  # the file's own fit() takes nb_epoch
+            if own is None:
+                continue  # the file's own method takes any keyword
+            wanted = {arg: entry for arg, entry in table.items() if arg not in own}
             for site in index.calls_by_method.get(method, ()):
                 if models.receiver_is_model(site) is not False:
-                    yield from self._nb_epoch(site)
+                    yield from self._arguments(ctx, site, wanted)
         for method, new in _GENERATOR_METHODS.items():
             if any(q.rsplit(".", 1)[-1] == method for q in index.functions):
                 continue  # the file defines its own method of that name
             for site in index.calls_by_method.get(method, ()):
                 if models.receiver_is_model(site) is not False:
                     yield self._generator(site, method, new)
-        for site in index.calls_to("keras.layers.Embedding"):
-            for arg in _keyword_args(site.node, ("input_length",)):
+
+    @staticmethod
+    def _constructor_table(site: CallSite) -> dict[str, RemovedArgument] | None:
+        qual = site.qualname
+        if qual is None:
+            return None
+        if optimizer_name(qual) is not None or _alias_of(qual) is not None:
+            return _REMOVED_BY_CALLABLE[OPTIMIZERS]
+        return _REMOVED_BY_CALLABLE.get(qual)
+
+    def _arguments(
+        self, ctx: RuleContext, site: CallSite, table: dict[str, RemovedArgument]
+    ) -> Iterator[Report]:
+        keywords = site.keywords()
+        positional = _positional_count(site.node)
+        for arg in site.node.args:
+            if arg.keyword is None or arg.keyword.value not in table:
+                continue
+            entry = table[arg.keyword.value]
+            new = entry.renamed_to
+            if new is not None:
+                fixable = (
+                    new not in keywords
+                    and not site.has_star_args()
+                    and (entry.slot is None or positional <= entry.slot)
+                )
                 yield self.report(
                     arg,
-                    detail="`input_length` is ignored by Keras 3's Embedding; remove it",
-                    fix_message="Remove `input_length=`",
+                    detail=entry.message,
+                    fix_message=f"Rename `{entry.argument}=` to `{new}=`" if fixable else None,
+                    replacements=(Replacement(arg.keyword, new),) if fixable else (),
+                )
+            elif entry.removable:
+                yield self.report(
+                    arg,
+                    detail=entry.message,
+                    fix_message=f"Remove `{entry.argument}=`",
                     replacements=(Replacement(site.node, _without_arg(ctx, site.node, arg)),),
                 )
+            else:
+                yield self.report(arg, detail=entry.message)
 
-    def _optimizer(self, site: CallSite) -> Iterator[Report]:
-        keywords = site.keywords()
-        lr = keywords.get("lr")
-        if lr is not None and lr.keyword is not None:
-            fixable = "learning_rate" not in keywords and _positional_count(site.node) == 0
-            yield self.report(
-                lr,
-                detail="`lr` was removed from Keras optimizers (Keras 3 raises ValueError); "
-                "use `learning_rate`",
-                fix_message="Rename `lr=` to `learning_rate=`" if fixable else None,
-                replacements=(Replacement(lr.keyword, "learning_rate"),) if fixable else (),
-            )
-        decay = keywords.get("decay")
-        if decay is not None:
-            yield self.report(
-                decay,
-                detail="`decay` is not supported by Keras 3 optimizers (ignored with a warning): "
-                "pass a keras.optimizers.schedules.LearningRateSchedule as `learning_rate`",
-            )
-
-    def _nb_epoch(self, site: CallSite) -> Iterator[Report]:
-        keywords = site.keywords()
-        arg = keywords.get("nb_epoch")
-        if arg is None or arg.keyword is None:
-            return
-        fixable = "epochs" not in keywords
-        yield self.report(
-            arg,
-            detail="`nb_epoch` was removed from fit() (Keras 3 raises TypeError); use `epochs`",
-            fix_message="Rename `nb_epoch=` to `epochs=`" if fixable else None,
-            replacements=(Replacement(arg.keyword, "epochs"),) if fixable else (),
+    def _optimizer_alias(self, site: CallSite) -> Report | None:
+        qual = site.qualname
+        cls = _alias_of(qual) if qual is not None else None
+        if cls is None:
+            return None
+        func = site.node.func
+        # keras.optimizers.rmsprop(...) renames in place; a bare imported name would need
+        # its import rewritten too.
+        target = func.attr if isinstance(func, cst.Attribute) else None
+        return self.report(
+            func,
+            detail=f"`{qual}` was a Keras 2 alias of `{cls}`; Keras 3 has none "
+            f"(AttributeError): use `keras.optimizers.{cls}`",
+            fix_message=f"Call `{cls}` instead" if target is not None else None,
+            replacements=(Replacement(target, cls),) if target is not None else (),
         )
 
     def _generator(self, site: CallSite, method: str, new: str) -> Report:
@@ -436,6 +644,13 @@ class RemovedKerasArgument(Rule):
             fix_message=f"Call `{new}()` instead" if fixable else None,
             replacements=(Replacement(func.attr, new),) if fixable else (),
         )
+
+
+def _alias_of(qualname: str | None) -> str | None:
+    """The optimizer class that a Keras 2 lower-case alias (``keras.optimizers.rmsprop``) named."""
+    if qualname is None or not qualname.startswith("keras.optimizers."):
+        return None
+    return _OPTIMIZER_ALIASES.get(qualname[len("keras.optimizers.") :])
 
 
 class FitBeforeCompile(Rule):

@@ -179,6 +179,35 @@ REMOVED = [
         [],
         id="file-defines-fit-taking-nb-epoch",
     ),
+    pytest.param(
+        "import keras\nemb = keras.layers.Embedding(100, output_dim=8)\n",
+        [],
+        id="embedding-output-dim",
+    ),
+    pytest.param(
+        "import keras\nlayer = keras.layers.GRU(output_dim=8)\n", [2], id="gru-output-dim"
+    ),
+    pytest.param(
+        "from keras.optimizers import rmsprop\nopt = rmsprop(lr=0.01)\n", [2, 2], id="alias-and-lr"
+    ),
+    pytest.param(
+        SEQ + "model.compile(loss='mse', optimizer='sgd', class_mode='binary')\n",
+        [3],
+        id="class-mode",
+    ),
+    pytest.param(SEQ + "model.fit(x, y, show_accuracy=True)\n", [3], id="show-accuracy-fit"),
+    pytest.param(
+        "import keras\nfrom sklearn.svm import SVC\n"
+        "clf = SVC()\nclf.fit(x, y, show_accuracy=True)\n",
+        [],
+        id="show-accuracy-non-keras-receiver",
+    ),
+    pytest.param(
+        "import keras\ndef evaluate(x, y, show_accuracy=False):\n    return x\n"
+        "runner.evaluate(x, y, show_accuracy=True)\n",
+        [],
+        id="file-defines-evaluate-taking-show-accuracy",
+    ),
 ]
 
 
@@ -200,6 +229,12 @@ NO_FIX = [
     pytest.param("import keras\nmodel.fit_generator(*args)\n", id="generator-star-args"),
     pytest.param("import keras\nmodel.fit_generator(generator=gen)\n", id="generator-keyword"),
     pytest.param("import keras\nopt = keras.optimizers.Adam(decay=1e-4)\n", id="decay"),
+    pytest.param(
+        "import keras\nlayer = keras.layers.Dense(16, output_dim=8)\n", id="output-dim-and-units"
+    ),
+    pytest.param("import keras\nm = keras.Model(a, b, output=c)\n", id="output-and-positional"),
+    pytest.param("from keras.optimizers import adam\nopt = adam()\n", id="imported-alias"),
+    pytest.param(SEQ + "model.evaluate(x, y, show_accuracy=True)\n", id="show-accuracy"),
 ]
 
 
