@@ -986,7 +986,7 @@ class _GradientProbe:
                 values[metadata.layer_tag("weight_norm", path)] = (float(weight), layer)
                 if weight > 0 or not math.isfinite(weight):
                     values[metadata.layer_tag("update_ratio", path)] = (
-                        float(delta / weight),
+                        float(delta) / float(weight),  # Inf / Inf is NaN, without a warning
                         layer,
                     )
         if loss[0] == stamp:
