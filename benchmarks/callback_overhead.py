@@ -185,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--first-epochs", type=int, default=5, help="fresh-model pairs for the first-epoch cost"
     )
+    parser.add_argument(
+        "--without-locate",
+        action="store_true",
+        help="also time FitDiagCallback(locate_nonfinite=False) (what keeping a bad batch costs)",
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -208,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             keras.callbacks.TensorBoard(log_dir=d, histogram_freq=1, write_graph=False)
         ],
     }
+    if args.without_locate:
+        variants["no-locate"] = lambda d: [
+            FitDiagCallback(log_dir=d, interval=interval, locate_nonfinite=False)
+        ]
     models = {k: v for k, v in _models(keras).items() if k in args.models.split(",")}
     state: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
     batches: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
@@ -224,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.rounds + 1):
         for name, (_, x, y) in models.items():
             order = list(variants)
-            order = order[round_ % 3 :] + order[: round_ % 3]
+            order = order[round_ % len(order) :] + order[: round_ % len(order)]
             for variant in order:
                 model, callbacks, _ = state[name, variant]
                 model.fit(
@@ -258,6 +267,33 @@ def main(argv: list[str] | None = None) -> int:
             low, _, high = statistics.quantiles(ratios, n=4)
             cells.append(f"{statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]")
         print(f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}")
+    if args.without_locate:
+        print("\nwithout keeping a failing batch: FitDiagCallback(locate_nonfinite=False)")
+        for name in models:
+            plain = state[name, "plain"][2][1:]
+            mine = state[name, "no-locate"][2][1:]
+            ratios = [a / b for a, b in zip(mine, plain, strict=True)]
+            low, _, high = statistics.quantiles(ratios, n=4)
+            print(f"{name:<6} {statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]")
+
+    # A step that records nothing, from per-step gaps (median; far less noisy than epochs).
+    recorded_steps = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
+    print(
+        f"\nlight step (records nothing): median step gap, ms\n{'model':<6} {'plain':>8} "
+        + "".join(f"{v:>12}" for v in variants if v != "plain")
+    )
+    for name in models:
+        row = []
+        for variant in variants:
+            gaps = _step_gaps(batches[name, variant])
+            light = [
+                g
+                for step, g_list in gaps.items()
+                if step not in recorded_steps and step - 1 not in recorded_steps
+                for g in g_list
+            ]
+            row.append(statistics.median(light) * 1000)
+        print(f"{name:<6} {row[0]:>8.3f}" + "".join(f"{v:>12.3f}" for v in row[1:]))
 
     # The cost of one recording step, from per-step timings: far less noisy than epoch times.
     recorded = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
@@ -325,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # Memory over a long run, statistics at every step (the worst case for buffers).
+    if args.memory_epochs < 4:
+        print("\nmemory: skipped (--memory-epochs below 4: nothing after epoch 3 to compare)")
+        return 0
     build, x, y = _models(keras)["MLP"]
     marks: list[float] = []
 
