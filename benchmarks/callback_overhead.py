@@ -350,11 +350,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # The live diagnosis of a large model at an epoch end, and what its budget makes of it.
     from tb_fitdiag.callback import LIVE_EPOCH_SECONDS
+    from tb_fitdiag.live import MAX_POINTS
 
     fill_ms, check_ms = _live_check_ms()
     every = max(1, math.ceil(check_ms / (LIVE_EPOCH_SECONDS * 1000)))
     print(
-        f"\nlive diagnosis, 200 layers x 5,000 records so far (at most 1,024 kept per series): "
+        f"\nlive diagnosis, 200 layers x 5,000 records so far (at most {MAX_POINTS:,} kept per "
+        f"series): "
         f"{check_ms:.1f} ms per diagnosis, {fill_ms:.2f} ms per record to keep the copy;\n"
         f"at most {LIVE_EPOCH_SECONDS * 1000:.0f} ms per epoch on average (and 1% of the "
         f"training time): it runs every {every} epoch(s) on such a model"

@@ -34,8 +34,8 @@ STOP_ON = (None, "error", "warning")
 
 # Points kept per series: beyond it a series is thinned to every other point (the first one
 # and the latest always kept), so memory and the diagnosis' cost stay bounded however long the
-# run (200 layers x 8 statistics x 1,024 points is about 26 MB). The event files keep all.
-MAX_POINTS = 1024
+# run (200 layers x 8 statistics x 512 points is about 13 MB). The event files keep all.
+MAX_POINTS = 512
 
 
 class _Growing:
