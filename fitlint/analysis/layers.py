@@ -258,6 +258,22 @@ NORMALIZING_LAYERS = frozenset(
 RENORMALIZING_LAYERS = frozenset(
     {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
 )
+# Layers that commute with a positive rescaling of their input (relu(a*x) = a*relu(x), the same
+# for pooling): between the first Dense/convolution and a normalization they leave the input
+# scale for the normalization to remove.
+SCALE_EQUIVARIANT_LAYERS = frozenset(
+    {"Activation", "ReLU", "LeakyReLU", "PReLU"}
+    | {
+        f"{kind}Pooling{dim}D"
+        for kind in ("Max", "Average", "GlobalMax", "GlobalAverage")
+        for dim in (1, 2, 3)
+    }
+    | {
+        f"{kind}Pool{dim}D"
+        for kind in ("Max", "Avg", "GlobalMax", "GlobalAvg")
+        for dim in (1, 2, 3)
+    }
+)
 # Layers whose inputs are ids, not magnitudes.
 EMBEDDING_LAYERS = frozenset(
     {

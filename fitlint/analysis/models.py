@@ -50,6 +50,7 @@ from fitlint.analysis.index import AssignSite, CallSite, Loop, ModuleIndex, Scop
 from fitlint.analysis.layers import (
     INPUT_LAYERS,
     RENORMALIZING_LAYERS,
+    SCALE_EQUIVARIANT_LAYERS,
     Layer,
     LayerReader,
     Output,
@@ -605,7 +606,7 @@ class Models:
         self, layers: list[cst.BaseExpression], scope: Scope, order: int, depth: int
     ) -> str | None:
         """The verdict of the first layer that is not a pass-through; ``"pass"`` if none is.
-        A Dense or convolution first, then (activations between) a batch or layer
+        A Dense or convolution first, then (activations and pooling between) a batch or layer
         normalization, says ``"normalizes"``."""
         if depth > 8:
             return None
@@ -634,7 +635,7 @@ class Models:
             if first_computes:
                 if cls in RENORMALIZING_LAYERS:
                     return "normalizes"
-                if cls == "Activation" or input_verdict(cls) == "pass":
+                if cls in SCALE_EQUIVARIANT_LAYERS or input_verdict(cls) == "pass":
                     continue
                 return "raw"
             verdict = input_verdict(cls)
@@ -679,6 +680,12 @@ class Models:
                         if t and t not in seen:
                             frontier.add(t)
                     continue
+                if (
+                    verdict == "raw"
+                    and is_dense_or_conv(layer)
+                    and self._renormalized(site, model.order, depth, 0)
+                ):
+                    verdict = "normalizes"
                 verdicts.add(verdict)
             # `inputs / 255` and other arithmetic on the input: not known.
             if opaque or current in arith:
@@ -690,6 +697,43 @@ class Models:
         if "normalizes" in verdicts or "embeds" in verdicts:
             return None
         return "raw" if verdicts else None
+
+    def _renormalized(self, producer: CallSite, before: int, depth: int, steps: int) -> bool:
+        """Whether every use of what ``producer`` binds, up to ``before``, reaches a batch or
+        layer normalization through layers that keep the input scale out (activations,
+        pooling, pass-through layers): the functional form of "Dense, then normalization"."""
+        if steps > 8 or len(producer.targets) != 1 or not producer.targets[0]:
+            return False
+        name, scope = producer.targets[0], producer.scope
+        rebound = min(
+            (s.order for s in self._producers.get((scope, name), ()) if s.order > producer.order),
+            default=before,
+        )
+        users = [
+            s
+            for s in self._consumers.get((scope, name), ())
+            if producer.order < s.order <= min(rebound, before)
+        ]
+        if not users:
+            return False
+        for site in users:
+            cls = self.layers.applied_class(site.node.func, scope, site.order, depth)
+            if cls in RENORMALIZING_LAYERS:
+                continue
+            keeps_scale = cls in SCALE_EQUIVARIANT_LAYERS or input_verdict(cls) == "pass"
+            if not (keeps_scale and self._renormalized(site, before, depth, steps + 1)):
+                return False
+        return True
+
+    @functools.cached_property
+    def _producers(self) -> dict[tuple[Scope, str], list[CallSite]]:
+        """The calls whose result a name is bound to, by (scope, name)."""
+        out: dict[tuple[Scope, str], list[CallSite]] = defaultdict(list)
+        for site in unique_sites(self.index.calls):
+            for t in site.targets:
+                if t:
+                    out[(site.scope, t)].append(site)
+        return out
 
     @functools.cached_property
     def _consumers(self) -> dict[tuple[Scope, str], list[CallSite]]:

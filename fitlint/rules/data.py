@@ -31,7 +31,10 @@ class MissingInputNormalization(Rule):
     their path (`/ 255`, `(x - mean) / std`, a scikit-learn scaler, `keras.utils.normalize`...)
     and the model does not start with a `Rescaling`, `Normalization` or `BatchNormalization`
     layer, nor with a Dense or convolution followed by a batch or layer normalization (which
-    puts what the first layer computes back on a sane scale).
+    puts what the first layer computes back on a sane scale), in a `Sequential` list or a
+    functional graph, with only layers that keep a positive rescaling of their input between
+    (activations such as ReLU, pooling, dropout, reshapes: the normalization removes the input
+    scale just as well after them).
 
     The origin is followed through row shuffles and re-indexing (`df.sample(frac=1)`,
     `.reset_index(drop=True)`), and into the functions of the file: a parameter has the
@@ -210,6 +213,22 @@ model.add(Dense(1, activation="sigmoid"))
 model.compile(loss="binary_crossentropy", optimizer="adam")
 model.fit(X, Y, epochs=50, batch_size=28)
 """,
+        # Functional: the first convolution reaches a batch normalization through ReLU and
+        # pooling only, which scale with their input, so the normalization removes the scale.
+        """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.cifar10.load_data()
+inputs = tf.keras.layers.Input(shape=(32, 32, 3))
+hidden = tf.keras.layers.Conv2D(64, (3, 3), padding="same")(inputs)
+hidden = tf.keras.layers.Activation("relu")(hidden)
+hidden = tf.keras.layers.MaxPooling2D(2)(hidden)
+hidden = tf.keras.layers.BatchNormalization()(hidden)
+hidden = tf.keras.layers.Flatten()(hidden)
+outputs = tf.keras.layers.Dense(10, activation="softmax")(hidden)
+model = tf.keras.Model(inputs=inputs, outputs=outputs)
+model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
         # A batch normalization right after the first Dense (an activation between them).
         """import tensorflow as tf
 
@@ -310,6 +329,23 @@ for units in (16, 64, 256):
 model.fit(x_train, y_train, epochs=5, batch_size=32, validation_data=(x_test, y_test))
 """,
             line=4,
+        ),
+        # Functional: a second convolution comes before the normalization, and it sees the raw
+        # scale of the first one.
+        Invalid(
+            """import tensorflow as tf
+
+(x_train, y_train), _ = tf.keras.datasets.cifar10.load_data()
+inputs = tf.keras.layers.Input(shape=(32, 32, 3))
+hidden = tf.keras.layers.Conv2D(32, 3, activation="relu")(inputs)
+hidden = tf.keras.layers.Conv2D(32, 3)(hidden)
+hidden = tf.keras.layers.BatchNormalization()(hidden)
+outputs = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(hidden))
+model = tf.keras.Model(inputs=inputs, outputs=outputs)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x_train, y_train, epochs=5)
+""",
+            line=11,
         ),
         # The normalization comes after the second Dense, not right after the first.
         Invalid(
