@@ -95,7 +95,9 @@ def _parse_and_lint(
 ) -> SourceResult:
     try:
         module = cst.parse_module(source)
-    except cst.ParserSyntaxError as err:
+    except (cst.ParserSyntaxError, cst.CSTValidationError) as err:
+        # libcst rejects some text only when it builds the node (CSTValidationError: a name
+        # made of a character that is no identifier, such as U+13460); CPython rejects it too.
         if any(r.code == "FL000" for r in rules):
             result.findings = suppression.filter_findings(
                 [_syntax_finding(err, source, path)], source
@@ -135,11 +137,18 @@ def _lint_module(
     result.findings.sort(key=lambda f: (f.line, f.column, f.code))
 
 
-def _syntax_finding(err: cst.ParserSyntaxError, source: str, path: str) -> Finding:
+def _syntax_finding(
+    err: cst.ParserSyntaxError | cst.CSTValidationError, source: str, path: str
+) -> Finding:
     # CPython's parser locates errors precisely and words them well; it runs only on the
     # (rare) files that libcst rejects. libcst's own report is the fallback.
-    line, column, end_line, end_column = max(err.raw_line, 1), err.raw_column + 1, 0, 0
-    detail = str(err.message).strip().splitlines()[0] if err.message else "invalid syntax"
+    if isinstance(err, cst.ParserSyntaxError):
+        line, column, end_line, end_column = max(err.raw_line, 1), err.raw_column + 1, 0, 0
+        message = str(err.message)
+    else:
+        line, column, end_line, end_column = 1, 1, 0, 0
+        message = str(err)
+    detail = message.strip().splitlines()[0] if message.strip() else "invalid syntax"
     try:
         compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
     except SyntaxError as py_err:

@@ -195,6 +195,15 @@ def test_two_hundred_nested_brackets_are_python_and_201_are_not() -> None:
     assert finding.message == "syntax error: too many nested parentheses"
 
 
+def test_a_name_libcst_cannot_build_is_a_syntax_error_not_a_crash() -> None:
+    # libcst parses U+13460 as a name, then refuses to build the node (CSTValidationError).
+    result = api.lint_source("import keras\n\U00013460\n", "odd.py", ALL_RULES, force=True)
+    assert result.error is None
+    (finding,) = result.findings
+    assert (finding.code, finding.line, finding.column) == ("FL000", 2, 1)
+    assert finding.message == "syntax error: invalid non-printable character U+13460"
+
+
 def test_deep_nesting_in_a_notebook_cell(tmp_path: Path) -> None:
     notebook = {
         "cells": [
