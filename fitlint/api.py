@@ -22,7 +22,7 @@ from fitlint.discovery import WalkProblem as WalkProblem
 from fitlint.discovery import discover, mentions_keras
 from fitlint.discovery import expand_paths as expand_paths
 from fitlint.discovery import force_excluded as force_excluded
-from fitlint.model import Config, Finding
+from fitlint.model import Config, Finding, split_lines
 from fitlint.model import ConfigError as ConfigError
 from fitlint.model import SourceReadError as SourceReadError
 from fitlint.rules.base import Rule
@@ -84,7 +84,7 @@ class FileResult:
         text = self.source if finding.cell is None else (self.cells or {}).get(finding.cell)
         if text is None:
             return None
-        lines = text.splitlines()
+        lines = split_lines(text)
         return lines[finding.line - 1] if 1 <= finding.line <= len(lines) else None
 
 

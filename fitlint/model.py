@@ -7,9 +7,20 @@ Positions follow the convention of ruff's output: lines and columns are 1-based,
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a source text, without their endings, as Python, libcst and the editor
+    protocol count them: ``\\n``, ``\\r\\n`` and ``\\r`` end a line (a form feed or
+    ``\\v``, which ``str.splitlines`` also splits at, does not); a text ending with a line
+    break has a last, empty line."""
+    return _LINE_BREAK.split(text)
 
 
 class Severity(str, enum.Enum):

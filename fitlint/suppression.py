@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fitlint.model import Finding
+from fitlint.model import Finding, split_lines
 
 _NOQA = re.compile(
     r"#\s*noqa(?::[\s]*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?",
@@ -116,7 +116,7 @@ def filter_findings(findings: Sequence[Finding], source: str) -> list[Finding]:
     """Drops the findings that a comment on their first line suppresses."""
     if not findings or "#" not in source:
         return list(findings)
-    lines = source.splitlines()
+    lines = split_lines(source)
     out = []
     for f in findings:
         line = lines[f.line - 1] if 1 <= f.line <= len(lines) else ""

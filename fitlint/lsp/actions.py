@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fitlint import suppression
-from fitlint.lsp.positions import split_lines, to_position
-from fitlint.model import Edit, Finding, Severity
+from fitlint.lsp.positions import to_position
+from fitlint.model import Edit, Finding, Severity, split_lines
 
 if TYPE_CHECKING:
     from lsprotocol import types

@@ -12,19 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from fitlint.model import Edit, Finding
+from fitlint.model import Edit, Finding, split_lines
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-
-
-def split_lines(text: str) -> list[str]:
-    """Splits text into lines without their endings, as the protocol and Python count them.
-
-    ``\\n``, ``\\r\\n`` and ``\\r`` end a line; a text ending with a line break has a last,
-    empty line (where the cursor can stand).
-    """
-    return _LINE_BREAK.split(text)
 
 
 def _units(text: str, encoding: str) -> int:

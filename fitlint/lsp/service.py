@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from fitlint.lsp import actions
-from fitlint.lsp.positions import diff_edits, findings_by_cell, from_position, split_lines
+from fitlint.lsp.positions import diff_edits, findings_by_cell, from_position
 from fitlint.lsp.worker import JobFailed, WorkerDied, Workers
-from fitlint.model import Config, ConfigError, Finding
+from fitlint.model import Config, ConfigError, Finding, split_lines
 
 if TYPE_CHECKING:
     from lsprotocol import types

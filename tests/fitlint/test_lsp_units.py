@@ -10,12 +10,12 @@ import pytest
 
 from fitlint import api
 from fitlint.lsp import actions, positions, server
-from fitlint.model import Config, Edit, Finding, Fix, Severity
+from fitlint.model import Config, Edit, Finding, Fix, Severity, split_lines
 
 
 def _apply(text: str, edits: Sequence[Edit]) -> str:
     """Applies fitlint edits through the server's own position conversion (UTF-32)."""
-    lines = positions.split_lines(text)
+    lines = split_lines(text)
     starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
     spans = []
     for e in edits:
@@ -52,7 +52,7 @@ def test_to_position_counts_code_units(
 
 
 def test_positions_past_the_end_are_clamped() -> None:
-    lines = positions.split_lines("ab\ncd")
+    lines = split_lines("ab\ncd")
     assert positions.to_position(lines, 7, 1, "utf-16") == (1, 2)
     assert positions.from_position(lines, 9, 0, "utf-16") == (2, 3)
 
@@ -67,7 +67,7 @@ def test_positions_past_the_end_are_clamped() -> None:
     ],
 )
 def test_split_lines_counts_as_python_does(text: str, lines: list[str]) -> None:
-    assert positions.split_lines(text) == lines
+    assert split_lines(text) == lines
 
 
 @pytest.mark.parametrize(

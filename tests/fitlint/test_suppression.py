@@ -111,3 +111,26 @@ def test_disabled_by_matches_codes_and_names() -> None:
 def test_suppression_applies_with_explicit_selection() -> None:
     result = lint_source(BROKEN.format(comment="  # noqa: FL000"), "x.py", Config(select=("ALL",)))
     assert [f for f in result.findings if f.code == "FL000"] == []
+
+
+@pytest.mark.parametrize(
+    "separator",
+    ["\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"],
+    ids=["form-feed", "vertical-tab", "fs", "gs", "rs", "nel", "line-sep", "para-sep"],
+)
+def test_characters_that_str_splitlines_splits_at_do_not_move_lines(separator: str) -> None:
+    """Python ends a line at \\n, \\r\\n and \\r only: a form feed (or \\v, \\x1c...) inside a
+    line, as old sources have between sections, must not shift the line a comment is read on,
+    nor the line a finding shows."""
+    source = (
+        "import keras\n"
+        f"x = 1  # {separator}\n"
+        "model = keras.Sequential()\n"
+        "model.compile(optimizer=keras.optimizers.SGD(learning_rate=5), loss='mse')"
+    )
+    flagged = lint_source(source, "t.py", Config())
+    (finding,) = [f for f in flagged.findings if f.code == "FL201"]
+    assert finding.line == 4
+    assert flagged.source_line(finding) == source.split("\n")[3]
+    hidden = lint_source(source + "  # noqa: FL201\n", "t.py", Config())
+    assert not [f for f in hidden.findings if f.code == "FL201"]
