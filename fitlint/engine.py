@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from libcst.metadata import CodeRange
 
 from fitlint import nesting, suppression
-from fitlint.model import Edit, Finding, Fix, Severity
+from fitlint.model import Edit, Finding, Fix
 from fitlint.rules.base import Report, Rule, RuleContext
 
 _LINE_END = re.compile(r"\r\n?|\n")
@@ -165,18 +165,7 @@ def _syntax_finding(
 
 
 def _fl000(path: str, where: tuple[int, int, int, int], detail: str) -> Finding:
-    line, column, end_line, end_column = where
-    return Finding(
-        code="FL000",
-        name="syntax-error",
-        severity=Severity.ERROR,
-        path=path,
-        line=line,
-        column=column,
-        end_line=end_line,
-        end_column=end_column,
-        message=f"syntax error: {detail}",
-    )
+    return Finding.syntax_error(path, where, detail)
 
 
 def _position(

@@ -82,6 +82,26 @@ class Finding:
     cell: int | None = None
     """In a notebook: the 1-based cell number; ``line`` is then the line within the cell."""
 
+    @classmethod
+    def syntax_error(
+        cls, path: str, where: tuple[int, int, int, int], detail: str, cell: int | None = None
+    ) -> Finding:
+        """The FL000 finding of text that does not parse: ``where`` is (line, column,
+        end_line, end_column), ``detail`` the parser's words."""
+        line, column, end_line, end_column = where
+        return cls(
+            code="FL000",
+            name="syntax-error",
+            severity=Severity.ERROR,
+            path=path,
+            line=line,
+            column=column,
+            end_line=end_line,
+            end_column=end_column,
+            message=f"syntax error: {detail}",
+            cell=cell,
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "code": self.code,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fitlint import suppression
-from fitlint.model import Edit, Finding, Fix, Severity
+from fitlint.model import Edit, Finding, Fix
 
 _PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "capture", "prun", "debug", "python", "python3", "pypy"}
@@ -285,17 +285,8 @@ def _leave_out_bad_cells(nb: Notebook, path: str) -> None:
         end_column = err.end_offset or 0
         if end_line < line or (end_line == line and end_column <= column):
             end_line, end_column = line, column + 1
-        error = Finding(
-            code="FL000",
-            name="syntax-error",
-            severity=Severity.ERROR,
-            path=path,
-            line=line,
-            column=column,
-            end_line=end_line,
-            end_column=end_column,
-            message=f"syntax error: {err.msg}",
-            cell=cc.number,
+        error = Finding.syntax_error(
+            path, (line, column, end_line, end_column), err.msg, cell=cc.number
         )
         nb.cell_errors.extend(suppression.filter_findings([error], cc.source))
         commented = []
