@@ -181,6 +181,8 @@ class NanStash:
 
     def in_step(self, loss: Any, norm: Any, step: Any) -> None:
         """Builds the in-step conditional: keep the weights at the first non-finite value.
+        What a finite step runs is one addition, one test and the conditional; the rest runs
+        only on a non-finite step.
 
         Args:
             loss: The batch loss (float64 scalar), or None when the step has none.
@@ -190,16 +192,15 @@ class NanStash:
         values = [v for v in (loss, norm) if v is not None]
         if not values:
             return
-        finite = tf.reduce_all(tf.math.is_finite(tf.stack(values)))
-        meta = self.meta.read_value()
-        fire = tf.logical_and(tf.logical_not(finite), tf.equal(meta[0], _ARMED))
-        loss_bad = (
-            tf.constant(0.0, tf.float64)
-            if loss is None
-            else tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float64)
-        )
+        # NaN or Inf in either makes the sum non-finite (Inf - Inf is NaN).
+        finite = tf.math.is_finite(values[0] + values[1] if len(values) == 2 else values[0])
 
         def keep() -> Any:
+            loss_bad = (
+                tf.constant(0.0, tf.float64)
+                if loss is None
+                else tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float64)
+            )
             copies = [
                 kept.assign(tf.cast(variable.value, kept.dtype), read_value=False)
                 for kept, variable in zip(self.weights, self.variables, strict=True)
@@ -211,7 +212,11 @@ class NanStash:
                 )
             return tf.constant(True)
 
-        tf.cond(fire, keep, lambda: tf.constant(False))
+        def keep_the_first() -> Any:
+            armed = tf.equal(self.meta.read_value()[0], _ARMED)
+            return tf.cond(armed, keep, lambda: tf.constant(False))
+
+        tf.cond(finite, lambda: tf.constant(False), keep_the_first)
 
     def wrap_step(self, step_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wraps Keras's one-step function: after the step, keep the batch if it failed."""
@@ -227,7 +232,8 @@ class NanStash:
         self.wrapped = True
         return one_step_keeping_the_batch
 
-    def _keep_batch(self, data: Any) -> None:
+    def _batch_variables(self, data: Any) -> list[Any] | None:
+        """The batch's tensors, once the variables that keep them exist (None: not kept)."""
         leaves = tf.nest.flatten(data)
         tensors = [leaf for leaf in leaves if isinstance(leaf, (tf.Tensor, tf.Variable))]
         if (
@@ -235,7 +241,7 @@ class NanStash:
             or not tensors
         ):
             self.unsupported = "the batch holds sparse or ragged tensors, which are not kept"
-            return
+            return None
         signature = [(t.dtype, t.shape.rank) for t in tensors]
         if signature != self._signature:
             with tf.init_scope():
@@ -259,6 +265,12 @@ class NanStash:
                 for leaf in leaves
             ],
         )
+        return tensors
+
+    def _keep_batch(self, data: Any) -> None:
+        tensors = self._batch_variables(data)
+        if tensors is None:
+            return
         meta = self.meta.read_value()
 
         def keep() -> Any:
