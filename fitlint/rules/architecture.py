@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from fitlint.analysis.layers import Layer, Output, Role, Stack
+from fitlint.analysis.layers import ACTIVATION_NAMES, Layer, Output, Role, Stack
 from fitlint.analysis.losses import TITLES as LOSS_TITLES
 from fitlint.analysis.losses import Loss, loss_of
 from fitlint.analysis.models import unique_sites
@@ -21,26 +21,11 @@ from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
 
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
 PROBABILITY = frozenset({"softmax", "sigmoid"})
-# Output activations whose values are not probabilities (a cross-entropy that expects
-# probabilities clips or renormalizes them).
-NOT_PROBABILITY = frozenset(
-    {
-        "linear",
-        "relu",
-        "relu6",
-        "leaky_relu",
-        "elu",
-        "selu",
-        "gelu",
-        "silu",
-        "swish",
-        "mish",
-        "softplus",
-        "softsign",
-        "tanh",
-        "exponential",
-    }
-)
+# Output activations whose values are probabilities. Every other known activation gives values
+# that are not (a cross-entropy that expects probabilities clips or renormalizes them), except
+# log_softmax: log-probabilities, which such a loss misreads too, but which are left alone.
+PROBABILITY = frozenset({"sigmoid", "hard_sigmoid", "softmax"})
+NOT_PROBABILITY = ACTIVATION_NAMES - PROBABILITY - {"log_softmax"}
 
 
 def _next_index(layers: Sequence[Layer], i: int, skip: frozenset[Role]) -> int | None:
@@ -884,6 +869,20 @@ model.compile(optimizer="adam", loss="mse")
 """,
     ]
     invalid = [
+        # hard_swish is x * hard_sigmoid(x): unbounded, not a probability.
+        Invalid(
+            """\
+import keras
+
+model = keras.Sequential([
+    keras.Input((20,)),
+    keras.layers.Dense(64, activation="relu"),
+    keras.layers.Dense(1, activation="hard_swish"),
+])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+""",
+            line=8,
+        ),
         Invalid(
             """\
 import tensorflow as tf
