@@ -43,22 +43,34 @@ import numpy as np
 import tensorflow as tf
 
 from tb_fitdiag import metadata
+from tb_fitdiag.gradient_stats import (
+    AGG_KEEP,
+    AGG_START,
+    DEFAULT_INTERVAL,
+    DENSE_STEPS,
+    FLUSH_SECONDS,
+    MIN_RECORDS,  # noqa: F401 (the callback's schedule: read here by tests and benchmarks)
+    aggregate_values,
+    as_float,
+    auto_interval,
+    current_learning_rate,
+    dense,
+    fold_aggregates,
+    global_norm,
+    grad_entries,
+    group_norm,
+    is_chief,
+    layer_groups,
+    next_record_after,
+    run_info,
+    statistics,
+)
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
 from tb_fitdiag.origin import NanStash, locate, unlocated
 from tb_fitdiag.summary import RunWriters
 
-# At most this many optimizer steps between two records of the gradient statistics when the
-# interval is chosen automatically: chosen with benchmarks/callback_overhead.py to keep the
-# overhead at or below 5% on small models.
-DEFAULT_INTERVAL = 100
-# With the automatic interval, every one of the first DENSE_STEPS steps is recorded (a blow-up
-# in the first steps is the commonest failure of all), and a run gets at least about
-# MIN_RECORDS regular records however short it is.
-DENSE_STEPS = 32
-MIN_RECORDS = 10
-# Records and epoch ends flush the event files at most this often: a process killed outright
-# (kill -9, out of memory) loses at most the records of the last second, or the last record.
-FLUSH_SECONDS = 1.0
+_is_chief = is_chief  # its name before gradient_stats held it (tests read it here)
+
 # The live diagnosis at epoch ends takes at most this share of the training time so far, and
 # at most LIVE_EPOCH_SECONDS per epoch on average (it is skipped at an epoch end that would
 # exceed either; the first non-finite loss and train end always get one). A small model's
@@ -274,7 +286,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             return
         model = self.model
         strategy = model.distribute_strategy
-        self._is_writer = _is_chief(strategy)
+        self._is_writer = is_chief(strategy)
         self._state = _model_state(model)
         optimizer = model.optimizer
         iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
@@ -316,7 +328,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         batch until the model is built.
         """
         model = self.model
-        groups = _layer_groups(model)
+        groups = layer_groups(model)
         if not groups and not model.built:
             return
         self._setup_done = True
@@ -404,9 +416,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _next_record_after(self, step: int) -> int:
         """The first step after ``step`` whose gradient statistics are recorded."""
-        if self.interval is None and step + 1 < DENSE_STEPS:
-            return step + 1
-        return (step // self._interval + 1) * self._interval
+        return next_record_after(step, self._interval, dense=self.interval is None)
 
     def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self._collect()
@@ -587,48 +597,29 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         train: dict[str, float] = {}
         validation: dict[str, float] = {}
         for name, value in logs.items():
-            number = _as_float(value)
+            number = as_float(value)
             if number is None:
                 continue
             if name.startswith("val_"):
                 validation[name[4:]] = number
             else:
                 train[name] = number
-        lr = _current_learning_rate(self.model.optimizer)
+        lr = current_learning_rate(self.model.optimizer)
         if lr is not None and "learning_rate" not in train:
             train["learning_rate"] = lr
         return train, validation
 
     def _run_info(self, model: Any, strategy: Any) -> metadata.RunInfo:
-        optimizer = model.optimizer
-        names = []
-        while optimizer is not None:
-            names.append(type(optimizer).__name__)
-            optimizer = getattr(optimizer, "inner_optimizer", None)
-        optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
-        strategy_name = type(strategy).__name__
-        if strategy_name.startswith("_Default"):
-            strategy_name = "default"
-        policy = getattr(model, "dtype_policy", None)
-        mixed = "LossScaleOptimizer" in names or str(getattr(policy, "name", "")).startswith(
-            "mixed"
+        return run_info(
+            model,
+            model.optimizer,
+            strategy,
+            layers=self._layers,
+            interval=self._interval if self._probe is not None else 0,
+            dense_steps=DENSE_STEPS if self._probe is not None and not self.interval else 0,
+            activation_interval=self.activation_interval if self._activations else 0,
+            script=_script_to_lint(self.lint_script),
         )
-        script = _script_to_lint(self.lint_script)
-        loss_name, units, chance = _loss_summary(model)
-        return {
-            "version": metadata.SCHEMA_VERSION,
-            "layers": list(self._layers),
-            "interval": self._interval if self._probe is not None else 0,
-            "dense_steps": DENSE_STEPS if self._probe is not None and not self.interval else 0,
-            "activation_interval": self.activation_interval if self._activations else 0,
-            "optimizer": optimizer_name if names else "",
-            "strategy": strategy_name,
-            "mixed_precision": mixed,
-            "script": script,
-            "loss": loss_name,
-            "output_units": units,
-            "chance_loss": chance,
-        }
 
     def _poll_lint(self, *, wait: bool) -> None:
         job = self._lint
@@ -751,7 +742,7 @@ class _GradientProbe:
             self.grads = _sync_on_read(np.zeros(2 + 3 * n), "fitdiag_grads", first)
             self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
             self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
-            self.agg = _sync_on_read(_AGG_START, "fitdiag_aggregates", first)
+            self.agg = _sync_on_read(AGG_START, "fitdiag_aggregates", first)
             # On one device, each step writes one row [step, loss, global norm, has loss] of a
             # ring instead of folding into `agg` (one scatter instead of ~20 operations); the
             # reads fold the new rows in numpy. A replicated strategy folds `agg` per replica.
@@ -802,7 +793,7 @@ class _GradientProbe:
         values = self.agg.read_value()
         with tf.control_dependencies([values]):
             # The first non-finite steps are kept: they are facts of the whole run.
-            restart = self.agg.assign(tf.where(_AGG_KEEP, values, _AGG_START))
+            restart = self.agg.assign(tf.where(AGG_KEEP, values, AGG_START))
         with tf.control_dependencies([restart]):
             return tf.identity(values)
 
@@ -822,7 +813,7 @@ class _GradientProbe:
         ``agg``; remembers the first non-finite steps across reads."""
         rows = rows.reshape(RING_ROWS, 4)
         rows = rows[rows[:, 0] > self._ring_seen]
-        packed = _AGG_START.copy()
+        packed = AGG_START.copy()
         if rows.size == 0:
             packed[6:] = self._ring_firsts
             return packed
@@ -955,7 +946,7 @@ class _GradientProbe:
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
-        return _aggregate_values(self._read()[3])
+        return aggregate_values(self._read()[3])
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
@@ -967,31 +958,15 @@ class _GradientProbe:
                 "Keras's _all_reduce_sum_gradients; gradient norms are not recorded"
             )
         stamp = float(step + 1)
-        layer = metadata.KIND_LAYER_STAT
-        glob = metadata.KIND_GLOBAL_STAT
-        values: dict[str, tuple[float, str]] = {}
-        if grads[0] == stamp:
-            values[metadata.global_tag("global_grad_norm")] = (float(grads[1]), glob)
-            for i, path in enumerate(layers):
-                norm, zero, nonfinite = grads[2 + 3 * i : 5 + 3 * i]
-                if norm < 0:
-                    continue  # no gradient reached this layer in that step
-                values[metadata.layer_tag("grad_norm", path)] = (float(norm), layer)
-                values[metadata.layer_tag("zero_fraction", path)] = (float(zero), layer)
-                values[metadata.layer_tag("nonfinite", path)] = (float(nonfinite), layer)
-        if updates[0] == stamp:
-            values[metadata.global_tag("learning_rate")] = (float(updates[1]), glob)
-            for i, path in enumerate(layers):
-                weight, delta = updates[2 + 2 * i : 4 + 2 * i]
-                values[metadata.layer_tag("weight_norm", path)] = (float(weight), layer)
-                if weight > 0 or not math.isfinite(weight):
-                    values[metadata.layer_tag("update_ratio", path)] = (
-                        float(delta) / float(weight),  # Inf / Inf is NaN, without a warning
-                        layer,
-                    )
-        if loss[0] == stamp:
-            values[metadata.global_tag("batch_loss")] = (float(loss[1]), glob)
-        values.update(_aggregate_values(aggregates))
+        fresh = updates[0] == stamp
+        values = statistics(
+            layers,
+            grads=grads[1:] if grads[0] == stamp else None,
+            learning_rate=float(updates[1]) if fresh else None,
+            weights=updates[2:] if fresh else None,
+            loss=float(loss[1]) if loss[0] == stamp else None,
+        )
+        values.update(aggregate_values(aggregates))
         return values
 
     def _patch(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
@@ -1055,56 +1030,14 @@ class _GradientProbe:
                 updates=row,
             )
             return
-        values = tf.stack([_NAN if loss is None else loss, total])
-        finite = tf.math.is_finite(values)
-        bad = tf.cast(tf.logical_not(finite), tf.float64)
-        extremes = tf.where(
-            tf.gather(finite, [0, 0, 1]), tf.gather(values, [0, 0, 1]) * _AGG_SIGNS, -_INF
-        )
-        firsts = tf.where(finite, _INF, step)
-        if loss is None:  # no loss seen in this train step: nothing to count for it
-            bad = bad * np.array([0.0, 1.0])
-            firsts = tf.where(np.array([True, False]), _INF, firsts)
-        counts = tf.concat([bad, np.array([1.0])], axis=0)
-        current = tf.concat([extremes, counts, firsts], axis=0)
-        old = self.agg.read_value()
-        folded = tf.where(
-            _AGG_BY_MAX,
-            tf.maximum(old, current),
-            tf.where(_AGG_BY_SUM, old + current, tf.minimum(old, current)),
-        )
-        self.agg.assign(folded)
-
-    def _global_norm(self, grads: list[Any]) -> Any:
-        # float32 and one l2_loss op per gradient: this runs in every step. A norm beyond
-        # float32's range (1e19) shows as non-finite, as good as infinite for the diagnosis.
-        halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads]
-        return tf.cast(tf.sqrt(2.0 * tf.add_n(halves)), tf.float64)
+        self.agg.assign(fold_aggregates(self.agg.read_value(), loss, total, step))
 
     def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
         """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
         global norm. Sums of squares in float32, one ``l2_loss`` per gradient (a norm beyond
         1e19 shows as infinite); the counts are exact."""
 
-        def squares(grads: list[Any]) -> Any:
-            return 2.0 * tf.add_n([_sum_of_squares(g) for g in grads])
-
-        def count(grads: list[Any], hit: Callable[[Any], Any]) -> Any:
-            return tf.add_n([tf.math.count_nonzero(hit(g), dtype=tf.float64) for g in grads])
-
-        total_squares = [squares(unowned)] if unowned else []
-        entries: list[Any] = []
-        for grads in per_layer:
-            if not grads:
-                entries.extend([tf.constant(-1.0, tf.float64)] * 3)
-                continue
-            square = squares(grads)
-            total_squares.append(square)
-            size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
-            zeros = count(grads, lambda g: tf.equal(g, 0))
-            bad = count(grads, lambda g: tf.logical_not(tf.math.is_finite(g)))
-            entries.extend([tf.sqrt(square), zeros / size, bad])
-        total = tf.sqrt(tf.add_n(total_squares)) if total_squares else tf.constant(0.0, tf.float64)
+        total, entries = grad_entries(per_layer, unowned)
         self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
         return total
 
@@ -1119,7 +1052,7 @@ class _GradientProbe:
             old = [b.read_value() for b in buffers]
             delta = [v.value - b for v, b in zip(variables, old, strict=True)]
             for part in (old, delta):
-                entries.append(tf.sqrt(2.0 * tf.add_n([_sum_of_squares(t) for t in part])))
+                entries.append(group_norm(part))
         self.updates.assign(tf.stack(entries))
 
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -1148,9 +1081,9 @@ class _GradientProbe:
             loss, self._traced_loss = self._traced_loss, None
 
             def light() -> None:
-                grads = [_dense(grad) for grad, _ in list(reduced) if grad is not None]
+                grads = [dense(grad) for grad, _ in list(reduced) if grad is not None]
                 if grads:
-                    self._fold(loss, self._global_norm(grads))
+                    self._fold(loss, global_norm(grads))
 
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
@@ -1159,7 +1092,7 @@ class _GradientProbe:
                     if grad is None:
                         continue
                     index = self.layer_of.get(self.inner._var_key(variable))
-                    (unowned if index is None else per_layer[index]).append(_dense(grad))
+                    (unowned if index is None else per_layer[index]).append(dense(grad))
                 self._fold(loss, self._grads_fn(per_layer, unowned))
 
             if self.mode == "light":
@@ -1198,10 +1131,6 @@ def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | 
     return min(found) if found else None
 
 
-def _dense(grad: Any) -> Any:
-    return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
-
-
 # Rows of the per-step ring (single device): the callback reads it at least every half ring.
 RING_ROWS = 256
 
@@ -1212,53 +1141,13 @@ def _single_device(strategy: Any) -> bool:
     return type(strategy).__name__ in ("_DefaultDistributionStrategy", "OneDeviceStrategy")
 
 
-# The layout of _GradientProbe.agg: how each entry folds, starts, and restarts.
-_AGG_START = np.array([-np.inf, -np.inf, -np.inf, 0.0, 0.0, 0.0, np.inf, np.inf])
-_AGG_BY_MAX = np.array([True, True, True, False, False, False, False, False])
-_AGG_BY_SUM = np.array([False, False, False, True, True, True, False, False])
-_AGG_KEEP = np.array([False] * 6 + [True, True])
-_AGG_SIGNS = np.array([1.0, -1.0, 1.0])  # the smallest loss is kept as the largest -loss
-_NAN = np.float64(np.nan)
-_INF = np.float64(np.inf)
-
-
-def _aggregate_values(packed: Any) -> dict[str, tuple[float, str]]:
-    """The running aggregates (the layout of ``_GradientProbe.agg``) as ``tag -> (value,
-    kind)``.
-
-    A window without steps writes nothing; extremes are written only when some value of the
-    window was finite, the first non-finite steps only once there is one.
-    """
-    glob = metadata.KIND_GLOBAL_STAT
-    loss_max, neg_min, grad_max, loss_bad, grad_bad, steps, loss_first, grad_first = (
-        float(v) for v in packed[:8]
-    )
-    loss_min = -neg_min
-    if steps <= 0:
-        return {}
-    values: dict[str, tuple[float, str]] = {
-        metadata.global_tag("nonfinite_loss_count"): (loss_bad, glob),
-        metadata.global_tag("nonfinite_grad_count"): (grad_bad, glob),
-    }
-    if math.isfinite(loss_max):
-        values[metadata.global_tag("batch_loss_max")] = (loss_max, glob)
-        values[metadata.global_tag("batch_loss_min")] = (loss_min, glob)
-    if math.isfinite(grad_max):
-        values[metadata.global_tag("grad_norm_max")] = (grad_max, glob)
-    if math.isfinite(loss_first):
-        values[metadata.global_tag("first_nonfinite_loss_step")] = (loss_first, glob)
-    if math.isfinite(grad_first):
-        values[metadata.global_tag("first_nonfinite_grad_step")] = (grad_first, glob)
-    return values
-
-
 def _auto_interval(params: dict[str, Any] | None) -> int:
     """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
     params = params or {}
     epochs, steps = params.get("epochs"), params.get("steps")
     if not (isinstance(epochs, int) and isinstance(steps, int) and epochs > 0 and steps > 0):
         return DEFAULT_INTERVAL
-    return max(1, min(DEFAULT_INTERVAL, (epochs * steps) // MIN_RECORDS))
+    return auto_interval(epochs * steps)
 
 
 def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:
@@ -1270,11 +1159,6 @@ def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:
         synchronization=tf.VariableSynchronization.ON_READ,
         aggregation=aggregation,
     )
-
-
-def _sum_of_squares(tensor: Any) -> Any:
-    """Half the sum of squares (``l2_loss``: one op) in float32, as float64."""
-    return tf.cast(tf.nn.l2_loss(tf.cast(tensor, tf.float32)), tf.float64)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1480,88 +1364,6 @@ def _script_to_lint(option: bool | str | os.PathLike[str] | None) -> str | None:
 # ------------------------------------------------------------------------------------------
 
 
-def _layer_groups(model: Any) -> list[tuple[str, list[Any]]]:
-    """The model's trainable variables grouped by owning layer, input to output.
-
-    Models nested in the model are walked into; any other layer is a leaf that owns all the
-    variables of its sublayers (an LSTM owns its cell's). Layers without trainable variables
-    are left out.
-    """
-    groups: list[tuple[str, list[Any]]] = []
-    seen: set[int] = set()
-
-    def take(layer: Any) -> list[Any]:
-        fresh = [v for v in layer.trainable_weights if id(v) not in seen]
-        seen.update(id(v) for v in fresh)
-        return fresh
-
-    def visit(layer: Any) -> None:
-        if isinstance(layer, keras.Model):
-            for sublayer in layer.layers:
-                visit(sublayer)
-        own = take(layer)
-        if own:
-            groups.append((getattr(layer, "path", None) or layer.name, own))
-
-    visit(model)
-    return groups
-
-
-def _loss_summary(model: Any) -> tuple[str, int | None, float | None]:
-    """The compiled loss by name, the units of the output, and the loss at chance level.
-
-    The chance level is the cross-entropy of a uniform prediction: ln C for C classes
-    (categorical cross-entropies), ln 2 for binary cross-entropy; None when the model has
-    several outputs or losses, or a loss without a chance level (regression losses).
-    """
-    loss = getattr(model, "loss", None)
-    if isinstance(loss, (list, tuple, dict)):
-        values = list(loss.values()) if isinstance(loss, dict) else list(loss)
-        loss = values[0] if len(values) == 1 else None
-    if isinstance(loss, str):
-        name = loss
-    elif loss is None:
-        name = ""
-    else:
-        name = str(getattr(loss, "name", None) or getattr(loss, "__name__", "") or "")
-        if not name:
-            name = type(loss).__name__
-    key = name.lower().replace("_", "")
-    units: int | None = None
-    with contextlib.suppress(Exception):
-        outputs = model.outputs
-        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
-            last = outputs[0].shape[-1]
-            units = int(last) if last is not None else None
-    if units is None:
-        with contextlib.suppress(Exception):
-            layer_units = getattr(model.layers[-1], "units", None)
-            units = int(layer_units) if isinstance(layer_units, int) else None
-    chance: float | None = None
-    if key in ("binarycrossentropy", "bce") or key.endswith("binarycrossentropy"):
-        chance = math.log(2.0)
-    elif key.endswith("categoricalcrossentropy") and units is not None and units >= 2:
-        chance = math.log(float(units))
-    return name, units, chance
-
-
-def _is_chief(strategy: Any) -> bool:
-    """True unless a multi-worker strategy says this worker is not the chief."""
-    extended = getattr(strategy, "extended", None)
-    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
-    if in_multi_worker is None or not in_multi_worker():
-        return True
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type in (None, "chief"):
-        return True
-    return bool(
-        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
-    )
-
-
 def _sibling_callbacks(callback: Any) -> list[Any]:
     """The callbacks of the same ``fit`` (the ``CallbackList`` that called this hook)."""
     frame: Any = sys._getframe(1)
@@ -1588,22 +1390,6 @@ def _same_dir(a: Any, b: Any) -> bool:
         return bool(os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b)))
     except TypeError:
         return False
-
-
-def _current_learning_rate(optimizer: Any) -> float | None:
-    while getattr(optimizer, "inner_optimizer", None) is not None:
-        optimizer = optimizer.inner_optimizer
-    if optimizer is None or not isinstance(optimizer, keras.optimizers.Optimizer):
-        return None
-    return _as_float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return float(array) if array.shape == () else None
 
 
 def _warn(message: str) -> None:

@@ -1,0 +1,396 @@
+"""What the two recorders share: ``FitDiagCallback`` (inside ``model.fit``) and ``Recorder``
+(custom training loops) compute the same statistics, on the same schedule, into the same
+records.
+
+* the schedule: which steps are recorded (:func:`auto_interval`, :func:`next_record_after`);
+* the model: its layers with trainable weights (:func:`layer_groups`), the run info document
+  (:func:`run_info`);
+* the statistics, as TensorFlow ops: per-layer gradient statistics (:func:`grad_entries`), norms
+  (:func:`group_norm`), the running aggregates (:func:`fold_aggregates`);
+* the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
+  :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
+
+This module imports TensorFlow and Keras at import time; ``tb_fitdiag`` imports it only when a
+recorder is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_fitdiag import metadata
+
+# At most this many optimizer steps between two records of the gradient statistics when the
+# interval is chosen automatically: chosen with benchmarks/callback_overhead.py to keep the
+# overhead at or below 5% on small models.
+DEFAULT_INTERVAL = 100
+# With the automatic interval, every one of the first DENSE_STEPS steps is recorded (a blow-up
+# in the first steps is the commonest failure of all), and a run gets at least about
+# MIN_RECORDS regular records however short it is.
+DENSE_STEPS = 32
+MIN_RECORDS = 10
+# Records and epoch ends flush the event files at most this often: a process killed outright
+# (kill -9, out of memory) loses at most the records of the last second, or the last record.
+FLUSH_SECONDS = 1.0
+
+# The running aggregates, one float64 vector: [loss_max, -loss_min, grad_norm_max] (folded by
+# maximum, over finite values), [nonfinite_losses, nonfinite_grads, steps] (by sum) and
+# [first_nonfinite_loss_step, first_nonfinite_grad_step] (by minimum, +inf until there is one,
+# and never reset). How each entry folds, starts, and restarts:
+AGG_START = np.array([-np.inf, -np.inf, -np.inf, 0.0, 0.0, 0.0, np.inf, np.inf])
+AGG_BY_MAX = np.array([True, True, True, False, False, False, False, False])
+AGG_BY_SUM = np.array([False, False, False, True, True, True, False, False])
+AGG_KEEP = np.array([False] * 6 + [True, True])
+_AGG_SIGNS = np.array([1.0, -1.0, 1.0])  # the smallest loss is kept as the largest -loss
+_NAN = np.float64(np.nan)
+_INF = np.float64(np.inf)
+
+
+# ---- the schedule ----
+
+
+def auto_interval(planned_steps: int | None) -> int:
+    """The regular recording interval of a run of ``planned_steps`` steps (None: unknown)."""
+    if isinstance(planned_steps, bool) or not isinstance(planned_steps, int) or planned_steps <= 0:
+        return DEFAULT_INTERVAL
+    return max(1, min(DEFAULT_INTERVAL, planned_steps // MIN_RECORDS))
+
+
+def next_record_after(step: int, interval: int, *, dense: bool) -> int:
+    """The first step after ``step`` whose gradient statistics are recorded.
+
+    Args:
+        step: A recorded step.
+        interval: The regular interval.
+        dense: True for the automatic schedule: every one of the first ``DENSE_STEPS`` steps.
+    """
+    if dense and step + 1 < DENSE_STEPS:
+        return step + 1
+    return (step // interval + 1) * interval
+
+
+# ---- the model ----
+
+
+def layer_groups(model: Any) -> list[tuple[str, list[Any]]]:
+    """The model's trainable variables grouped by owning layer, input to output.
+
+    Models nested in the model are walked into; any other layer is a leaf that owns all the
+    variables of its sublayers (an LSTM owns its cell's). Layers without trainable variables
+    are left out.
+    """
+    groups: list[tuple[str, list[Any]]] = []
+    seen: set[int] = set()
+
+    def take(layer: Any) -> list[Any]:
+        fresh = [v for v in layer.trainable_weights if id(v) not in seen]
+        seen.update(id(v) for v in fresh)
+        return fresh
+
+    def visit(layer: Any) -> None:
+        if isinstance(layer, keras.Model):
+            for sublayer in layer.layers:
+                visit(sublayer)
+        own = take(layer)
+        if own:
+            groups.append((getattr(layer, "path", None) or layer.name, own))
+
+    visit(model)
+    return groups
+
+
+def loss_summary(model: Any, loss: Any = None) -> tuple[str, int | None, float | None]:
+    """The loss by name, the units of the output, and the loss at chance level.
+
+    The chance level is the cross-entropy of a uniform prediction: ln C for C classes
+    (categorical cross-entropies), ln 2 for binary cross-entropy; None when the model has
+    several outputs or losses, or a loss without a chance level (regression losses).
+
+    Args:
+        model: The model.
+        loss: The loss (a name, a ``keras.losses.Loss``, a function); None: the model's
+            compiled loss.
+    """
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple, dict)):
+        values = list(loss.values()) if isinstance(loss, dict) else list(loss)
+        loss = values[0] if len(values) == 1 else None
+    if isinstance(loss, str):
+        name = loss
+    elif loss is None:
+        name = ""
+    else:
+        name = str(getattr(loss, "name", None) or getattr(loss, "__name__", "") or "")
+        if not name:
+            name = type(loss).__name__
+    key = name.lower().replace("_", "")
+    units: int | None = None
+    with contextlib.suppress(Exception):
+        outputs = model.outputs
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            last = outputs[0].shape[-1]
+            units = int(last) if last is not None else None
+    if units is None:
+        with contextlib.suppress(Exception):
+            layer_units = getattr(model.layers[-1], "units", None)
+            units = int(layer_units) if isinstance(layer_units, int) else None
+    chance: float | None = None
+    if key in ("binarycrossentropy", "bce") or key.endswith("binarycrossentropy"):
+        chance = math.log(2.0)
+    elif key.endswith("categoricalcrossentropy") and units is not None and units >= 2:
+        chance = math.log(float(units))
+    return name, units, chance
+
+
+def run_info(
+    model: Any,
+    optimizer: Any,
+    strategy: Any,
+    *,
+    layers: Sequence[str],
+    interval: int,
+    dense_steps: int,
+    activation_interval: int,
+    script: str | None,
+    loss: Any = None,
+) -> metadata.RunInfo:
+    """The ``fitdiag/run_info`` document of a run.
+
+    Args:
+        model: The model.
+        optimizer: Its optimizer (None when unknown).
+        strategy: The distribution strategy it trains under.
+        layers: The layer paths, input to output.
+        interval: The regular recording interval (0: gradient statistics are off).
+        dense_steps: How many first steps are all recorded.
+        activation_interval: The activation statistics' interval (0: off).
+        script: The linted script, or None.
+        loss: The loss; None: the model's compiled loss.
+    """
+    names = []
+    while optimizer is not None:
+        names.append(type(optimizer).__name__)
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
+    strategy_name = type(strategy).__name__
+    if strategy_name.startswith("_Default"):
+        strategy_name = "default"
+    policy = getattr(model, "dtype_policy", None)
+    mixed = "LossScaleOptimizer" in names or str(getattr(policy, "name", "")).startswith("mixed")
+    loss_name, units, chance = loss_summary(model, loss)
+    return {
+        "version": metadata.SCHEMA_VERSION,
+        "layers": list(layers),
+        "interval": interval,
+        "dense_steps": dense_steps,
+        "activation_interval": activation_interval,
+        "optimizer": optimizer_name if names else "",
+        "strategy": strategy_name,
+        "mixed_precision": mixed,
+        "script": script,
+        "loss": loss_name,
+        "output_units": units,
+        "chance_loss": chance,
+    }
+
+
+def is_chief(strategy: Any) -> bool:
+    """True unless a multi-worker strategy says this worker is not the chief."""
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    if in_multi_worker is None or not in_multi_worker():
+        return True
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type in (None, "chief"):
+        return True
+    return bool(
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def current_learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's learning rate now (schedules resolved), or None."""
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    if optimizer is None or not isinstance(optimizer, keras.optimizers.Optimizer):
+        return None
+    return as_float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def as_float(value: Any) -> float | None:
+    """A scalar as a float; None for anything else."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.shape == () else None
+
+
+# ---- the statistics, as TensorFlow ops ----
+
+
+def dense(grad: Any) -> Any:
+    """A gradient as a dense tensor (``IndexedSlices`` of an ``Embedding`` made dense)."""
+    return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
+
+
+def sum_of_squares(tensor: Any) -> Any:
+    """Half the sum of squares (``l2_loss``: one op) in float32, as float64."""
+    return tf.cast(tf.nn.l2_loss(tf.cast(tensor, tf.float32)), tf.float64)
+
+
+def group_norm(tensors: Sequence[Any]) -> Any:
+    """The L2 norm over several tensors (float64; sums of squares in float32)."""
+    return tf.sqrt(2.0 * tf.add_n([sum_of_squares(t) for t in tensors]))
+
+
+def global_norm(grads: Sequence[Any]) -> Any:
+    """The global gradient norm of every step: float32 and one ``l2_loss`` op per gradient. A
+    norm beyond float32's range (1e19) shows as non-finite, as good as infinite for the
+    diagnosis."""
+    halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads]
+    return tf.cast(tf.sqrt(2.0 * tf.add_n(halves)), tf.float64)
+
+
+def grad_entries(
+    per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]
+) -> tuple[Any, list[Any]]:
+    """Per-layer gradient statistics: ``(global norm, [norm, zero fraction, non-finite count]
+    per layer)``, ``-1`` three times for a layer that got no gradient.
+
+    Sums of squares in float32, one ``l2_loss`` per gradient (a norm beyond 1e19 shows as
+    infinite); the counts are exact. ``unowned`` gradients count in the global norm only.
+    """
+
+    def squares(grads: Sequence[Any]) -> Any:
+        return 2.0 * tf.add_n([sum_of_squares(g) for g in grads])
+
+    def count(grads: Sequence[Any], hit: Callable[[Any], Any]) -> Any:
+        return tf.add_n([tf.math.count_nonzero(hit(g), dtype=tf.float64) for g in grads])
+
+    total_squares = [squares(unowned)] if unowned else []
+    entries: list[Any] = []
+    for grads in per_layer:
+        if not grads:
+            entries.extend([tf.constant(-1.0, tf.float64)] * 3)
+            continue
+        square = squares(grads)
+        total_squares.append(square)
+        size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
+        zeros = count(grads, lambda g: tf.equal(g, 0))
+        bad = count(grads, lambda g: tf.logical_not(tf.math.is_finite(g)))
+        entries.extend([tf.sqrt(square), zeros / size, bad])
+    total = tf.sqrt(tf.add_n(total_squares)) if total_squares else tf.constant(0.0, tf.float64)
+    return total, entries
+
+
+def fold_aggregates(old: Any, loss: Any, total: Any, step: Any) -> Any:
+    """The running aggregates ``old`` (the layout of :data:`AGG_START`) with one more step
+    folded in: its batch loss (None when the step had none), global gradient norm and step."""
+    values = tf.stack([_NAN if loss is None else loss, total])
+    finite = tf.math.is_finite(values)
+    bad = tf.cast(tf.logical_not(finite), tf.float64)
+    extremes = tf.where(
+        tf.gather(finite, [0, 0, 1]), tf.gather(values, [0, 0, 1]) * _AGG_SIGNS, -_INF
+    )
+    firsts = tf.where(finite, _INF, step)
+    if loss is None:  # no loss seen in this train step: nothing to count for it
+        bad = bad * np.array([0.0, 1.0])
+        firsts = tf.where(np.array([True, False]), _INF, firsts)
+    counts = tf.concat([bad, np.array([1.0])], axis=0)
+    current = tf.concat([extremes, counts, firsts], axis=0)
+    return tf.where(
+        AGG_BY_MAX,
+        tf.maximum(old, current),
+        tf.where(AGG_BY_SUM, old + current, tf.minimum(old, current)),
+    )
+
+
+# ---- the record ----
+
+
+def statistics(
+    layers: Sequence[str],
+    *,
+    grads: Any = None,
+    learning_rate: float | None = None,
+    weights: Any = None,
+    loss: float | None = None,
+) -> dict[str, tuple[float, str]]:
+    """The values of one record, ``tag -> (value, kind)``, in the order every recorder writes
+    them (so that their records share a layout).
+
+    Args:
+        layers: The layer paths, in the order of the entries below.
+        grads: ``[global norm, (norm, zero fraction, non-finite count) per layer]``; a negative
+            norm marks a layer that got no gradient. None: no gradient statistics.
+        learning_rate: The step's learning rate, or None.
+        weights: ``[(weight norm, update norm) per layer]``, or None.
+        loss: The batch loss, or None.
+    """
+    layer = metadata.KIND_LAYER_STAT
+    glob = metadata.KIND_GLOBAL_STAT
+    values: dict[str, tuple[float, str]] = {}
+    if grads is not None:
+        values[metadata.global_tag("global_grad_norm")] = (float(grads[0]), glob)
+        for i, path in enumerate(layers):
+            norm, zero, nonfinite = grads[1 + 3 * i : 4 + 3 * i]
+            if norm < 0:
+                continue  # no gradient reached this layer in that step
+            values[metadata.layer_tag("grad_norm", path)] = (float(norm), layer)
+            values[metadata.layer_tag("zero_fraction", path)] = (float(zero), layer)
+            values[metadata.layer_tag("nonfinite", path)] = (float(nonfinite), layer)
+    if learning_rate is not None:
+        values[metadata.global_tag("learning_rate")] = (float(learning_rate), glob)
+    if weights is not None:
+        for i, path in enumerate(layers):
+            weight, delta = weights[2 * i : 2 + 2 * i]
+            values[metadata.layer_tag("weight_norm", path)] = (float(weight), layer)
+            if weight > 0 or not math.isfinite(weight):
+                values[metadata.layer_tag("update_ratio", path)] = (
+                    float(delta) / float(weight),  # Inf / Inf is NaN, without a warning
+                    layer,
+                )
+    if loss is not None:
+        values[metadata.global_tag("batch_loss")] = (float(loss), glob)
+    return values
+
+
+def aggregate_values(packed: Any) -> dict[str, tuple[float, str]]:
+    """The running aggregates (the layout of :data:`AGG_START`) as ``tag -> (value, kind)``.
+
+    A window without steps writes nothing; extremes are written only when some value of the
+    window was finite, the first non-finite steps only once there is one.
+    """
+    glob = metadata.KIND_GLOBAL_STAT
+    loss_max, neg_min, grad_max, loss_bad, grad_bad, steps, loss_first, grad_first = (
+        float(v) for v in packed[:8]
+    )
+    loss_min = -neg_min
+    if steps <= 0:
+        return {}
+    values: dict[str, tuple[float, str]] = {
+        metadata.global_tag("nonfinite_loss_count"): (loss_bad, glob),
+        metadata.global_tag("nonfinite_grad_count"): (grad_bad, glob),
+    }
+    if math.isfinite(loss_max):
+        values[metadata.global_tag("batch_loss_max")] = (loss_max, glob)
+        values[metadata.global_tag("batch_loss_min")] = (loss_min, glob)
+    if math.isfinite(grad_max):
+        values[metadata.global_tag("grad_norm_max")] = (grad_max, glob)
+    if math.isfinite(loss_first):
+        values[metadata.global_tag("first_nonfinite_loss_step")] = (loss_first, glob)
+    if math.isfinite(grad_first):
+        values[metadata.global_tag("first_nonfinite_grad_step")] = (grad_first, glob)
+    return values
