@@ -179,7 +179,9 @@ def run_info(
     while optimizer is not None:
         names.append(type(optimizer).__name__)
         optimizer = getattr(optimizer, "inner_optimizer", None)
-    optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
+    optimizer_name = ""
+    if names:
+        optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
     strategy_name = type(strategy).__name__
     if strategy_name.startswith("_Default"):
         strategy_name = "default"
@@ -192,7 +194,7 @@ def run_info(
         "interval": interval,
         "dense_steps": dense_steps,
         "activation_interval": activation_interval,
-        "optimizer": optimizer_name if names else "",
+        "optimizer": optimizer_name,
         "strategy": strategy_name,
         "mixed_precision": mixed,
         "script": script,
