@@ -816,19 +816,22 @@ def test_kill_9_loses_at_most_the_last_second_or_record(tmp_path: Path, cb_load_
     script = tmp_path / "train.py"
     script.write_text(_KILLED_SCRIPT)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "logs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "stalled"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "logs")],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line == "stalled", errors.read_text(errors="replace")[-3000:]
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
     # Mid-epoch, before any epoch end: the records up to step 60 (read at step 61) are on disk.
     run = cb_load_run(str(tmp_path / "logs" / "train"))
     steps = sorted(step for step, _ in run.values[metadata.global_tag("global_grad_norm")])
