@@ -864,9 +864,23 @@ class _GradientProbe:
 
     @contextlib.contextmanager
     def _keeping_batches(self) -> Any:
-        """While Keras builds our train functions, wraps its one-step function (which gets the
-        batch, outside any XLA cluster) so that a failing step's batch is kept."""
+        """While Keras builds our train functions, wraps what gets the batch so that a failing
+        step's batch is kept: without XLA the train step itself (one conditional keeps weights
+        and batch), under XLA Keras's one-step function around the compiled step."""
         nan, model = self.nan, self.model
+        if nan is not None and getattr(model, "jit_compile", None) is False:
+            # One graph: the train step keeps its batch in the conditional that keeps the
+            # weights. Keras takes the bound train_step when it makes the function.
+            had = vars(model).get("train_step")
+            object.__setattr__(model, "train_step", nan.wrap_train_step(model.train_step))
+            try:
+                yield
+            finally:
+                if had is None:
+                    vars(model).pop("train_step", None)
+                else:
+                    object.__setattr__(model, "train_step", had)
+            return
         convert = getattr(model, "_autoconvert_optionals", None)
         if nan is None or convert is None:
             if nan is not None:

@@ -158,6 +158,9 @@ class NanStash:
 
     def __init__(self, variables: Sequence[Any]) -> None:
         self.variables = list(variables)
+        # The batch of the train step being traced, when the step keeps it itself (no XLA:
+        # the step and its batch are one graph, and one conditional keeps weights and batch).
+        self._batch: list[Any] | None = None
         with tf.init_scope():
             # [state, step, loss was non-finite]
             self.meta = tf.Variable(
@@ -194,6 +197,7 @@ class NanStash:
             return
         # NaN or Inf in either makes the sum non-finite (Inf - Inf is NaN).
         finite = tf.math.is_finite(values[0] + values[1] if len(values) == 2 else values[0])
+        batch = self._batch
 
         def keep() -> Any:
             loss_bad = (
@@ -205,9 +209,16 @@ class NanStash:
                 kept.assign(tf.cast(variable.value, kept.dtype), read_value=False)
                 for kept, variable in zip(self.weights, self.variables, strict=True)
             ]
+            state = _WEIGHTS_KEPT
+            if batch is not None:
+                copies += [
+                    kept.assign(tensor, read_value=False)
+                    for kept, tensor in zip(self.data, batch, strict=True)
+                ]
+                state = _KEPT
             with tf.control_dependencies(copies):
                 self.meta.assign(
-                    tf.stack([tf.constant(_WEIGHTS_KEPT, tf.float64), step, loss_bad]),
+                    tf.stack([tf.constant(state, tf.float64), step, loss_bad]),
                     read_value=False,
                 )
             return tf.constant(True)
@@ -217,6 +228,23 @@ class NanStash:
             return tf.cond(armed, keep, lambda: tf.constant(False))
 
         tf.cond(finite, lambda: tf.constant(False), keep_the_first)
+
+    def wrap_train_step(self, train_step: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Wraps the model's train step (without XLA): the step's own conditional keeps the
+        batch with the weights, so a finite step runs one conditional, not two."""
+
+        def train_step_keeping_the_batch(data: Any) -> Any:
+            try:
+                self._batch = self._batch_variables(data)
+            except Exception as err:  # a tracing problem must not break the train step
+                self.unsupported = f"the batch could not be kept ({type(err).__name__}: {err})"
+            try:
+                return train_step(data)
+            finally:
+                self._batch = None
+
+        self.wrapped = True
+        return train_step_keeping_the_batch
 
     def wrap_step(self, step_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wraps Keras's one-step function: after the step, keep the batch if it failed."""
