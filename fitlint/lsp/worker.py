@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from fitlint.model import Config, Finding
@@ -181,6 +182,11 @@ class _Worker:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill(self) -> None:
+        """Ends the worker now, whatever it is doing."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
 
 class Workers:
     """At most ``size`` lint workers, started on demand and kept for the next job."""
@@ -189,6 +195,10 @@ class Workers:
         self.size = size
         self._idle: list[_Worker] = []
         self._busy = 0
+        self._running: set[_Worker] = set()
+        # Its own threads, not the loop's default executor: asyncio.run waits for those when
+        # the loop ends (stdin closed), which would wait for the running jobs to finish.
+        self._threads = ThreadPoolExecutor(size, thread_name_prefix="fitlint-lint")
         self._waiting: list[asyncio.Future[None]] = []
 
     def prestart(self) -> None:
@@ -226,12 +236,15 @@ class Workers:
         except WorkerDied:
             self._release(None)
             raise
-        job = loop.run_in_executor(None, worker.call, name, args)
+        self._running.add(worker)
+        job = loop.run_in_executor(self._threads, worker.call, name, args)
         job.add_done_callback(lambda done: self._release(worker, done))
         return await asyncio.shield(job)
 
     def _release(self, worker: _Worker | None, done: asyncio.Future[Any] | None = None) -> None:
         self._busy -= 1
+        if worker is not None:
+            self._running.discard(worker)
         died = (
             done is not None and not done.cancelled() and isinstance(done.exception(), WorkerDied)
         )
@@ -244,10 +257,14 @@ class Workers:
                 break
 
     def close(self) -> None:
-        """Stops every idle worker (a busy one ends when its job's pipe closes)."""
+        """Stops every idle worker and kills the busy ones: nobody waits for their answers,
+        and a job that never ends (a rule caught in a loop) would keep its worker forever."""
         for worker in self._idle:
             worker.stop()
         self._idle.clear()
+        for worker in self._running:
+            worker.kill()
+        self._threads.shutdown(wait=False)
 
 
 if __name__ == "__main__":

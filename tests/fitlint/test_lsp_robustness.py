@@ -424,3 +424,54 @@ def test_deeply_nested_documents_are_a_syntax_error_and_the_server_lives(
     assert diagnostic["code"] == "FL000" and message in diagnostic["message"]
     assert session.alive()
     assert not popups(session)
+
+
+# ============================================================================ a worker that hangs
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("ending", ["exit", "stdin-closed"])
+def test_a_hung_lint_worker_does_not_outlive_the_server(
+    session: LspClient, tmp_path: Path, ending: str
+) -> None:
+    """A job that never ends (a stopped worker stands for a rule caught in a loop) neither
+    keeps the server from ending nor is left behind by it."""
+    import os
+    import signal
+    import time
+
+    from test_lsp import _children
+
+    uri = (tmp_path / "train.py").as_uri()
+    session.open(uri, "import keras\n")
+    assert session.diagnostics(uri, version=1) == []
+    workers = _children(session.proc.pid)
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        session.change(uri, 2, SYNTAX_BROKEN)  # its lint never answers
+        assert session.alive()
+        if ending == "exit":
+            session.notify("exit")
+        else:
+            assert session.proc.stdin is not None
+            session.proc.stdin.close()
+        assert session.proc.wait(TIMEOUT) == 1
+        deadline = time.monotonic() + TIMEOUT
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_alive, workers))
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
