@@ -11,6 +11,7 @@ whose last lint is stale waits for the lint of its current text.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -63,6 +64,9 @@ class _Snapshot:
     # Per linted document (the document itself, or each code cell): uri, version, number.
     targets: list[tuple[str, int | None, int]] = field(default_factory=list)
     cells: list[tuple[str, bool]] = field(default_factory=list)
+    # The notebook's cells that are not linted (Markdown, another language): their
+    # diagnostics, if a cell was code before, are cleared.
+    others: list[str] = field(default_factory=list)
 
 
 def _config_for(path: str | None) -> Config:
@@ -364,6 +368,9 @@ class FitlintService:
                 cell_findings = grouped.get(number, [])
                 source = snapshot.cells[number - 1][0]
                 self._store(uri, version, source, snapshot, cell_findings)
+            for uri in snapshot.others:  # a code cell turned Markdown keeps no diagnostics
+                if self._linted.pop(unquote(uri), None) is not None:
+                    self._publish(uri, None, [])
         else:
             (uri, version, _), source = snapshot.targets[0], snapshot.texts[0]
             self._store(uri, version, source, snapshot, findings)
@@ -416,6 +423,8 @@ class FitlintService:
             snapshot.cells.append((doc.source if doc is not None else "", code))
             if code:
                 snapshot.targets.append((doc.uri, doc.version, number))
+            elif doc is not None:
+                snapshot.others.append(doc.uri)
         snapshot.texts = tuple(text for text, _ in snapshot.cells)
         return snapshot
 
@@ -506,7 +515,9 @@ class FitlintService:
                 return None
             linted = self._linted.get(unquote(uri))
             if linted is not None and linted.source == doc.source:
-                return linted
+                # The same text may have a newer version (an undo, a change that changes
+                # nothing): edits carry the current one, or the editor refuses them.
+                return dataclasses.replace(linted, version=doc.version)
             notebook = self.server.workspace.get_notebook_document(cell_uri=unquote(uri))
             if notebook is not None:
                 key: Key = ("nb", unquote(notebook.uri))

@@ -531,6 +531,32 @@ def test_a_slow_document_does_not_hold_up_a_hover_on_another(
     assert session.stop() == 0
 
 
+def test_a_code_action_after_a_change_that_keeps_the_text_has_the_new_version(
+    session: LspClient, tmp_path: Path
+) -> None:
+    example = _example(fixable=True)
+    if example is None:
+        pytest.skip("no registered default rule has a fixable example")
+    code, text, _ = example
+    text += _slow_text()  # the lint of version 2 is still running when the request comes
+    uri = _file_uri(tmp_path)
+    session.open(uri, text)
+    diag = next(d for d in session.diagnostics(uri, version=1) if d["code"] == code)
+    session.change(uri, 2, text)  # a change that changes nothing (an undo) is a new version
+    actions = session.result(
+        "textDocument/codeAction",
+        {
+            "textDocument": {"uri": uri},
+            "range": diag["range"],
+            "context": {"diagnostics": [diag], "only": ["quickfix"]},
+        },
+    )
+    assert actions
+    versions = {c["textDocument"]["version"] for a in actions for c in a["edit"]["documentChanges"]}
+    assert versions == {2}  # an edit for version 1 is refused by the editor
+    assert session.stop() == 0
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -716,6 +742,40 @@ def test_notebook_cells_get_their_own_diagnostics(client: LspClient, tmp_path: P
         "notebookDocument/didClose",
         {"notebookDocument": {"uri": nb}, "cellTextDocuments": [{"uri": u} for u in cells]},
     )
+    assert client.stop() == 0
+
+
+def test_a_code_cell_turned_markdown_loses_its_diagnostics(
+    client: LspClient, tmp_path: Path
+) -> None:
+    client.initialize({**CAPABILITIES, "notebookDocument": {"synchronization": {}}})
+    nb = (tmp_path / "train.ipynb").as_uri()
+    cells = [f"vscode-notebook-cell:{tmp_path}/train.ipynb#c{i}" for i in range(2)]
+    texts = ["import keras\n", "model = keras.Sequential()\nmodel.fit(x, y\n"]
+    client.notify(
+        "notebookDocument/didOpen",
+        {
+            "notebookDocument": {
+                "uri": nb,
+                "notebookType": "jupyter-notebook",
+                "version": 1,
+                "cells": [{"kind": 2, "document": u} for u in cells],
+            },
+            "cellTextDocuments": [
+                {"uri": u, "languageId": "python", "version": 1, "text": t}
+                for u, t in zip(cells, texts, strict=True)
+            ],
+        },
+    )
+    assert [d["code"] for d in client.diagnostics(cells[1], version=1)] == ["FL000"]
+    client.notify(
+        "notebookDocument/didChange",
+        {
+            "notebookDocument": {"uri": nb, "version": 2},
+            "change": {"cells": {"data": [{"kind": 1, "document": cells[1]}]}},
+        },
+    )
+    assert client.diagnostics(cells[1], version=None) == []
     assert client.stop() == 0
 
 
