@@ -2,9 +2,11 @@
 
 libcst's parser and fitlint's analyses hold the GIL (a 1 MB file holds it for seconds), so a
 thread would not free the server's event loop: each lint runs in a worker process instead.
-A worker is ``python -m fitlint.lsp.worker``. It reads jobs from its stdin and writes each
-result to its stdout, as length-prefixed pickles (both ends are this module), and ends when
-its stdin closes: a server that dies, however it dies, takes its workers with it.
+A worker is a Python process that runs :func:`main` (with the server's fitlint first on its
+path, not the editor's working directory). It reads jobs from its stdin and writes each
+result to its stdout, as length-prefixed pickles (both ends are this module). It ends when its
+stdin closes, and, busy in a job, within a second of its server's end: a server that dies,
+however it dies, takes its workers with it.
 
 :class:`Workers` is the server's side: at most ``size`` workers, each running one job at a
 time; a worker that dies (a crash in the native parser) fails its job and is replaced by the
@@ -20,6 +22,8 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
@@ -133,13 +137,33 @@ def serve(jobs_in: IO[bytes], results_out: IO[bytes]) -> None:
         _write_frame(results_out, answer)
 
 
+def _end_with_the_server(parent: int) -> None:
+    """Ends this worker when the server that started it is gone, even in the middle of a job
+    that never ends (a busy worker notices a closed pipe only when it next reads)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def main() -> int:
     """The worker process: frames on the real stdout, anything printed goes to stderr."""
+    threading.Thread(target=_end_with_the_server, args=(os.getppid(),), daemon=True).start()
     results_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
+    with contextlib.suppress(OSError, KeyboardInterrupt):  # the server went away mid-write
         serve(sys.stdin.buffer, results_out)
     return 0
+
+
+# The worker imports the fitlint the server runs, never a module of the editor's working
+# directory: ``python -m`` would put that directory first on sys.path, where a project's own
+# ``types.py`` or ``tokenize.py`` shadows the standard library.
+_FITLINT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_START = (
+    f"import sys; sys.path[0] = {_FITLINT_ROOT!r}; "
+    "from fitlint.lsp.worker import main; raise SystemExit(main())"
+)
 
 
 # --------------------------------------------------------------------------- the server's side
@@ -149,7 +173,7 @@ class _Worker:
     def __init__(self) -> None:
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "fitlint.lsp.worker"],
+                [sys.executable, "-c", _START],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )

@@ -9,6 +9,7 @@ pop-up, and the server keeps answering afterwards.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -475,3 +476,59 @@ def test_a_hung_lint_worker_does_not_outlive_the_server(
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_busy_lint_worker_ends_soon_after_the_server_is_killed(
+    session: LspClient, tmp_path: Path
+) -> None:
+    """kill -9 of the server in the middle of a long lint: the worker, busy and so not reading
+    its closed pipe, notices within seconds that its server is gone, long before its job
+    would end."""
+    import os
+    import signal
+    import time
+
+    from test_lsp import _children, _slow_text
+
+    small = (tmp_path / "small.py").as_uri()
+    session.open(small, "import keras\n")
+    assert session.diagnostics(small, version=1) == []
+    workers = _children(session.proc.pid)
+    assert workers
+    big = (tmp_path / "big.py").as_uri()
+    session.open(big, _slow_text() * 3)  # seconds of linting
+    time.sleep(0.5)  # the job has reached a worker
+    session.proc.send_signal(signal.SIGKILL)
+    session.proc.wait(TIMEOUT)
+    try:
+        deadline = time.monotonic() + 4.0
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_alive, workers))
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_editors_working_directory_does_not_shadow_the_workers_standard_library(
+    tmp_path: Path,
+) -> None:
+    """A project holding its own ``struct.py`` (or ``types.py``...): the server started by an
+    editor in that directory still lints, its workers import the standard library."""
+    import shutil
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "struct.py").write_text("raise SystemExit('the project shadowed struct')\n")
+    command = shutil.which("fitlint", path=str(Path(sys.executable).parent))
+    assert command is not None
+    client = LspClient([command, "server"], tmp_path / "server.log", cwd=project)
+    try:
+        client.initialize()
+        uri = (project / "train.py").as_uri()
+        client.open(uri, SYNTAX_BROKEN)
+        assert [d["code"] for d in client.diagnostics(uri, version=1)] == ["FL000"]
+    finally:
+        client.close()
