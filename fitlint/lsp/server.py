@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from fitlint import __version__
 from fitlint.lsp.protocol import server_classes
 from fitlint.lsp.service import DEFAULT_DEBOUNCE_MS, FitlintService
+from fitlint.lsp.worker import TIMEOUT_S, Workers
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -41,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {DEFAULT_DEBOUNCE_MS})",
     )
     p.add_argument(
+        "--lint-timeout",
+        type=float,
+        default=TIMEOUT_S,
+        metavar="SECONDS",
+        help="stop a lint that runs longer than SECONDS plus a minute per MB of text "
+        f"(default: {TIMEOUT_S:.0f})",
+    )
+    p.add_argument(
         "--log-file",
         metavar="PATH",
         help="write the server's log to PATH (default: warnings to stderr)",
@@ -55,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def create_server(debounce_ms: int = DEFAULT_DEBOUNCE_MS) -> tuple[LanguageServer, FitlintService]:
+def create_server(
+    debounce_ms: int = DEFAULT_DEBOUNCE_MS, lint_timeout: float = TIMEOUT_S
+) -> tuple[LanguageServer, FitlintService]:
     """Builds the pygls server with every fitlint handler registered.
 
     Every incoming message is checked as :func:`fitlint.lsp.protocol.server_classes`
@@ -83,7 +95,7 @@ def create_server(debounce_ms: int = DEFAULT_DEBOUNCE_MS) -> tuple[LanguageServe
             save=True,
         ),
     )
-    service = FitlintService(server, debounce_ms)
+    service = FitlintService(server, debounce_ms, Workers(timeout=lint_timeout))
     service.register()
     return server, service
 
@@ -97,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     if args.debounce < 0:
         sys.stderr.write("fitlint server: error: --debounce must be at least 0\n")
+        return _EXIT_USAGE
+    if not math.isfinite(args.lint_timeout) or args.lint_timeout <= 0:
+        sys.stderr.write("fitlint server: error: --lint-timeout must be a number above 0\n")
         return _EXIT_USAGE
     try:
         import lsprotocol  # noqa: F401
@@ -123,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.addHandler(handler)
     root.setLevel(level)
 
-    server, service = create_server(args.debounce)
+    server, service = create_server(args.debounce, args.lint_timeout)
     service.workers.prestart()  # it imports the rules and warms up while the session begins
     try:
         server.start_io()

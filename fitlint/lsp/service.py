@@ -526,9 +526,17 @@ class FitlintService:
             else:
                 return None
             self._cancel(key)
+            waited_for = doc.source
             await asyncio.shield(self._lint_now(key))
             if key in self._running:  # it lints once more for a newer text: wait for it too
                 await asyncio.shield(self._running[key])
+            current = self._document(uri)
+            if current is not None and current.source == waited_for:
+                break  # the lint of this very text failed (logged): no answer, no second try
+        linted = self._linted.get(unquote(uri))
+        doc = self._document(uri)
+        if linted is not None and doc is not None and linted.source == doc.source:
+            return dataclasses.replace(linted, version=doc.version)
         return None
 
     # ----------------------------------------------------------------- code actions

@@ -212,11 +212,37 @@ class _Worker:
             self.proc.kill()
 
 
-class Workers:
-    """At most ``size`` lint workers, started on demand and kept for the next job."""
+class JobTimedOut(WorkerDied):
+    """The job ran past its time; its worker was stopped (a rule caught in a loop)."""
 
-    def __init__(self, size: int = 2) -> None:
+
+#: A job may run this long, plus ``TIMEOUT_PER_MB`` per megabyte of its text, before its
+#: worker is stopped: a 5 MB file lints in under a minute on a 2-core machine.
+TIMEOUT_S = 120.0
+TIMEOUT_PER_MB = 60.0
+
+
+def _text_megabytes(args: tuple[Any, ...]) -> float:
+    text = args[0] if args else ""
+    if isinstance(text, str):
+        return len(text) / 1e6
+    if isinstance(text, (list, tuple)):  # a notebook's cells
+        return sum(len(t) for t, *_ in text if isinstance(t, str)) / 1e6
+    return 0.0
+
+
+class Workers:
+    """At most ``size`` lint workers, started on demand and kept for the next job.
+
+    Args:
+        size: How many workers at most.
+        timeout: A job's time limit in seconds, plus ``TIMEOUT_PER_MB`` per megabyte of its
+            text; past it the worker is stopped and the job fails (``JobTimedOut``).
+    """
+
+    def __init__(self, size: int = 2, timeout: float = TIMEOUT_S) -> None:
         self.size = size
+        self.timeout = timeout
         self._idle: list[_Worker] = []
         self._busy = 0
         self._running: set[_Worker] = set()
@@ -239,10 +265,13 @@ class Workers:
 
         Raises:
             WorkerDied: When the worker ended before it answered.
+            JobTimedOut: When the job ran past its time (its worker is stopped).
             JobFailed: When the job raised in the worker.
         """
         try:
             return await self._run_once(name, args)
+        except JobTimedOut:
+            raise  # it would run past its time again
         except WorkerDied:  # an idle worker may have been killed: once more on a new one
             return await self._run_once(name, args)
 
@@ -263,7 +292,12 @@ class Workers:
         self._running.add(worker)
         job = loop.run_in_executor(self._threads, worker.call, name, args)
         job.add_done_callback(lambda done: self._release(worker, done))
-        return await asyncio.shield(job)
+        limit = self.timeout + TIMEOUT_PER_MB * _text_megabytes(args)
+        done, _ = await asyncio.wait({job}, timeout=limit)
+        if not done:
+            worker.proc.kill()  # its call then fails, and the worker is not used again
+            raise JobTimedOut(f"the lint ran for more than {limit:.0f} s and was stopped")
+        return job.result()
 
     def _release(self, worker: _Worker | None, done: asyncio.Future[Any] | None = None) -> None:
         self._busy -= 1

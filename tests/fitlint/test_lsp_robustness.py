@@ -532,3 +532,40 @@ def test_the_editors_working_directory_does_not_shadow_the_workers_standard_libr
         assert [d["code"] for d in client.diagnostics(uri, version=1)] == ["FL000"]
     finally:
         client.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_lint_that_runs_past_its_time_is_stopped_and_the_next_one_runs(
+    tmp_path: Path,
+) -> None:
+    """A job that never answers (a stopped worker stands for a rule caught in a loop): past
+    ``--lint-timeout`` its worker is stopped, the log says so, a hover gets its answer, and
+    the next change is linted by a new worker."""
+    import os
+    import signal
+    import time
+
+    from test_lsp import _children
+
+    client = LspClient([*SERVER, "--lint-timeout", "1"], tmp_path / "server.log")
+    try:
+        client.initialize()
+        uri = (tmp_path / "train.py").as_uri()
+        client.open(uri, "import keras\n")
+        assert client.diagnostics(uri, version=1) == []
+        workers = _children(client.proc.pid)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        client.change(uri, 2, SYNTAX_BROKEN)
+        began = time.monotonic()
+        hover = client.call(
+            "textDocument/hover",
+            {"textDocument": {"uri": uri}, "position": {"line": 2, "character": 0}},
+        )
+        assert "result" in hover and time.monotonic() - began < TIMEOUT
+        assert logged(client, "ran for more than", "stopped")
+        assert not any(map(_alive, workers))
+        client.change(uri, 3, SYNTAX_BROKEN + "\n")
+        assert [d["code"] for d in client.diagnostics(uri, version=3)] == ["FL000"]
+    finally:
+        client.close()

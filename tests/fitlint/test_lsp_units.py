@@ -194,6 +194,9 @@ def test_hover_markdown_of_an_unknown_code_still_links() -> None:
     [
         pytest.param(["--debounce", "-5"], "--debounce must be at least 0", id="negative"),
         pytest.param(["--log-file", "/nonexistent/dir/x.log"], "cannot write", id="log-file"),
+        pytest.param(["--lint-timeout", "0"], "--lint-timeout must be", id="zero-timeout"),
+        pytest.param(["--lint-timeout", "nan"], "--lint-timeout must be", id="nan-timeout"),
+        pytest.param(["--lint-timeout=-inf"], "--lint-timeout must be", id="negative-timeout"),
     ],
 )
 def test_bad_server_options_are_one_line_errors(
