@@ -44,7 +44,6 @@ import tensorflow as tf
 
 from tb_fitdiag import metadata
 from tb_fitdiag.gradient_stats import (
-    AGG_KEEP,
     AGG_START,
     DEFAULT_INTERVAL,
     DENSE_STEPS,
@@ -62,6 +61,7 @@ from tb_fitdiag.gradient_stats import (
     is_chief,
     layer_groups,
     next_record_after,
+    read_and_restart,
     run_info,
     statistics,
 )
@@ -790,12 +790,7 @@ class _GradientProbe:
         self._traced_loss: Any = None
 
     def _read_and_restart_aggregates(self) -> Any:
-        values = self.agg.read_value()
-        with tf.control_dependencies([values]):
-            # The first non-finite steps are kept: they are facts of the whole run.
-            restart = self.agg.assign(tf.where(AGG_KEEP, values, AGG_START))
-        with tf.control_dependencies([restart]):
-            return tf.identity(values)
+        return read_and_restart(self.agg)
 
     def _read_and_restart(self) -> Any:
         packed = tf.concat(

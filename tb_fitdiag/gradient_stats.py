@@ -297,6 +297,16 @@ def grad_entries(
     return total, entries
 
 
+def read_and_restart(agg: Any) -> Any:
+    """The running aggregates in ``agg`` (the layout of :data:`AGG_START`), which then start
+    again; the first non-finite steps are kept: they are facts of the whole run."""
+    values = agg.read_value()
+    with tf.control_dependencies([values]):
+        restart = agg.assign(tf.where(AGG_KEEP, values, AGG_START))
+    with tf.control_dependencies([restart]):
+        return tf.identity(values)
+
+
 def fold_aggregates(old: Any, loss: Any, total: Any, step: Any) -> Any:
     """The running aggregates ``old`` (the layout of :data:`AGG_START`) with one more step
     folded in: its batch loss (None when the step had none), global gradient norm and step."""

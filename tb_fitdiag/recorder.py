@@ -28,7 +28,6 @@ import tensorflow as tf
 
 from tb_fitdiag import metadata
 from tb_fitdiag.gradient_stats import (
-    AGG_KEEP,
     AGG_START,
     DENSE_STEPS,
     FLUSH_SECONDS,
@@ -44,6 +43,7 @@ from tb_fitdiag.gradient_stats import (
     is_chief,
     layer_groups,
     next_record_after,
+    read_and_restart,
     run_info,
     statistics,
 )
@@ -442,11 +442,7 @@ class Recorder:
 
     def _read_aggregates(self) -> Any:
         """The running aggregates, restarted (the first non-finite steps are kept)."""
-        values = self._agg.read_value()
-        with tf.control_dependencies([values]):
-            restart = self._agg.assign(tf.where(AGG_KEEP, values, AGG_START))
-        with tf.control_dependencies([restart]):
-            return tf.identity(values)
+        return read_and_restart(self._agg)
 
 
 def _tensor(variable: Any) -> Any:
