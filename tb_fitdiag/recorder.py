@@ -142,7 +142,8 @@ class Recorder:
         self._agg: Any = None
         self._writers: RunWriters | None = None
         self._finalizer: Any = None
-        self._fold_fn = tf.function(self._fold_step, autograph=False, reduce_retracing=True)
+        self._fold_fn = tf.function(self._fold_step, autograph=False)
+        self._fold_concrete: dict[Any, Any] = {}
         self._stats_fn = tf.function(self._stats_step, autograph=False, reduce_retracing=True)
         self._delta_fn = tf.function(self._delta_step, autograph=False, reduce_retracing=True)
         self._read_agg_fn = tf.function(self._read_aggregates, autograph=False)
@@ -274,7 +275,7 @@ class Recorder:
         step_t = tf.constant(float(step), tf.float64)
         if step < self._next_record:
             if pairs:
-                self._fold_fn(loss_t, [g for g, _ in pairs], step_t)
+                self._fold(loss_t, [tf.convert_to_tensor(g) for g, _ in pairs], step_t)
                 self._agg_steps += 1
             return False
         self._next_record = next_record_after(step, self._interval, dense=self.interval is None)
@@ -406,6 +407,18 @@ class Recorder:
                 self._writers.flush()
 
     # ---- graph side: compiled once per structure of the gradients ----
+
+    def _fold(self, loss: Any, grads: list[Any], step: Any) -> None:
+        """Folds a step that records nothing into the aggregates, through the concrete
+        function of its signature (a call without tf.function's argument matching costs
+        half as much: this is the cost of every step of the loop)."""
+        key = (loss is None, tuple((g.dtype, tuple(g.shape)) for g in grads))
+        concrete = self._fold_concrete.get(key)
+        if concrete is None:
+            concrete = self._fold_concrete[key] = self._fold_fn.get_concrete_function(
+                loss, grads, step
+            )
+        concrete(loss, grads, step)
 
     def _fold_step(self, loss: Any, grads: list[Any], step: Any) -> None:
         self._agg.assign(fold_aggregates(self._agg.read_value(), loss, global_norm(grads), step))
