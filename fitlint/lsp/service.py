@@ -396,14 +396,16 @@ class FitlintService:
 
     # ----------------------------------------------------------------- linting
 
-    def _snapshot(self, key: Key) -> _Snapshot | None:
-        """The texts a lint of ``key`` reads now, with the configuration of its path."""
+    def _snapshot(self, key: Key, *, configured: bool = True) -> _Snapshot | None:
+        """The texts a lint of ``key`` reads now, with the configuration of its path (the
+        defaults unless ``configured``)."""
         if key[0] == "doc":
             doc = self._document(key[1])
             if doc is None or not _is_python(doc.uri, doc.language_id):
                 return None
             path = doc.path or doc.uri
-            snapshot = _Snapshot(path, self._config(path, key[1]), (doc.source,))
+            config = self._config(path, key[1]) if configured else Config()
+            snapshot = _Snapshot(path, config, (doc.source,))
             snapshot.targets.append((doc.uri, doc.version, 0))
             return snapshot
         from lsprotocol import types
@@ -412,7 +414,7 @@ class FitlintService:
         if notebook is None:
             return None
         path = _uri_to_path(notebook.uri)
-        snapshot = _Snapshot(path, self._config(path, key[1]), ())
+        snapshot = _Snapshot(path, self._config(path, key[1]) if configured else Config(), ())
         for number, cell in enumerate(notebook.cells, start=1):
             doc = self._document(cell.document)
             code = (
@@ -429,7 +431,7 @@ class FitlintService:
         return snapshot
 
     def _snapshot_texts(self, key: Key) -> tuple[str, ...] | None:
-        snapshot = self._snapshot(key)
+        snapshot = self._snapshot(key, configured=False)  # no configuration read for a compare
         return snapshot.texts if snapshot is not None else None
 
     def _config(self, path: str, uri: str) -> Config:
@@ -448,16 +450,15 @@ class FitlintService:
         job, text = (
             ("lint_cells", snapshot.cells) if key[0] == "nb" else ("lint", snapshot.texts[0])
         )
-        args = (text,)
         try:
             try:
-                findings, error = await self.workers.run(job, *args, snapshot.path, snapshot.config)
+                findings, error = await self.workers.run(job, text, snapshot.path, snapshot.config)
             except JobFailed as err:
-                if not str(err).startswith("ConfigError"):
+                if err.kind != "ConfigError":
                     raise
-                self._config_error(uri, str(err).partition(": ")[2])
+                self._config_error(uri, err.detail)
                 snapshot.config = Config()
-                findings, error = await self.workers.run(job, *args, snapshot.path, Config())
+                findings, error = await self.workers.run(job, text, snapshot.path, Config())
         except (WorkerDied, JobFailed) as err:
             self._log(f"fitlint: cannot lint {uri}: {err}")
             return None

@@ -48,7 +48,13 @@ class WorkerDied(Exception):
 
 
 class JobFailed(Exception):
-    """The job raised in the worker; the message names the error."""
+    """The job raised in the worker: ``kind`` is the error's class name (``ConfigError``),
+    ``detail`` its message."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
 
 
 # --------------------------------------------------------------------------- jobs
@@ -121,7 +127,7 @@ def _write_frame(stream: IO[bytes], value: Any) -> None:
 
 def serve(jobs_in: IO[bytes], results_out: IO[bytes]) -> None:
     """Answers jobs until ``jobs_in`` closes: each ``(name, args)`` gets ``(True, value)`` or
-    ``(False, "Error: message")``."""
+    ``(False, (error class name, message))``."""
     from fitlint import api
 
     api.lint_source(_WARM_UP, "<warm-up>", Config(select=("ALL",)))
@@ -133,7 +139,7 @@ def serve(jobs_in: IO[bytes], results_out: IO[bytes]) -> None:
         try:
             answer: tuple[bool, Any] = (True, _JOBS[name](*args))
         except Exception as err:  # the worker outlives any bug in a lint
-            answer = (False, f"{type(err).__name__}: {err}")
+            answer = (False, (type(err).__name__, str(err)))
         _write_frame(results_out, answer)
 
 
@@ -191,7 +197,7 @@ class _Worker:
             code = self.proc.poll()
             raise WorkerDied(f"the lint worker ended (exit code {code})") from err
         if not ok:
-            raise JobFailed(value)
+            raise JobFailed(*value)
         return value
 
     def stop(self) -> None:
