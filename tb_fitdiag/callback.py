@@ -50,10 +50,9 @@ from tb_fitdiag.gradient_stats import (
     FLUSH_SECONDS,
     MIN_RECORDS,  # noqa: F401 (the callback's schedule: read here by tests and benchmarks)
     aggregate_values,
-    as_float,
     auto_interval,
-    current_learning_rate,
     dense,
+    epoch_scalars,
     fold_aggregates,
     global_norm,
     grad_entries,
@@ -433,7 +432,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         writers = self._writers
         if writers is None:
             return
-        train, validation = self._epoch_scalars(logs)
+        train, validation = epoch_scalars(logs, self.model.optimizer)
         if self.write_scalars and not self._keras_tensorboard_beside:
             for name, number in train.items():
                 writers.train.scalar(f"epoch_{name}", number, epoch_step)
@@ -591,23 +590,6 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 sys.stdout.write(prefix + line + "\n")
                 sys.stdout.flush()
                 mid_line = False
-
-    def _epoch_scalars(self, logs: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
-        """``(train, validation)`` epoch scalars from Keras's logs, the learning rate added."""
-        train: dict[str, float] = {}
-        validation: dict[str, float] = {}
-        for name, value in logs.items():
-            number = as_float(value)
-            if number is None:
-                continue
-            if name.startswith("val_"):
-                validation[name[4:]] = number
-            else:
-                train[name] = number
-        lr = current_learning_rate(self.model.optimizer)
-        if lr is not None and "learning_rate" not in train:
-            train["learning_rate"] = lr
-        return train, validation
 
     def _run_info(self, model: Any, strategy: Any) -> metadata.RunInfo:
         return run_info(

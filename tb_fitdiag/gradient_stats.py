@@ -230,6 +230,27 @@ def current_learning_rate(optimizer: Any) -> float | None:
     return as_float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
+def epoch_scalars(
+    logs: dict[str, Any], optimizer: Any
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``(train, validation)`` epoch scalars from an epoch's logs (numbers or scalar
+    tensors; ``val_*`` to validation, without the prefix), the learning rate added."""
+    train: dict[str, float] = {}
+    validation: dict[str, float] = {}
+    for name, value in logs.items():
+        number = as_float(keras.ops.convert_to_numpy(value))
+        if number is None:
+            continue
+        if name.startswith("val_"):
+            validation[name[4:]] = number
+        else:
+            train[name] = number
+    rate = current_learning_rate(optimizer)
+    if rate is not None and "learning_rate" not in train:
+        train["learning_rate"] = rate
+    return train, validation
+
+
 def as_float(value: Any) -> float | None:
     """A scalar as a float; None for anything else."""
     try:

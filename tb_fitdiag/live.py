@@ -100,6 +100,11 @@ class _Growing:
         self._values[:, self._size] = row
         self._size += 1
 
+    @property
+    def ordered(self) -> bool:
+        """Whether the steps arrived ascending (the callback's step only moves on)."""
+        return self._sorted
+
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)``: read-only views, values one row per series, valid until the
         next append."""
@@ -115,7 +120,7 @@ class _Growing:
 
     def series(self) -> Series:
         """The first (for a single series, the only) series."""
-        return _series(*self.points(), 0, self._sorted)
+        return _series(*self.points(), 0, self.ordered)
 
 
 def _series(steps: np.ndarray, values: np.ndarray, row: int, ordered: bool) -> Series:
@@ -170,7 +175,7 @@ class LiveRun:
         for tags, table in self.tables.items():
             steps, values = table.points()
             for row, tag in enumerate(tags):
-                parts.setdefault(tag, []).append(_series(steps, values, row, table._sorted))
+                parts.setdefault(tag, []).append(_series(steps, values, row, table.ordered))
         for tag, pieces in parts.items():
             parsed = _parsed_tag(tag)
             if parsed is None:

@@ -32,10 +32,10 @@ from tb_fitdiag.gradient_stats import (
     DENSE_STEPS,
     FLUSH_SECONDS,
     aggregate_values,
-    as_float,
     auto_interval,
     current_learning_rate,
     dense,
+    epoch_scalars,
     fold_aggregates,
     global_norm,
     grad_entries,
@@ -373,19 +373,7 @@ class Recorder:
         writers = self._writers
         if writers is None:
             return
-        train: dict[str, float] = {}
-        validation: dict[str, float] = {}
-        for name, value in logs.items():
-            number = as_float(keras.ops.convert_to_numpy(value))
-            if number is None:
-                continue
-            if name.startswith("val_"):
-                validation[name[4:]] = number
-            else:
-                train[name] = number
-        rate = current_learning_rate(self.optimizer)
-        if rate is not None and "learning_rate" not in train:
-            train["learning_rate"] = rate
+        train, validation = epoch_scalars(logs, self.optimizer)
         for name, number in train.items():
             writers.train.scalar(f"epoch_{name}", number, epoch)
         for name, number in validation.items():
