@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_callback import _data
 
 from tb_fitdiag import metadata
 
@@ -21,13 +22,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 ROOT = Path(__file__).resolve().parents[2]
 LR = 0.05
-
-
-def _data(n: int = 64, features: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, features)).astype("float32")
-    y = (x @ rng.normal(size=(features, 1))).astype("float32")
-    return x, y
 
 
 def _mlp(keras: Any, features: int = 6) -> Any:
