@@ -428,11 +428,15 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         epoch_step = max(epoch, self._state.next_epoch)
         self._state.next_epoch = epoch_step + 1
         self._epoch = epoch_step
+        if self._probe is not None:
+            self._probe.rate = None
         self._collect_aggregates()
         writers = self._writers
         if writers is None:
             return
-        train, validation = epoch_scalars(logs, self.model.optimizer)
+        # The learning rate came with the read of the aggregates (else it is read here).
+        rate = self._probe.rate if self._probe is not None else None
+        train, validation = epoch_scalars(logs, self.model.optimizer, learning_rate=rate)
         if self.write_scalars and not self._keras_tensorboard_beside:
             for name, number in train.items():
                 writers.train.scalar(f"epoch_{name}", number, epoch_step)
@@ -517,7 +521,6 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if stash is not None:
             if not stash.pending:
                 return
-            stash.handled = True
             try:
                 document = locate(self.model, stash, self._groups)
             except Exception as err:  # the replay must never break training
@@ -526,6 +529,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     "loss" if float(stash.state[2]) > 0 else "gradient",
                     f"the replay failed: {type(err).__name__}: {err}".splitlines()[0],
                 )
+            stash.done()
         else:
             first = _first_nonfinite(values)
             if first is None:
@@ -736,20 +740,15 @@ class _GradientProbe:
                     trainable=False,
                     name="fitdiag_ring",
                 )
-            # The first failing step's weights and batch, kept for a replay (one device only).
-            self.nan: NanStash | None = None
-            self.nan_unavailable: str | None = None
-            if locate and self.ring is not None:
-                self.nan = NanStash([v for _, variables in groups for v in variables])
-            elif locate:
-                self.nan_unavailable = (
-                    f"{type(self.strategy).__name__} runs each batch on several replicas"
-                )
             self._ring_seen = -1.0  # the last step folded from the ring
             self._ring_firsts = np.array([np.inf, np.inf])  # first non-finite loss, grad steps
             # One call reads everything (aggregated across replicas) and restarts the
             # aggregates: one op, not five.
-            self._read_all = tf.function(self._read_and_restart)
+            # Called through its concrete function (traced at the first read): a third of
+            # the cost of tf.function's call.
+            self._read_all = tf.function(self._read_and_restart, autograph=False)
+            self._read_concrete: Any = None
+            self.rate: float | None = None  # the learning rate, as of the last read
             self.snapshots = [
                 [
                     tf.Variable(
@@ -763,6 +762,19 @@ class _GradientProbe:
                 ]
                 for _, variables in groups
             ]
+            # The first failing step's batch, kept for a replay on the last finite weights (the
+            # snapshots, frozen until it is located): one device only.
+            self.nan: NanStash | None = None
+            self.nan_unavailable: str | None = None
+            if locate and self.ring is not None:
+                self.nan = NanStash(
+                    [v for _, variables in groups for v in variables],
+                    [b for buffers in self.snapshots for b in buffers],
+                )
+            elif locate:
+                self.nan_unavailable = (
+                    f"{type(self.strategy).__name__} runs each batch on several replicas"
+                )
         # The recording's graph-side work as nested functions: traced once, then called by
         # every trace of the recording train function. The few operations of every step (the
         # running aggregates) are built inline: a function call per step costs more than they.
@@ -770,13 +782,16 @@ class _GradientProbe:
         self._snapshot_fn = tf.function(self._snapshot, autograph=False)
         self._updates_fn = tf.function(self._record_updates, autograph=False)
         self._traced_loss: Any = None
+        self._traced_copied: Any = None  # the trace's weight copy (whether it copied)
 
     def _read_and_restart_aggregates(self) -> Any:
         return read_and_restart(self.agg)
 
     def _read_and_restart(self) -> Any:
+        rate = tf.reshape(tf.cast(self.inner.learning_rate, tf.float64), [1])
         packed = tf.concat(
-            [self.grads.read_value(), self.updates.read_value(), self.loss.read_value()], axis=0
+            [self.grads.read_value(), self.updates.read_value(), self.loss.read_value(), rate],
+            axis=0,
         )
         if self.ring is not None:
             parts = [packed, tf.reshape(self.ring.read_value(), [-1])]
@@ -922,18 +937,26 @@ class _GradientProbe:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the
         aggregates."""
         if self.ring is not None:
-            packed = np.asarray(self._read_all())
+            packed = np.asarray(self._read_once())
         else:
             with self.strategy.scope():
-                packed = np.asarray(self._read_all())
+                packed = np.asarray(self._read_once())
         a = int(self.grads.shape[0])
         b = a + int(self.updates.shape[0])
         c = b + int(self.loss.shape[0])
         if self.nan is not None:
             self.nan.note(packed[-3:])
             packed = packed[:-3]
+        rate = float(packed[c])
+        self.rate = rate if math.isfinite(rate) else None
+        c += 1
         aggregates = self._fold_ring(packed[c:]) if self.ring is not None else packed[c:]
-        return packed[:a], packed[a:b], packed[b:c], aggregates
+        return packed[:a], packed[a:b], packed[b : c - 1], aggregates
+
+    def _read_once(self) -> Any:
+        if self._read_concrete is None:
+            self._read_concrete = self._read_all.get_concrete_function()
+        return self._read_concrete()
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
@@ -993,10 +1016,17 @@ class _GradientProbe:
             def build() -> None:
                 self.loss.assign(tf.stack([self.stamp.read_value(), self._traced_loss]))
 
+            def copy_weights() -> None:
+                # Before the gradients: under loss scaling a non-finite step never reaches the
+                # inner optimizer's apply, and its weights are the ones a replay needs.
+                self._traced_copied = self._snapshot_fn()
+
             self._traced_loss = None
+            self._traced_copied = None
             self._guarded("loss_aggregates", stash, light=True)
             if self._traced_loss is not None:
                 self._guarded("loss", build)
+            self._guarded("snapshot", copy_weights)
             return original(loss)
 
         return scale_loss
@@ -1032,13 +1062,30 @@ class _GradientProbe:
         self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
         return total
 
-    def _snapshot(self) -> None:
-        for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
-            for buffer, variable in zip(buffers, variables, strict=True):
-                buffer.assign(tf.cast(variable.value, buffer.dtype))
+    def _snapshot(self) -> Any:
+        """Copies the weights before the update; returns whether it did (a boolean tensor):
+        the copy stays frozen while a failing step waits to be replayed on it."""
 
-    def _record_updates(self, rate: Any) -> None:
-        entries = [self.stamp.read_value(), rate]
+        def copy() -> Any:
+            copies = [
+                buffer.assign(tf.cast(variable.value, buffer.dtype), read_value=False)
+                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True)
+                for buffer, variable in zip(buffers, variables, strict=True)
+            ]
+            if self.nan is not None:
+                copies.append(self.nan.weights_step.assign(step, read_value=False))
+            with tf.control_dependencies(copies):
+                return tf.constant(True)
+
+        nan = self.nan
+        if nan is None:
+            return copy()
+        step = tf.cast(self.inner.iterations, tf.float64)
+        return tf.cond(nan.may_copy_weights(step), copy, lambda: tf.constant(False))
+
+    def _record_updates(self, rate: Any, copied: Any) -> None:
+        # A step whose weights were not copied has no update to measure: its stamp says so.
+        entries = [tf.where(copied, self.stamp.read_value(), -1.0), rate]
         for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
             old = [b.read_value() for b in buffers]
             delta = [v.value - b for v, b in zip(variables, old, strict=True)]
@@ -1053,10 +1100,12 @@ class _GradientProbe:
             def before() -> None:
                 # The learning rate of this step: read before the update advances iterations.
                 rates.append(tf.cast(self.inner.learning_rate, tf.float64))
-                self._snapshot_fn()
+                # Copied at scale_loss, or here for a train step that does not call it.
+                copied, self._traced_copied = self._traced_copied, None
+                rates.append(self._snapshot_fn() if copied is None else copied)
 
             def after() -> None:
-                self._updates_fn(rates[0])
+                self._updates_fn(*rates)
 
             self._guarded("apply", before)
             result = original(grads, trainable_variables)

@@ -231,10 +231,11 @@ def current_learning_rate(optimizer: Any) -> float | None:
 
 
 def epoch_scalars(
-    logs: dict[str, Any], optimizer: Any
+    logs: dict[str, Any], optimizer: Any, *, learning_rate: float | None = None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """``(train, validation)`` epoch scalars from an epoch's logs (numbers or scalar
-    tensors; ``val_*`` to validation, without the prefix), the learning rate added."""
+    tensors; ``val_*`` to validation, without the prefix), the learning rate added: the one
+    given (read already), else the optimizer's now."""
     train: dict[str, float] = {}
     validation: dict[str, float] = {}
     for name, value in logs.items():
@@ -245,7 +246,7 @@ def epoch_scalars(
             validation[name[4:]] = number
         else:
             train[name] = number
-    rate = current_learning_rate(optimizer)
+    rate = learning_rate if learning_rate is not None else current_learning_rate(optimizer)
     if rate is not None and "learning_rate" not in train:
         train["learning_rate"] = rate
     return train, validation

@@ -179,7 +179,7 @@ class SourceSite(TypedDict):
 
 class NonfiniteOrigin(TypedDict):
     """The JSON document at ``fitdiag/nonfinite_origin``: where the first non-finite loss or
-    gradient of the run came from, found by replaying its batch on the weights it ran with.
+    gradient of the run came from, found by replaying its batch on the last finite weights kept.
     Written once, at the first read of the statistics after that step. Facts only: the
     diagnosis tells the story (numerical bug, bad data, overflow, exploding) from them."""
 
@@ -191,8 +191,9 @@ class NonfiniteOrigin(TypedDict):
     # Where: "input" (the batch's data), "weights" (already non-finite before the step),
     # "forward" (a layer's output), "loss" (the loss on a finite prediction), "loss-gradient"
     # (the loss's backward), "backward" (a layer's backward), "gradient-norm" (every gradient
-    # entry finite, their float32 sum of squares not: input_max is the largest); None when not
-    # located.
+    # entry finite, their float32 sum of squares not: input_max is the largest),
+    # "later-weights" (finite on the weights of weights_step, some steps before the failing
+    # one: the updates in between made it fail); None when not located.
     phase: str | None
     layer: str | None  # the layer's path
     layer_class: str | None
@@ -209,6 +210,9 @@ class NonfiniteOrigin(TypedDict):
     input_max: float | None  # the largest finite |value| going into the op's layer or loss
     reproduced: bool | None  # whether the replay on the kept weights was non-finite too
     weights_finite: bool | None  # whether the kept weights were all finite
+    # The step whose weights (before its update) the replay ran on: the failing step itself,
+    # or the last record step before it (the kept weights are refreshed at record steps).
+    weights_step: int | None
     weight_norms: dict[str, float]  # layer path -> L2 norm of its kept weights
 
 

@@ -1,18 +1,22 @@
 """Where the first NaN came from: the failing batch kept inside the train step, replayed once.
 
-:class:`NanStash` adds two small conditionals to the train functions that ``FitDiagCallback``
-builds (single device only):
+:class:`NanStash` keeps what a replay needs, single device only, at no cost while everything
+stays finite beyond one small conditional per step:
 
-* inside the train step, where the batch loss and the global gradient norm are already
-  computed for the running aggregates: if either is non-finite and nothing is kept yet, copy
-  the trainable weights as they are before this step's update (the weights that produced the
-  non-finite value: the one extra copy of the weights this needs) and note the step;
-* around the step, outside any XLA cluster (Keras's ``_autoconvert_optionals`` wrapper, which
-  receives the batch): if the step just kept the weights, copy the batch too.
+* the last finite weights: the callback's copy of the weights at its record steps (the copy
+  it keeps anyway for the update ratio, the one extra copy of the weights this needs), frozen
+  from the first failing step until the failure is located. At the dense start of a fit every
+  step is recorded, so an early failure is replayed on the very weights it ran with; a later
+  one on those of the last record before it;
+* the failing batch and its step: inside the train step, where the batch loss and the global
+  gradient norm are already computed for the running aggregates, one conditional copies the
+  batch if either is non-finite and nothing is kept yet. The conditional takes only the batch,
+  never the weights: its cost does not grow with the model. Under XLA the compiled step notes
+  the step, and Keras's one-step function around it (``_autoconvert_optionals``, which
+  receives the batch) copies the batch.
 
-While everything is finite each step runs the two predicates and nothing else. The callback
-reads the stash's state with its ordinary reads; the first read that finds a kept batch calls
-:func:`locate`, which replays that batch eagerly on the kept weights (inside a
+The callback reads the stash's state with its ordinary reads; the first read that finds a kept
+batch calls :func:`locate`, which replays that batch eagerly on the kept weights (inside a
 ``keras.StatelessScope``: the model's own variables are never touched), layer by layer:
 
 1. the inputs, labels and sample weights: non-finite values there are the data's;
@@ -24,8 +28,10 @@ reads the stash's state with its ordinary reads; the first read that finds a kep
 
 and then re-runs only the guilty layer (or loss) with ``tf.debugging.enable_check_numerics``,
 scoped to that call and disabled after, to name the op and the Python line of the user's code
-that ran it. The answer is a :class:`tb_fitdiag.metadata.NonfiniteOrigin` document of facts;
-the diagnosis (``tb_fitdiag.diagnosis.origin``) tells the story from them.
+that ran it. A batch that is finite on weights kept some steps before the failure says that
+the weights of those steps made it fail. The answer is a
+:class:`tb_fitdiag.metadata.NonfiniteOrigin` document of facts; the diagnosis
+(``tb_fitdiag.diagnosis.origin``) tells the story from them.
 
 Where each layer was constructed is remembered from the moment this module is imported
 (``from tb_fitdiag import FitDiagCallback`` imports it): a wrapper on ``keras.layers.Layer``'s
@@ -54,8 +60,9 @@ from tb_fitdiag import metadata
 
 # The states of NanStash.meta[0].
 _ARMED = 0.0  # nothing kept yet
-_WEIGHTS_KEPT = 1.0  # the failing step kept its weights; the batch is next
-_KEPT = 2.0  # weights and batch kept
+_NOTED = 1.0  # the failing step is noted (under XLA); its batch is next
+_KEPT = 2.0  # the failing step and its batch are kept: the weights stay frozen
+_DONE = 3.0  # located: nothing more is kept in this fit, the weights copy moves on
 
 # At most this many layer calls are kept while replaying (a recurrent cell is called once per
 # time step); beyond it the replay names the layers seen so far.
@@ -150,30 +157,30 @@ def construction_site(layer: Any) -> dict[str, Any] | None:
 
 
 class NanStash:
-    """The variables and conditionals that keep the first failing step's weights and batch.
+    """The conditional that keeps the first failing step's batch, and the guard that freezes
+    the last finite weights until that step is located.
 
     Args:
-        variables: The trainable variables to keep (Keras variables), in a fixed order.
+        variables: The trainable variables (Keras variables), in a fixed order.
+        kept: The buffers that the recording function copies them into at record steps, in
+            the same order (the callback's snapshots): the last finite weights.
     """
 
-    def __init__(self, variables: Sequence[Any]) -> None:
+    def __init__(self, variables: Sequence[Any], kept: Sequence[Any]) -> None:
         self.variables = list(variables)
+        self.weights = list(kept)
         # The batch of the train step being traced, when the step keeps it itself (no XLA:
-        # the step and its batch are one graph, and one conditional keeps weights and batch).
+        # the step and its batch are one graph, and one conditional keeps it).
         self._batch: list[Any] | None = None
         with tf.init_scope():
             # [state, step, loss was non-finite]
             self.meta = tf.Variable(
                 np.array([_ARMED, -1.0, 0.0]), dtype=tf.float64, trainable=False, name="fitdiag_nan"
             )
-            self.weights = [
-                tf.Variable(
-                    tf.zeros(tuple(v.shape), dtype=v.dtype),
-                    trainable=False,
-                    name="fitdiag_nan_weights",
-                )
-                for v in self.variables
-            ]
+            # The step whose weights (before its update) the buffers hold; -1: none yet.
+            self.weights_step = tf.Variable(
+                -1.0, dtype=tf.float64, trainable=False, name="fitdiag_nan_weights_step"
+            )
         self.data: list[Any] = []  # one variable per tensor leaf of the batch
         self._signature: list[tuple[Any, Any]] | None = None  # (dtype, rank) of each leaf
         self.structure: Any = None  # the batch's structure, tensor leaves as their index
@@ -183,9 +190,9 @@ class NanStash:
         self.state = np.array([_ARMED, -1.0, 0.0])
 
     def in_step(self, loss: Any, norm: Any, step: Any) -> None:
-        """Builds the in-step conditional: keep the weights at the first non-finite value.
-        What a finite step runs is one addition, one test and the conditional; the rest runs
-        only on a non-finite step.
+        """Builds the in-step conditional: note the first non-finite step (and, without XLA,
+        keep its batch). A finite step runs one addition, one test and the conditional, whose
+        inputs are the batch and a few scalars, never the weights.
 
         Args:
             loss: The batch loss (float64 scalar), or None when the step has none.
@@ -205,13 +212,10 @@ class NanStash:
                 if loss is None
                 else tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float64)
             )
-            copies = [
-                kept.assign(tf.cast(variable.value, kept.dtype), read_value=False)
-                for kept, variable in zip(self.weights, self.variables, strict=True)
-            ]
-            state = _WEIGHTS_KEPT
+            copies = []
+            state = _NOTED
             if batch is not None:
-                copies += [
+                copies = [
                     kept.assign(tensor, read_value=False)
                     for kept, tensor in zip(self.data, batch, strict=True)
                 ]
@@ -228,6 +232,15 @@ class NanStash:
             return tf.cond(armed, keep, lambda: tf.constant(False))
 
         tf.cond(finite, lambda: tf.constant(False), keep_the_first)
+
+    def may_copy_weights(self, step: Any) -> Any:
+        """Whether the recording step ``step`` (float64 scalar) may refresh the weights copy
+        (a boolean tensor): not while an earlier failing step waits to be located."""
+        meta = self.meta.read_value()
+        return tf.logical_or(
+            tf.logical_or(tf.equal(meta[0], _ARMED), tf.equal(meta[0], _DONE)),
+            tf.equal(meta[1], step),
+        )
 
     def wrap_train_step(self, train_step: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wraps the model's train step (without XLA): the step's own conditional keeps the
@@ -313,7 +326,7 @@ class NanStash:
                 )
             return tf.constant(True)
 
-        tf.cond(tf.equal(meta[0], _WEIGHTS_KEPT), keep, lambda: tf.constant(False))
+        tf.cond(tf.equal(meta[0], _NOTED), keep, lambda: tf.constant(False))
 
     # -- Python side --
 
@@ -324,6 +337,11 @@ class NanStash:
             self.state = np.array([_ARMED, -1.0, 0.0])
             self.handled = False
 
+    def done(self) -> None:
+        """Marks the kept step located: the weights copy moves on, nothing more is kept."""
+        self.handled = True
+        self.meta.assign(np.array([_DONE, self.state[1], self.state[2]]))
+
     def note(self, meta: Any) -> None:
         """Takes the state read with the callback's packed read."""
         self.state = np.asarray(meta, dtype=np.float64)
@@ -331,7 +349,7 @@ class NanStash:
     @property
     def pending(self) -> bool:
         """True when a failing step was kept and not yet located."""
-        return not self.handled and float(self.state[0]) != _ARMED
+        return not self.handled and float(self.state[0]) in (_NOTED, _KEPT)
 
     @property
     def step(self) -> int:
@@ -562,6 +580,7 @@ def unlocated(step: int, trigger: str, error: str | None) -> metadata.NonfiniteO
         "input_max": None,
         "reproduced": None,
         "weights_finite": None,
+        "weights_step": None,
         "weight_norms": {},
     }
 
@@ -584,6 +603,11 @@ def locate(
     doc = unlocated(stash.step, "loss" if float(stash.state[2]) > 0 else "gradient", None)
     if float(stash.state[0]) != _KEPT:
         doc["error"] = stash.unsupported or "the failing batch could not be kept for a replay"
+        return doc
+    weights_step = int(stash.weights_step.numpy())
+    doc["weights_step"] = weights_step if weights_step >= 0 else None
+    if weights_step < 0 or weights_step > stash.step:
+        doc["error"] = "no finite weights were kept before the failing step"
         return doc
     values = [tf.convert_to_tensor(w.read_value()) for w in stash.weights]
     by_variable = {id(v): value for v, value in zip(stash.variables, values, strict=True)}
@@ -783,7 +807,12 @@ def _backward(
                 }
             )
             return
-        doc.update({"reproduced": False, "error": None})
+        doc["reproduced"] = False
+        weights_step = doc.get("weights_step")
+        if isinstance(weights_step, int) and weights_step < doc["step"]:
+            # Finite on weights kept some steps before: those steps' updates made it fail.
+            doc.update({"phase": "later-weights", "located": True, "error": None})
+            return
         doc["located"] = False
         doc["error"] = (
             "the kept batch gave a finite loss and finite gradients on replay (a random layer "

@@ -12,6 +12,11 @@ norms). This module tells which of four stories that is, and says it in one line
 * ``exploding``: the weights had grown ``origin_weight_growth`` times (10x) their first
   recorded norm before the failing step: the learning rate (or no gradient clipping).
 
+The replay runs on the last finite weights kept: the failing step's own at the dense start of
+a fit, else those of the last record before it. A batch that is finite on those weights
+(phase ``later-weights``) failed through the updates in between: ``exploding`` when the
+weights had grown, ``unknown`` otherwise.
+
 Pure: reads the document and the run's ``weight_norm`` series, never TensorFlow.
 """
 
@@ -157,6 +162,11 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
             f"the global gradient norm overflowed float32: the gradient of "
             f"{layer_text or 'a layer'}{size}"
         )
+    elif phase == "later-weights":
+        where = (
+            f"the batch of step {step} is finite on the weights of step "
+            f"{doc.get('weights_step')}, the last record before it"
+        )
     elif phase == "backward":
         where = f"in the backward pass of {layer_text or 'a layer'}" + (
             f", {op_text}" if op else ""
@@ -174,10 +184,17 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     growth = _growth(doc, data)
     dtype = doc.get("dtype")
     largest = doc.get("input_max")
+    grew = growth is not None and growth[4] >= cfg.origin_weight_growth
     if phase == "input":
         story = DATA
         tail = "reproduces from finite weights: bad data, not the learning rate"
-    elif phase == "weights" or (growth is not None and growth[4] >= cfg.origin_weight_growth):
+    elif phase == "later-weights" and not grew:
+        story = UNKNOWN
+        tail = (
+            "the updates since then made it fail, and the weights had not grown "
+            f"{_fmt(cfg.origin_weight_growth)}x: not clearly exploding"
+        )
+    elif phase in ("weights", "later-weights") or grew:
         story = EXPLODING
         if growth is not None:
             name, first, first_step, now, factor = growth
@@ -204,5 +221,8 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     else:
         story = NUMERICAL
         tail = "reproduces from finite weights: a numerical bug, not the learning rate"
+    weights_step = doc.get("weights_step")
+    if story != UNKNOWN and isinstance(weights_step, int) and weights_step < step:
+        evidence["origin_weights_step"] = weights_step
     evidence["origin_story"] = story
     return Origin(f"{head}: {where}; {tail}", story, step, evidence)
