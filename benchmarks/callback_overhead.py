@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<6} {plain_s:>9.2f} {mine_s:>20.2f} {extra_s:>+9.2f}")
 
     # The live diagnosis of a large model at an epoch end, and what its budget makes of it.
-    from tb_fitdiag.callback import LIVE_EPOCH_SECONDS
+    from tb_fitdiag.callback import LIVE_BUDGET, LIVE_EPOCH_SECONDS
     from tb_fitdiag.live import MAX_POINTS
 
     fill_ms, check_ms = _live_check_ms()
@@ -358,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nlive diagnosis, 200 layers x 5,000 records so far (at most {MAX_POINTS:,} kept per "
         f"series): "
         f"{check_ms:.1f} ms per diagnosis, {fill_ms:.2f} ms per record to keep the copy;\n"
-        f"at most {LIVE_EPOCH_SECONDS * 1000:.0f} ms per epoch on average (and 1% of the "
-        f"training time): it runs every {every} epoch(s) on such a model"
+        f"at most {LIVE_EPOCH_SECONDS * 1000:.0f} ms per epoch on average (and "
+        f"{LIVE_BUDGET:.1%} of the training time): it runs every {every} epoch(s) on such a model"
     )
 
     # Memory over a long run, statistics at every step (the worst case for buffers).

@@ -50,13 +50,14 @@ from tb_fitdiag.gradient_stats import (
     FLUSH_SECONDS,
     MIN_RECORDS,  # noqa: F401 (the callback's schedule: read here by tests and benchmarks)
     aggregate_values,
+    as_float,
     auto_interval,
     dense,
     epoch_scalars,
     fold_aggregates,
-    global_norm,
     grad_entries,
     group_norm,
+    half_squares,
     is_chief,
     layer_groups,
     next_record_after,
@@ -75,7 +76,7 @@ _is_chief = is_chief  # its name before gradient_stats held it (tests read it he
 # exceed either; the first non-finite loss and train end always get one). A small model's
 # diagnosis takes a few milliseconds and runs at every epoch end; one of 200 layers with
 # thousands of records takes ~20 ms and runs every few epochs.
-LIVE_BUDGET = 0.01
+LIVE_BUDGET = 0.005
 LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -367,6 +368,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._collect()
         self._epoch_start = self._state.next_step
         self._last_batch = -1
+        if self._probe is not None:
+            self._probe.rate = None  # this epoch's reads bring its learning rate
 
     def _batch_begin(self, batch: int) -> None:
         step = self._epoch_start + batch
@@ -428,13 +431,15 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         epoch_step = max(epoch, self._state.next_epoch)
         self._state.next_epoch = epoch_step + 1
         self._epoch = epoch_step
-        if self._probe is not None:
-            self._probe.rate = None
-        self._collect_aggregates()
+        if not (self._aggregates_read_at >= self._epoch_start and _finite_loss(logs)):
+            # An epoch with a read (a record) in it and a finite loss leaves the running
+            # aggregates of its last steps to the next read: one read of the graph less per
+            # epoch. A non-finite loss is read (and located) now.
+            self._collect_aggregates()
         writers = self._writers
         if writers is None:
             return
-        # The learning rate came with the read of the aggregates (else it is read here).
+        # The learning rate comes with every read (of this epoch), else it is read here.
         rate = self._probe.rate if self._probe is not None else None
         train, validation = epoch_scalars(logs, self.model.optimizer, learning_rate=rate)
         if self.write_scalars and not self._keras_tensorboard_beside:
@@ -729,9 +734,10 @@ class _GradientProbe:
             self.updates = _sync_on_read(np.zeros(2 + 2 * n), "fitdiag_updates", first)
             self.loss = _sync_on_read(np.zeros(2), "fitdiag_loss", tf.VariableAggregation.MEAN)
             self.agg = _sync_on_read(AGG_START, "fitdiag_aggregates", first)
-            # On one device, each step writes one row [step, loss, global norm, has loss] of a
-            # ring instead of folding into `agg` (one scatter instead of ~20 operations); the
-            # reads fold the new rows in numpy. A replicated strategy folds `agg` per replica.
+            # On one device, each step writes one row [step, loss, half the squared global
+            # norm, has loss] of a ring instead of folding into `agg` (one scatter instead of
+            # ~20 operations); the reads fold the new rows in numpy. A replicated strategy
+            # folds `agg` per replica.
             self.ring: Any = None
             if _single_device(self.strategy):
                 self.ring = tf.Variable(
@@ -809,8 +815,16 @@ class _GradientProbe:
         if rows.size == 0:
             packed[6:] = self._ring_firsts
             return packed
-        self._ring_seen = float(rows[:, 0].max())
-        steps, loss, norm, has_loss = rows.T
+        steps, loss, halves, has_loss = rows.T
+        self._ring_seen = float(steps.max())
+        packed[5] = float(rows.shape[0])
+        packed[6:] = self._ring_firsts
+        if has_loss.min() > 0 and np.isfinite(rows[:, 1:3]).all():
+            # Every step had a finite loss and gradient (almost every read): a few reductions.
+            packed[0], packed[1] = loss.max(), -loss.min()
+            packed[2] = math.sqrt(2.0 * float(halves.max()))
+            return packed
+        norm = np.sqrt(2.0 * halves)
         with_loss = has_loss > 0
         loss_ok = with_loss & np.isfinite(loss)
         norm_ok = np.isfinite(norm)
@@ -821,7 +835,6 @@ class _GradientProbe:
             packed[2] = norm[norm_ok].max()
         packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
         packed[4] = float(np.count_nonzero(~norm_ok))
-        packed[5] = float(rows.shape[0])
         for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
             if bad.any():
                 self._ring_firsts[slot] = min(self._ring_firsts[slot], steps[bad].min())
@@ -1033,17 +1046,20 @@ class _GradientProbe:
 
     # What every train step runs (built inline), then the recording's nested functions.
 
-    def _fold(self, loss: Any, total: Any) -> None:
+    def _fold(self, loss: Any, *, norm: Any = None, halves: Any = None) -> None:
         """Folds one step's batch loss (None when the step had none) and global gradient norm
-        into the running aggregates: a row of the ring on one device, else a handful of vector
-        operations on ``agg``."""
+        (given as the norm, or as half its square) into the running aggregates: a row of the
+        ring on one device (half the square: two operations fewer a step), else a handful of
+        vector operations on ``agg``."""
         iterations = self.inner.iterations  # read before the update advances it
         step = tf.cast(iterations, tf.float64)
-        if self.nan is not None and self.outer is self.inner:
-            self.nan.in_step(loss, total, step)
         if self.ring is not None:
+            if halves is None:
+                halves = 0.5 * tf.square(norm)
+            if self.nan is not None and self.outer is self.inner:
+                self.nan.in_step(loss, halves, step)  # non-finite exactly when the norm is
             row = tf.stack(
-                [step, 0.0 if loss is None else loss, total, 0.0 if loss is None else 1.0]
+                [step, 0.0 if loss is None else loss, halves, 0.0 if loss is None else 1.0]
             )
             tf.raw_ops.ResourceScatterUpdate(
                 resource=self.ring.handle,
@@ -1051,7 +1067,9 @@ class _GradientProbe:
                 updates=row,
             )
             return
-        self.agg.assign(fold_aggregates(self.agg.read_value(), loss, total, step))
+        if norm is None:
+            norm = tf.sqrt(2.0 * halves)
+        self.agg.assign(fold_aggregates(self.agg.read_value(), loss, norm, step))
 
     def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
         """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
@@ -1123,7 +1141,7 @@ class _GradientProbe:
             def light() -> None:
                 grads = [dense(grad) for grad, _ in list(reduced) if grad is not None]
                 if grads:
-                    self._fold(loss, global_norm(grads))
+                    self._fold(loss, halves=half_squares(grads))
 
             def build() -> None:
                 per_layer: list[list[Any]] = [[] for _ in self.groups]
@@ -1133,7 +1151,7 @@ class _GradientProbe:
                         continue
                     index = self.layer_of.get(self.inner._var_key(variable))
                     (unowned if index is None else per_layer[index]).append(dense(grad))
-                self._fold(loss, self._grads_fn(per_layer, unowned))
+                self._fold(loss, norm=self._grads_fn(per_layer, unowned))
 
             if self.mode == "light":
                 self._guarded("reduce_aggregates", light, light=True)
@@ -1156,6 +1174,12 @@ def _saw_nonfinite_loss(values: dict[str, tuple[float, str]]) -> bool:
         return True
     loss = values.get(metadata.global_tag("batch_loss"))
     return loss is not None and not math.isfinite(loss[0])
+
+
+def _finite_loss(logs: dict[str, Any]) -> bool:
+    """Whether an epoch's logs hold a finite ``loss``."""
+    loss = as_float(logs.get("loss"))
+    return loss is not None and math.isfinite(loss)
 
 
 def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | None:

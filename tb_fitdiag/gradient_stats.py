@@ -279,12 +279,17 @@ def group_norm(tensors: Sequence[Any]) -> Any:
     return tf.sqrt(2.0 * tf.add_n([sum_of_squares(t) for t in tensors]))
 
 
-def global_norm(grads: Sequence[Any]) -> Any:
-    """The global gradient norm of every step: float32 and one ``l2_loss`` op per gradient. A
-    norm beyond float32's range (1e19) shows as non-finite, as good as infinite for the
-    diagnosis."""
+def half_squares(grads: Sequence[Any]) -> Any:
+    """Half the global sum of squares of every step (float64): one ``l2_loss`` op per
+    gradient in float32, so a norm beyond float32's range (1e19) shows as non-finite, as good
+    as infinite for the diagnosis. ``sqrt(2 * x)`` is the global norm."""
     halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads]
-    return tf.cast(tf.sqrt(2.0 * tf.add_n(halves)), tf.float64)
+    return tf.cast(tf.add_n(halves), tf.float64)
+
+
+def global_norm(grads: Sequence[Any]) -> Any:
+    """The global gradient norm (float64), from :func:`half_squares`."""
+    return tf.sqrt(2.0 * half_squares(grads))
 
 
 def grad_entries(

@@ -196,7 +196,8 @@ class NanStash:
 
         Args:
             loss: The batch loss (float64 scalar), or None when the step has none.
-            norm: The global gradient norm (float64 scalar), or None (not computed here).
+            norm: The global gradient norm, or any float64 scalar that is non-finite exactly
+                when it is (half its square); None where not computed.
             step: The step (float64 scalar), read before the update.
         """
         values = [v for v in (loss, norm) if v is not None]
@@ -287,12 +288,10 @@ class NanStash:
         if signature != self._signature:
             with tf.init_scope():
                 self.data = [
-                    tf.Variable(
+                    _untracked_variable(
                         tf.zeros([0] * (rank or 0), dtype=dtype)
                         if dtype != tf.string
                         else tf.constant("", shape=[0] * (rank or 0)),
-                        shape=tf.TensorShape(None),
-                        trainable=False,
                         name="fitdiag_nan_batch",
                     )
                     for dtype, rank in signature
@@ -359,6 +358,18 @@ class NanStash:
         """The kept batch, in its structure (None where the batch had no tensor)."""
         values = [tf.convert_to_tensor(v.read_value()) for v in self.data]
         return tf.nest.map_structure(lambda i: None if i is None else values[i], self.structure)
+
+
+def _untracked_variable(initial: Any, name: str) -> Any:
+    """A variable of any shape, created while a train function is traced without that
+    function noticing: ``tf.function`` traces a function twice when its first trace creates a
+    ``tf.Variable`` (a tenth of a second and more at the first step). The class itself, unlike
+    ``tf.Variable``, does not pass through the tracing's variable creator scopes."""
+    try:
+        from tensorflow.python.ops.resource_variable_ops import ResourceVariable
+    except ImportError:  # pragma: no cover - a TensorFlow without the module: traced twice
+        ResourceVariable = tf.Variable
+    return ResourceVariable(initial, shape=tf.TensorShape(None), trainable=False, name=name)
 
 
 # ------------------------------------------------------------------------------------------
