@@ -121,7 +121,10 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
         )
     value = str(doc.get("value") or "NaN")
     phase = doc.get("phase")
-    head = f"first {value}"
+    # A replay that did not reproduce it saw no value: say what the run saw.
+    head = f"first non-finite {what}" if phase == "later-weights" else f"first {value}"
+    weights_step = doc.get("weights_step")
+    kept_at = weights_step if isinstance(weights_step, int) and weights_step < step else step
     where: str
     layer, cls = doc.get("layer"), doc.get("layer_class")
     layer_site, op, op_site = (
@@ -206,7 +209,7 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
             )
             tail = (
                 f"only after the weights grew: `{name}`'s weight norm went from {_fmt(first)} "
-                f"(step {first_step}) to {_fmt(now)} ({_fmt(factor)}x) by step {step}: "
+                f"(step {first_step}) to {_fmt(now)} ({_fmt(factor)}x) by step {kept_at}: "
                 "exploding, the learning rate, not a numerical bug"
             )
         else:
@@ -221,8 +224,7 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     else:
         story = NUMERICAL
         tail = "reproduces from finite weights: a numerical bug, not the learning rate"
-    weights_step = doc.get("weights_step")
-    if story != UNKNOWN and isinstance(weights_step, int) and weights_step < step:
-        evidence["origin_weights_step"] = weights_step
+    if kept_at != step:
+        evidence["origin_weights_step"] = kept_at
     evidence["origin_story"] = story
     return Origin(f"{head}: {where}; {tail}", story, step, evidence)

@@ -264,6 +264,90 @@ def test_a_mixed_precision_overflow(cb_clean_keras: Any, cb_load_run: Any, tmp_p
     assert "mixed precision, not the learning rate" in finding.message
 
 
+def _fit_every(
+    keras: Any, model: Any, x: Any, y: Any, log_dir: Path, interval: int, **kwargs: Any
+) -> None:
+    from tb_fitdiag.callback import FitDiagCallback
+
+    callback = FitDiagCallback(log_dir=str(log_dir), lint_script=False, interval=interval)
+    model.fit(x, y, callbacks=[callback], verbose=0, shuffle=False, **kwargs)
+
+
+def test_a_late_nan_in_the_data_is_replayed_on_the_weights_of_the_last_record(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy(n=256)
+    x[13 * 16 + 5, 1] = np.nan  # step 13 (batches of 16); records every 5 steps: 0, 5, 10, 15
+    _fit_every(keras, model, x, y, tmp_path, 5, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 13 and origin["weights_step"] == 10  # the last record before it
+    assert origin["phase"] == "input" and origin["input"] == "x"
+    assert _diagnosis(tmp_path).headline.cause == "numerical-error"
+
+
+def test_a_late_explosion_that_the_earlier_weights_do_not_reproduce_is_exploding(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    keras.utils.set_random_seed(0)
+    # Linear regression at a rate far beyond 2 / (largest curvature): the weights grow
+    # geometrically, ~|1 - lr * |x|^2| times a step, until the loss overflows. Records every
+    # 8 steps: the replay of the failing batch on the last record's weights stays finite.
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=3.0), loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2048, 8)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    _fit_every(keras, model, x, y, tmp_path, 8, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["located"] and origin["reproduced"] is False
+    assert origin["phase"] == "later-weights"
+    assert origin["weights_step"] < origin["step"] and origin["weights_step"] % 8 == 0
+
+    report = _diagnosis(tmp_path)
+    finding = _finding(report, "non-finite-loss")
+    assert finding.evidence["origin_story"] == "exploding"
+    assert finding.evidence["origin_weights_step"] == origin["weights_step"]
+    assert (
+        f"first non-finite loss: the batch of step {origin['step']} is finite on the weights "
+        f"of step {origin['weights_step']}, the last record before it; only after the weights "
+        "grew: `sequential/dense`'s weight norm went from "
+    ) in finding.message
+    assert f"x) by step {origin['weights_step']}: exploding, the learning rate" in finding.message
+    assert report.headline.cause == "learning-rate-too-high"
+
+
+def test_keeping_the_batch_does_not_trace_the_train_step_twice(
+    cb_clean_keras: Any, tmp_path: Path
+) -> None:
+    """tf.function traces a function twice when its first trace creates a variable: the
+    stash's batch variables are made so that it does not (a tenth of a second per fit)."""
+    keras = cb_clean_keras
+    from tb_fitdiag.callback import FitDiagCallback
+
+    traces = []
+
+    class Counted(keras.Sequential):  # type: ignore[misc]
+        def train_step(self, data: Any) -> Any:
+            traces.append(1)
+            return super().train_step(data)
+
+    model = Counted([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy()
+    callback = FitDiagCallback(log_dir=str(tmp_path), lint_script=False)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+    # 4 steps, all recorded (the dense start): the recording function alone, traced once.
+    assert len(traces) == 1
+    assert callback._state.probe.nan.data  # the batch is kept by it
+
+
 def test_training_is_unchanged_and_nothing_is_written_while_finite(
     cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
 ) -> None:
@@ -336,3 +420,23 @@ def test_the_origin_is_told_on_the_non_finite_finding_and_nothing_else_changes()
     )
     assert told.headline is not None and told.headline.cause == "numerical-error"
     assert plain.headline is not None and plain.headline.cause == "learning-rate-too-high"
+
+
+def test_a_batch_finite_on_earlier_weights_that_had_not_grown_is_not_called_exploding() -> None:
+    doc = {
+        "step": 40,
+        "trigger": "loss",
+        "located": True,
+        "phase": "later-weights",
+        "reproduced": False,
+        "weights_step": 32,
+        "weight_norms": {"m/dense": 1.3},  # 1.3x the first recorded norm
+    }
+    origin = describe(_data(doc))
+    assert origin is not None and origin.story == "unknown" and not origin.numerical
+    assert origin.evidence["origin_weights_step"] == 32
+    assert origin.text == (
+        "first non-finite loss: the batch of step 40 is finite on the weights of step 32, the "
+        "last record before it; the updates since then made it fail, and the weights had not "
+        "grown 10x: not clearly exploding"
+    )
