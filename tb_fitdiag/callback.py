@@ -339,7 +339,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 _warn("gradient statistics need the TensorFlow backend; recording scalars only")
             else:
                 probe = self._state.probe
-                if isinstance(probe, _GradientProbe) and probe.fits(model, groups):
+                if isinstance(probe, _GradientProbe) and probe.fits(
+                    model, groups, locate=self.locate_nonfinite
+                ):
                     probe.on_error = self._fail
                     probe.patch()
                     probe.disarm()  # the light function, from the first step of this fit()
@@ -697,6 +699,7 @@ class _GradientProbe:
         self.model = model
         self.groups = groups
         self.on_error = on_error
+        self.locate = locate
         self.strategy = model.distribute_strategy
         self.outer = model.optimizer
         inner = self.outer
@@ -899,10 +902,12 @@ class _GradientProbe:
         finally:
             vars(model).pop("_autoconvert_optionals", None)
 
-    def fits(self, model: Any, groups: list[tuple[str, list[Any]]]) -> bool:
-        """Whether this probe's recording function still matches the model (no recompile)."""
+    def fits(self, model: Any, groups: list[tuple[str, list[Any]]], *, locate: bool) -> bool:
+        """Whether this probe's functions still match the model (no recompile) and the
+        callback (whether it keeps a failing batch)."""
         return bool(
             self.model is model
+            and self.locate == locate
             and self.outer is model.optimizer
             and self.plain is not None
             and self.plain is model.train_function

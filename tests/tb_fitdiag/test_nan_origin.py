@@ -440,3 +440,21 @@ def test_a_batch_finite_on_earlier_weights_that_had_not_grown_is_not_called_expl
         "last record before it; the updates since then made it fail, and the weights had not "
         "grown 10x: not clearly exploding"
     )
+
+
+def test_a_later_fit_that_turns_locating_off_does_not_keep_batches(
+    cb_clean_keras: Any, tmp_path: Path
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag.callback import FitDiagCallback
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy()
+    probes = []
+    for locate in (True, False, True):
+        callback = FitDiagCallback(str(tmp_path), lint_script=False, locate_nonfinite=locate)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+        probes.append(callback._state.probe)
+        assert (callback._state.probe.nan is not None) is locate
+    assert probes[0] is not probes[1]  # rebuilt for the other setting, not reused
