@@ -1,8 +1,9 @@
 """What tb_fitdiag.Recorder costs a custom training loop, as a ratio against the same loop
 without it, measured in the same run.
 
-The loop is the one ``examples/custom_loop_tape.py`` shows: a compiled step returns the loss
-and the gradients, the recorder gets them, the optimizer applies them. Two copies of an MLP
+The loop is the one ``examples/custom_loop_tape.py`` shows: a compiled step folds its loss and
+gradient norm into the recorder's running aggregates (``rec.fold``) and returns the loss and
+the gradients, the recorder gets them, the optimizer applies them. Two copies of an MLP
 (~1 ms steps on CPU) train side by side, one epoch each in turn: one with
 ``rec.record(step, grads, variables, loss=loss)`` before ``apply_gradients``, one without.
 The recorder runs at its steady interval (every 100 steps, as in a long loop). Printed: the
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     y = rng.integers(0, 10, args.steps * 32)
     batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)]
 
-    def loop() -> dict[str, Any]:
+    def loop(recorder_of: Any = None) -> dict[str, Any]:
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [
@@ -57,21 +58,29 @@ def main(argv: list[str] | None = None) -> int:
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(model.trainable_variables)
 
+        recorder = None if recorder_of is None else recorder_of(model, optimizer)
+
         @tf.function
         def gradients(xb: Any, yb: Any) -> Any:
             with tf.GradientTape() as tape:
                 loss = loss_fn(yb, model(xb, training=True))
-            return loss, tape.gradient(loss, model.trainable_variables)
+            grads = tape.gradient(loss, model.trainable_variables)
+            if recorder is not None:
+                recorder.fold(grads, loss)  # as the example does
+            return loss, grads
 
         return {"model": model, "optimizer": optimizer, "gradients": gradients, "step": 0}
 
-    plain, recorded = loop(), loop()
-    recorder = Recorder(
-        tempfile.mkdtemp(prefix="fitdiag_rec_"),
-        recorded["model"],
-        recorded["optimizer"],
-        interval=100,
-    )
+    recorders: list[Any] = []
+
+    def make_recorder(model: Any, optimizer: Any) -> Any:
+        recorders.append(
+            Recorder(tempfile.mkdtemp(prefix="fitdiag_rec_"), model, optimizer, interval=100)
+        )
+        return recorders[-1]
+
+    plain, recorded = loop(), loop(make_recorder)
+    (recorder,) = recorders
     epochs: dict[str, list[float]] = {"plain": [], "recorder": []}
     gaps: dict[str, list[float]] = {"plain": [], "recorder": []}
 

@@ -279,6 +279,25 @@ def group_norm(tensors: Sequence[Any]) -> Any:
     return tf.sqrt(2.0 * tf.add_n([sum_of_squares(t) for t in tensors]))
 
 
+def untracked_variable(initial: Any, name: str, shape: Any = None) -> Any:
+    """A non-trainable variable that can be created while a function is traced without that
+    function noticing: ``tf.function`` traces a function twice when its first trace creates a
+    ``tf.Variable`` (a tenth of a second and more at the first step). The class itself, unlike
+    ``tf.Variable``, does not pass through the tracing's variable creator scopes. Create it
+    under ``tf.init_scope()``.
+
+    Args:
+        initial: The initial value.
+        name: The variable's name.
+        shape: Its shape; None: the initial value's (``tf.TensorShape(None)``: any shape).
+    """
+    try:
+        from tensorflow.python.ops.resource_variable_ops import ResourceVariable
+    except ImportError:  # pragma: no cover - a TensorFlow without the module: traced twice
+        ResourceVariable = tf.Variable
+    return ResourceVariable(initial, shape=shape, trainable=False, name=name)
+
+
 def half_squares(grads: Sequence[Any]) -> Any:
     """Half the global sum of squares of every step (float64): one ``l2_loss`` op per
     gradient in float32, so a norm beyond float32's range (1e19) shows as non-finite, as good

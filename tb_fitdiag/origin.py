@@ -57,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_fitdiag import metadata
+from tb_fitdiag.gradient_stats import untracked_variable
 
 # The states of NanStash.meta[0].
 _ARMED = 0.0  # nothing kept yet
@@ -288,11 +289,12 @@ class NanStash:
         if signature != self._signature:
             with tf.init_scope():
                 self.data = [
-                    _untracked_variable(
+                    untracked_variable(
                         tf.zeros([0] * (rank or 0), dtype=dtype)
                         if dtype != tf.string
                         else tf.constant("", shape=[0] * (rank or 0)),
                         name="fitdiag_nan_batch",
+                        shape=tf.TensorShape(None),
                     )
                     for dtype, rank in signature
                 ]
@@ -358,18 +360,6 @@ class NanStash:
         """The kept batch, in its structure (None where the batch had no tensor)."""
         values = [tf.convert_to_tensor(v.read_value()) for v in self.data]
         return tf.nest.map_structure(lambda i: None if i is None else values[i], self.structure)
-
-
-def _untracked_variable(initial: Any, name: str) -> Any:
-    """A variable of any shape, created while a train function is traced without that
-    function noticing: ``tf.function`` traces a function twice when its first trace creates a
-    ``tf.Variable`` (a tenth of a second and more at the first step). The class itself, unlike
-    ``tf.Variable``, does not pass through the tracing's variable creator scopes."""
-    try:
-        from tensorflow.python.ops.resource_variable_ops import ResourceVariable
-    except ImportError:  # pragma: no cover - a TensorFlow without the module: traced twice
-        ResourceVariable = tf.Variable
-    return ResourceVariable(initial, shape=tf.TensorShape(None), trainable=False, name=name)
 
 
 # ------------------------------------------------------------------------------------------

@@ -328,6 +328,59 @@ def test_the_schedule_and_the_aggregates_between_records(
     explicit.close()
 
 
+def test_fold_inside_the_compiled_step_gives_the_same_aggregates(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    keras = cb_clean_keras
+    import tensorflow as tf
+
+    from tb_fitdiag import Recorder
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")], name="m")
+    traces = []
+    runs = {}
+    for where in ("eager", "compiled"):
+        rec = Recorder(tmp_path / where, model, planned_steps=500)
+
+        @tf.function
+        def step_fn(scale: Any, loss: Any, step: Any, rec: Any = rec, where: str = where) -> Any:
+            traces.append(where)
+            grads = [tf.ones_like(v) * scale for v in model.trainable_variables]
+            if where == "compiled":
+                rec.fold(grads, loss, step=step)
+            return grads
+
+        for step in range(150):
+            scale = 1000.0 if step == 70 else 1.0  # a spike between two records
+            # NaN at a record step and between records: each counted once.
+            loss = float("nan") if step in (100, 120) else 1.0 + step
+            grads = step_fn(tf.constant(scale), tf.constant(loss), tf.constant(step))
+            rec.record(step, grads, loss=loss)
+        rec.close()
+        runs[where] = cb_load_run(str(tmp_path / where / "train"))
+        assert not rec._fold_concrete if where == "compiled" else rec._fold_concrete
+    assert traces == ["eager", "compiled"]  # each step traced once, fold() included
+    for stat in (
+        "grad_norm_max",
+        "batch_loss_max",
+        "batch_loss_min",
+        "nonfinite_loss_count",
+        "first_nonfinite_loss_step",
+        "global_grad_norm",
+    ):
+        tag = metadata.global_tag(stat)
+        eager, compiled = runs["eager"].series(tag), runs["compiled"].series(tag)
+        assert sorted(eager) == sorted(compiled), stat
+        for step, value in eager.items():
+            assert compiled[step] == pytest.approx(value, rel=1e-6, nan_ok=True), (stat, step)
+    assert runs["compiled"].series(metadata.global_tag("grad_norm_max"))[100] == pytest.approx(
+        1000.0 * math.sqrt(3.0), rel=1e-5
+    )
+    counts = runs["compiled"].series(metadata.global_tag("nonfinite_loss_count"))
+    assert (counts[100], counts[149]) == (1.0, 1.0)
+    assert runs["compiled"].series(metadata.global_tag("first_nonfinite_loss_step"))[149] == 100
+
+
 def test_bad_options_raise_one_line_errors(tmp_path: Path) -> None:
     from tb_fitdiag import Recorder
 
