@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -152,8 +153,31 @@ def _end_with_the_server(parent: int) -> None:
             os._exit(1)
 
 
+def _killed_with_the_server() -> None:
+    """On Linux, asks the kernel to kill this worker when its server dies: immediate, even
+    while a parse holds the GIL (libcst's parser does, for seconds on a big file, and then the
+    watchdog thread cannot run). The server starts its workers from its main thread, which
+    lives as long as the server."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # the watchdog thread still ends it
+    if os.getppid() != parent:  # the server died before the request took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def main() -> int:
     """The worker process: frames on the real stdout, anything printed goes to stderr."""
+    _killed_with_the_server()
     threading.Thread(target=_end_with_the_server, args=(os.getppid(),), daemon=True).start()
     results_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
