@@ -1,8 +1,11 @@
 """The Keras callback that records gradient health while ``model.fit`` runs.
 
 The callback computes statistics and hands them to :mod:`tb_fitdiag.summary`; it never
-diagnoses. This module imports TensorFlow and Keras at import time (the class must subclass
-``keras.callbacks.Callback``); ``tb_fitdiag`` imports it only when ``FitDiagCallback`` is used.
+diagnoses. This module imports Keras at import time (the class must subclass
+``keras.callbacks.Callback``), and TensorFlow only when the TensorFlow backend's probe first
+uses it; on the JAX and PyTorch backends the probes of :mod:`tb_fitdiag.probes` record instead,
+and TensorFlow need not be installed. ``tb_fitdiag`` imports this module only when
+``FitDiagCallback`` is used.
 
 How the applied gradients are captured without a second backward pass: at train begin the
 callback wraps three methods of the model's optimizer (restored at train end) and builds a second
@@ -156,8 +159,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         locate_nonfinite: Keep the first batch whose loss or gradient is NaN/Inf, with the
             weights it ran with (one extra copy of the trainable weights), and replay it once
             to find the layer, op and source line where the first non-finite value came from;
-            written as the ``fitdiag/nonfinite_origin`` event. Single device only (under a
-            replicated strategy the event says it could not locate). False turns it off.
+            written as the ``fitdiag/nonfinite_origin`` event. Single device and TensorFlow
+            backend only (under a replicated strategy, or on JAX or PyTorch, the event says it
+            could not locate). False turns it off.
 
     Raises:
         ValueError: On an invalid option.

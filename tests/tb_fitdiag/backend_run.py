@@ -5,11 +5,12 @@ backend (Keras fixes its backend at import).
 Usage: python backend_run.py LOG_ROOT [--block-tensorflow]
 
 Writes ``LOG_ROOT/same`` (the same model, initial weights, data and schedule on every backend,
-activation statistics included), ``LOG_ROOT/mixed`` (its first epoch under mixed precision)
-and ``LOG_ROOT/nan`` (a learning rate that makes the loss non-finite), then trains once more
-with a file where the log directory should be (an internal error of the callback), and prints
-one JSON line: the backend, whether TensorFlow was imported, the warnings that fitdiag raised
-in the first runs and in the failing one, and how many epochs the failing one trained.
+activation statistics and the lint of this file included), ``LOG_ROOT/mixed`` (its first
+epoch under mixed precision) and ``LOG_ROOT/nan`` (a learning rate that makes the loss
+non-finite), then trains once more with a file where the log directory should be (an internal
+error of the callback), and prints one JSON line: the backend, whether TensorFlow was imported,
+the warnings that fitdiag raised in the first runs and in the failing one, and how many epochs
+the failing one trained.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def main(argv: list[str]) -> int:
             callbacks=[
                 FitDiagCallback(
                     os.path.join(root, "same"),
-                    lint_script=False,
+                    lint_script=__file__,
                     activation_interval=10,
                     probe_data=x[:32],
                 )

@@ -114,6 +114,9 @@ def test_records_without_tensorflow(
     for layer in info["layers"]:
         assert metadata.layer_tag("grad_norm", layer) in run.values
         assert metadata.layer_tag("update_ratio", layer) in run.values
+    static = json.loads(run.values[metadata.STATIC_FINDINGS_TAG][0][1])
+    assert static["error"] is None
+    assert static["script"] == str(_SCRIPT)
     # The probe batch ran on the trained weights: half the first layer's units never activate.
     first, second = info["layers"][:2]
     assert run.series(metadata.layer_tag("dead_fraction", first))[10] == 0.5
