@@ -13,12 +13,18 @@ of plain fit in the same round), with its interquartile range.
 
 Then a long run with statistics at every step checks that memory stays flat.
 
+``--backend jax`` or ``--backend torch`` runs the same on that Keras backend (the TensorBoard
+column then needs TensorFlow installed, else it reads n/a). On JAX, which dispatches steps
+ahead of their computation, an epoch's clock stops when its last step has run.
+
 Usage: python benchmarks/callback_overhead.py [--rounds 30] [--memory-epochs 40]
+    [--backend tensorflow|jax|torch]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import math
 import os
@@ -92,6 +98,10 @@ def _clocks(
             batches.append((first.epoch, batch, time.perf_counter()))
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if keras.backend.backend() == "jax":
+                # JAX dispatches steps ahead of their computation: the epoch ends when its
+                # last step has run (else plain fit's backlog would run outside the clock).
+                keras.ops.convert_to_numpy(self.model.optimizer.iterations)
             times.append(time.perf_counter() - start[-1])
 
     return first, _End()
@@ -190,15 +200,29 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time FitDiagCallback(locate_nonfinite=False) (what keeping a bad batch costs)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)",
+    )
     args = parser.parse_args(argv)
+    os.environ["KERAS_BACKEND"] = args.backend
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != args.backend:
+        parser.error(f"keras was imported already, with another backend than {args.backend}")
 
     import keras
-    import tensorflow as tf
 
     from tb_fitdiag import FitDiagCallback
     from tb_fitdiag.callback import DEFAULT_INTERVAL
 
-    tf.get_logger().setLevel("ERROR")
+    with_tensorboard = args.backend == "tensorflow" or (
+        importlib.util.find_spec("tensorflow") is not None
+    )
+    if with_tensorboard:
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
     workdir = tempfile.mkdtemp(prefix="fitdiag_bench_")
     # Each round is one fit() of one more epoch, so that the variants interleave; left to
     # itself, FitDiagCallback() would plan each of those fits as a short one and record more
@@ -213,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             keras.callbacks.TensorBoard(log_dir=d, histogram_freq=1, write_graph=False)
         ],
     }
+    if not with_tensorboard:
+        del variants["tensorboard"]
     if args.without_locate:
         variants["no-locate"] = lambda d: [
             FitDiagCallback(log_dir=d, interval=interval, locate_nonfinite=False)
@@ -262,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         f"same round\n({args.rounds} interleaved rounds, {STEPS_PER_EPOCH} steps per epoch, CPU;"
         f" FitDiagCallback() as in one fit(epochs={args.rounds + 1}): a record every {interval}"
         f" steps, at most every {DEFAULT_INTERVAL} by default)"
+        + ("" if args.backend == "tensorflow" else f"\nKeras backend: {args.backend}")
     )
     print(
         f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
@@ -271,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         plain = state[name, "plain"][2][1:]
         cells = []
         for variant in ("fitdiag", "tensorboard"):
+            if variant not in variants:
+                cells.append("n/a")
+                continue
             mine = state[name, variant][2][1:]
             ratios = [a / b for a, b in zip(mine, plain, strict=True)]
             low, _, high = statistics.quantiles(ratios, n=4)

@@ -1,8 +1,11 @@
 """The Keras callback that records gradient health while ``model.fit`` runs.
 
 The callback computes statistics and hands them to :mod:`tb_fitdiag.summary`; it never
-diagnoses. This module imports TensorFlow and Keras at import time (the class must subclass
-``keras.callbacks.Callback``); ``tb_fitdiag`` imports it only when ``FitDiagCallback`` is used.
+diagnoses. This module imports Keras at import time (the class must subclass
+``keras.callbacks.Callback``), and TensorFlow only when the TensorFlow backend's probe first
+uses it; on the JAX and PyTorch backends the probes of :mod:`tb_fitdiag.probes` record instead,
+and TensorFlow need not be installed. ``tb_fitdiag`` imports this module only when
+``FitDiagCallback`` is used.
 
 How the applied gradients are captured without a second backward pass: at train begin the
 callback wraps three methods of the model's optimizer (restored at train end) and builds a second
@@ -36,13 +39,13 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_fitdiag import metadata
+from tb_fitdiag.deferred import tensorflow as tf
 from tb_fitdiag.gradient_stats import (
     AGG_START,
     DEFAULT_INTERVAL,
@@ -66,8 +69,12 @@ from tb_fitdiag.gradient_stats import (
     statistics,
 )
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
-from tb_fitdiag.origin import NanStash, locate, unlocated
+from tb_fitdiag.metadata import unlocated
+from tb_fitdiag.probes import backend_probe
 from tb_fitdiag.summary import RunWriters
+
+if TYPE_CHECKING:  # the replay is TensorFlow's: imported where the TensorFlow probe uses it
+    from tb_fitdiag.origin import NanStash
 
 _is_chief = is_chief  # its name before gradient_stats held it (tests read it here)
 
@@ -153,8 +160,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         locate_nonfinite: Keep the first batch whose loss or gradient is NaN/Inf, with the
             weights it ran with (one extra copy of the trainable weights), and replay it once
             to find the layer, op and source line where the first non-finite value came from;
-            written as the ``fitdiag/nonfinite_origin`` event. Single device only (under a
-            replicated strategy the event says it could not locate). False turns it off.
+            written as the ``fitdiag/nonfinite_origin`` event. Single device and TensorFlow
+            backend only (under a replicated strategy, or on JAX or PyTorch, the event says it
+            could not locate). False turns it off.
 
     Raises:
         ValueError: On an invalid option.
@@ -285,7 +293,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             )
             return
         model = self.model
-        strategy = model.distribute_strategy
+        strategy = _strategy(model)
         self._is_writer = is_chief(strategy)
         self._state = _model_state(model)
         optimizer = model.optimizer
@@ -336,7 +344,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._groups = groups
         if groups and model.optimizer is not None:
             if keras.backend.backend() != "tensorflow":
-                _warn("gradient statistics need the TensorFlow backend; recording scalars only")
+                self._probe = self._state.probe = backend_probe(
+                    model, groups, self._state.probe, on_error=self._fail
+                )
             else:
                 probe = self._state.probe
                 if isinstance(probe, _GradientProbe) and probe.fits(
@@ -356,7 +366,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if self.activation_interval > 0:
             self._activations = _ActivationProbe.create(model, self.probe_data)
         if self._writers is not None:
-            info = self._run_info(model, model.distribute_strategy)
+            info = self._run_info(model, _strategy(model))
             self._writers.train.document(
                 metadata.RUN_INFO_TAG, info, self._start_step, metadata.KIND_RUN_INFO
             )
@@ -399,6 +409,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._state.next_activation = (
                 step // self.activation_interval + 1
             ) * self.activation_interval
+            _sync_jax_state(self.model)  # the probe batch runs on the trained weights
             values = activations.measure()
             if self._writers is not None and values:
                 self._writers.train.stats(values, step)
@@ -529,6 +540,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             if not stash.pending:
                 return
             try:
+                from tb_fitdiag.origin import locate
+
                 document = locate(self.model, stash, self._groups)
             except Exception as err:  # the replay must never break training
                 document = unlocated(
@@ -541,12 +554,12 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             first = _first_nonfinite(values)
             if first is None:
                 return
-            strategy = type(self.model.distribute_strategy).__name__
+            strategy = type(_strategy(self.model)).__name__
             document = unlocated(
                 first[0],
                 first[1],
-                f"not located: {probe.nan_unavailable or strategy} (fitdiag replays a failing "
-                "batch only on a single device)",
+                f"not located: {probe.nan_unavailable or strategy} "
+                f"({getattr(probe, 'nan_note', _NAN_NOTE)})",
             )
         self._origin_said = True
         writers.train.document(
@@ -776,6 +789,8 @@ class _GradientProbe:
             self.nan: NanStash | None = None
             self.nan_unavailable: str | None = None
             if locate and self.ring is not None:
+                from tb_fitdiag.origin import NanStash
+
                 self.nan = NanStash(
                     [v for _, variables in groups for v in variables],
                     [b for buffers in self.snapshots for b in buffers],
@@ -1166,6 +1181,23 @@ class _GradientProbe:
         return all_reduce_sum_gradients
 
 
+# Why a non-finite step was not located, after the reason (a backend probe says its own).
+_NAN_NOTE = "fitdiag replays a failing batch only on a single device"
+
+
+def _strategy(model: Any) -> Any:
+    """The model's ``tf.distribute`` strategy; None on the JAX and PyTorch backends."""
+    return getattr(model, "distribute_strategy", None)
+
+
+def _sync_jax_state(model: Any) -> None:
+    """On JAX, attaches the state that Keras's jitted loop carries to the model's variables (a
+    device sync: only at a step that reads the model); elsewhere nothing."""
+    sync = getattr(model, "jax_state_sync", None)
+    if callable(sync):
+        sync()
+
+
 def _set_train_function(model: Any, function: Any) -> None:
     """``model.train_function = function``, past Keras's attribute tracking (which costs more
     than the rest of a switch, and has nothing to track in a function)."""
@@ -1197,7 +1229,8 @@ def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | 
         entry = values.get(metadata.global_tag(stat))
         if entry is not None and math.isfinite(entry[0]):
             found.append((int(entry[0]), trigger))
-    return min(found) if found else None
+    # On the same step the loss comes first: a non-finite loss makes the gradient non-finite.
+    return min(found, key=lambda f: (f[0], f[1] != "loss")) if found else None
 
 
 # Rows of the per-step ring (single device): the callback reads it at least every half ring.

@@ -10,8 +10,9 @@ records.
 * the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
   :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
 
-This module imports TensorFlow and Keras at import time; ``tb_fitdiag`` imports it only when a
-recorder is used.
+This module imports Keras at import time, and TensorFlow only when one of its TensorFlow ops is
+first built (so that the JAX and PyTorch backends run without it); ``tb_fitdiag`` imports it
+only when a recorder is used.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_fitdiag import metadata
+from tb_fitdiag.deferred import tensorflow as tf
 
 # At most this many optimizer steps between two records of the gradient statistics when the
 # interval is chosen automatically: chosen with benchmarks/callback_overhead.py to keep the
@@ -167,7 +168,8 @@ def run_info(
     Args:
         model: The model.
         optimizer: Its optimizer (None when unknown).
-        strategy: The distribution strategy it trains under.
+        strategy: The distribution strategy it trains under (None: the default, and on the JAX
+            and PyTorch backends).
         layers: The layer paths, input to output.
         interval: The regular recording interval (0: gradient statistics are off).
         dense_steps: How many first steps are all recorded.
@@ -183,7 +185,7 @@ def run_info(
     if names:
         optimizer_name = names[0] if len(names) == 1 else f"{names[0]}({', '.join(names[1:])})"
     strategy_name = type(strategy).__name__
-    if strategy_name.startswith("_Default"):
+    if strategy is None or strategy_name.startswith("_Default"):
         strategy_name = "default"
     policy = getattr(model, "dtype_policy", None)
     mixed = "LossScaleOptimizer" in names or str(getattr(policy, "name", "")).startswith("mixed")

@@ -216,6 +216,35 @@ class NonfiniteOrigin(TypedDict):
     weight_norms: dict[str, float]  # layer path -> L2 norm of its kept weights
 
 
+def unlocated(step: int, trigger: str, error: str | None) -> NonfiniteOrigin:
+    """The document of a step not (yet) located: ``error`` says why."""
+    return {
+        "version": SCHEMA_VERSION,
+        "step": int(step),
+        "trigger": trigger,
+        "located": False,
+        "error": error,
+        "phase": None,
+        "layer": None,
+        "layer_class": None,
+        "layer_site": None,
+        "op": None,
+        "op_site": None,
+        "function": None,
+        "loss": None,
+        "input": None,
+        "input_nonfinite": None,
+        "input_size": None,
+        "value": None,
+        "dtype": None,
+        "input_max": None,
+        "reproduced": None,
+        "weights_finite": None,
+        "weights_step": None,
+        "weight_norms": {},
+    }
+
+
 class Layout(TypedDict):
     """The JSON document at ``fitdiag/layout/<id>``: the tags of the records of one layout."""
 

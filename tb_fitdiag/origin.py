@@ -58,6 +58,7 @@ import tensorflow as tf
 
 from tb_fitdiag import metadata
 from tb_fitdiag.gradient_stats import untracked_variable
+from tb_fitdiag.metadata import unlocated
 
 # The states of NanStash.meta[0].
 _ARMED = 0.0  # nothing kept yet
@@ -554,35 +555,6 @@ def _layer_facts(layer: Any, weights_of: dict[int, Any]) -> dict[str, Any]:
         "layer": _layer_name(layer),
         "layer_class": type(layer).__name__,
         "layer_site": construction_site(layer),
-    }
-
-
-def unlocated(step: int, trigger: str, error: str | None) -> metadata.NonfiniteOrigin:
-    """The document of a step not (yet) located: ``error`` says why."""
-    return {
-        "version": metadata.SCHEMA_VERSION,
-        "step": int(step),
-        "trigger": trigger,
-        "located": False,
-        "error": error,
-        "phase": None,
-        "layer": None,
-        "layer_class": None,
-        "layer_site": None,
-        "op": None,
-        "op_site": None,
-        "function": None,
-        "loss": None,
-        "input": None,
-        "input_nonfinite": None,
-        "input_size": None,
-        "value": None,
-        "dtype": None,
-        "input_max": None,
-        "reproduced": None,
-        "weights_finite": None,
-        "weights_step": None,
-        "weight_norms": {},
     }
 
 

@@ -1,0 +1,166 @@
+"""Gradient probes for the JAX and PyTorch backends of Keras 3.
+
+``FitDiagCallback`` records the same statistics on every backend; how it gets at the applied
+gradients depends on the backend. On TensorFlow, its own ``_GradientProbe`` traces a second
+train function. Here:
+
+* :mod:`tb_fitdiag.probes.jax_probe` jits two train steps beside Keras's own (a light one, with
+  the running aggregates, and a recording one) that call the model's ``train_step`` with the
+  optimizer's ``stateless_apply`` wrapped, and carries the statistics out as extra outputs;
+* :mod:`tb_fitdiag.probes.torch_probe` wraps the optimizer's ``apply`` (eager), measuring every
+  step's global norm into a ring and the per-layer statistics on recording steps only.
+
+Both keep the callback's probe interface (``arm``, ``disarm``, ``read``, ``read_aggregates``,
+``uninstall``, ``nan``, ``rate``) and read device values only at a record or an aggregates
+read. Neither imports TensorFlow; the NaN-origin replay (TensorFlow only) says it is
+unavailable.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from tb_fitdiag.gradient_stats import AGG_START, aggregate_values, statistics
+
+# Rows of a probe's per-step ring: the callback reads the aggregates at least every
+# RING_ROWS // 2 steps (its own RING_ROWS, the TensorFlow probe's ring, has as many).
+RING_ROWS = 256
+
+# How the callback's fitdiag/nonfinite_origin document ends on these backends.
+NAN_NOTE = "the replay of a failing batch needs the TensorFlow backend"
+
+
+def backend_probe(
+    model: Any,
+    groups: list[tuple[str, list[Any]]],
+    previous: Any,
+    *,
+    on_error: Callable[[BaseException], None],
+) -> Any:
+    """The installed (and disarmed) gradient probe of this backend, or None with a warning.
+
+    Args:
+        model: The compiled model.
+        groups: Its layers' trainable variables (:func:`tb_fitdiag.gradient_stats.layer_groups`).
+        previous: The probe of the model's last ``fit()``, reused when it still fits the model.
+        on_error: Called with an internal error; the probe then does nothing more.
+    """
+    backend = keras.backend.backend()
+    probe_class: Any
+    if backend == "jax":
+        from tb_fitdiag.probes.jax_probe import JaxProbe
+
+        probe_class = JaxProbe
+    elif backend == "torch":
+        from tb_fitdiag.probes.torch_probe import TorchProbe
+
+        probe_class = TorchProbe
+    else:
+        warn(
+            f"gradient statistics are not recorded on the {backend} backend; recording scalars only"
+        )
+        return None
+    if isinstance(previous, probe_class) and previous.fits(model, groups):
+        previous.on_error = on_error
+        previous.install()
+        return previous
+    reason = probe_class.unsupported(model)
+    if reason is not None:
+        warn(f"{reason}; recording scalars only")
+        return None
+    probe = probe_class(model, groups, on_error)
+    probe.install()
+    return probe
+
+
+def record_values(
+    layers: Sequence[str], packed: Any
+) -> tuple[dict[str, tuple[float, str]], float | None]:
+    """A recording step's values, ``tag -> (value, kind)``, and its learning rate.
+
+    ``packed`` is ``[global norm, (norm, zero fraction, non-finite) per layer, learning rate,
+    (weight norm, update norm) per layer, batch loss, has loss]``, as both probes write it.
+    """
+    n = len(layers)
+    packed = np.asarray(packed, dtype=np.float64)
+    grads = packed[: 1 + 3 * n]
+    rate = float(packed[1 + 3 * n])
+    weights = packed[2 + 3 * n : 2 + 5 * n]
+    loss, has_loss = float(packed[2 + 5 * n]), bool(packed[3 + 5 * n] > 0)
+    values = statistics(
+        layers,
+        grads=grads,
+        learning_rate=rate,
+        weights=weights,
+        loss=loss if has_loss else None,
+    )
+    return values, rate if math.isfinite(rate) else None
+
+
+class Ring:
+    """The running aggregates from a ring of per-step rows ``[step, batch loss, global norm,
+    has loss]`` that the train step writes on the device (one small write per step); each read
+    folds the rows written since the last one, in numpy.
+
+    Attributes:
+        seen: The last step folded.
+        firsts: The first non-finite loss and gradient steps (kept across reads: facts of the
+            whole run).
+    """
+
+    def __init__(self) -> None:
+        self.seen = -1.0
+        self.firsts = np.array([np.inf, np.inf])
+
+    def fold(self, rows: Any) -> dict[str, tuple[float, str]]:
+        """The aggregates of the new rows as ``tag -> (value, kind)`` (nothing without rows);
+        a row's step below 0 marks a row never written."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+        rows = rows[rows[:, 0] > self.seen]
+        packed = AGG_START.copy()
+        packed[6:] = self.firsts
+        if rows.size == 0:
+            return aggregate_values(packed)
+        self.seen = float(rows[:, 0].max())
+        steps, loss, norm, has_loss = rows.T
+        with_loss = has_loss > 0
+        loss_ok = with_loss & np.isfinite(loss)
+        norm_ok = np.isfinite(norm)
+        if loss_ok.any():
+            packed[0] = loss[loss_ok].max()
+            packed[1] = -loss[loss_ok].min()
+        if norm_ok.any():
+            packed[2] = norm[norm_ok].max()
+        packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
+        packed[4] = float(np.count_nonzero(~norm_ok))
+        packed[5] = float(rows.shape[0])
+        for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
+            if bad.any():
+                self.firsts[slot] = min(self.firsts[slot], steps[bad].min())
+        packed[6:] = self.firsts
+        return aggregate_values(packed)
+
+
+def innermost(optimizer: Any) -> Any:
+    """The optimizer inside any wrappers (a ``LossScaleOptimizer``'s inner optimizer)."""
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def same_groups(a: list[tuple[str, list[Any]]], b: list[tuple[str, list[Any]]]) -> bool:
+    """Whether two layer groupings hold the same variables under the same paths."""
+    return [(path, [id(v) for v in vs]) for path, vs in a] == [
+        (path, [id(v) for v in vs]) for path, vs in b
+    ]
+
+
+def warn(message: str) -> None:
+    """The one warning of a probe (the callback's form: ``fitdiag: ...``)."""
+    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=4)
