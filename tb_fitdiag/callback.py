@@ -70,7 +70,7 @@ from tb_fitdiag.gradient_stats import (
 )
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
 from tb_fitdiag.metadata import unlocated
-from tb_fitdiag.probes import backend_probe
+from tb_fitdiag.probes import Ring, backend_probe
 from tb_fitdiag.summary import RunWriters
 
 if TYPE_CHECKING:  # the replay is TensorFlow's: imported where the TensorFlow probe uses it
@@ -762,8 +762,7 @@ class _GradientProbe:
                     trainable=False,
                     name="fitdiag_ring",
                 )
-            self._ring_seen = -1.0  # the last step folded from the ring
-            self._ring_firsts = np.array([np.inf, np.inf])  # first non-finite loss, grad steps
+            self._ring_folder = Ring()  # folds the rows of each read, keeps the first NaN steps
             # One call reads everything (aggregated across replicas) and restarts the
             # aggregates: one op, not five.
             # Called through its concrete function (traced at the first read): a third of
@@ -827,37 +826,7 @@ class _GradientProbe:
     def _fold_ring(self, rows: Any) -> Any:
         """The new rows of the ring (those after the last read) as the 8 aggregates of
         ``agg``; remembers the first non-finite steps across reads."""
-        rows = rows.reshape(RING_ROWS, 4)
-        rows = rows[rows[:, 0] > self._ring_seen]
-        packed = AGG_START.copy()
-        if rows.size == 0:
-            packed[6:] = self._ring_firsts
-            return packed
-        steps, loss, halves, has_loss = rows.T
-        self._ring_seen = float(steps.max())
-        packed[5] = float(rows.shape[0])
-        packed[6:] = self._ring_firsts
-        if has_loss.min() > 0 and np.isfinite(rows[:, 1:3]).all():
-            # Every step had a finite loss and gradient (almost every read): a few reductions.
-            packed[0], packed[1] = loss.max(), -loss.min()
-            packed[2] = math.sqrt(2.0 * float(halves.max()))
-            return packed
-        norm = np.sqrt(2.0 * halves)
-        with_loss = has_loss > 0
-        loss_ok = with_loss & np.isfinite(loss)
-        norm_ok = np.isfinite(norm)
-        if loss_ok.any():
-            packed[0] = loss[loss_ok].max()
-            packed[1] = -loss[loss_ok].min()
-        if norm_ok.any():
-            packed[2] = norm[norm_ok].max()
-        packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
-        packed[4] = float(np.count_nonzero(~norm_ok))
-        for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
-            if bad.any():
-                self._ring_firsts[slot] = min(self._ring_firsts[slot], steps[bad].min())
-        packed[6:] = self._ring_firsts
-        return packed
+        return self._ring_folder.fold_packed(rows, halves=True)
 
     # -- Python side --
 

@@ -121,14 +121,33 @@ class Ring:
     def fold(self, rows: Any) -> dict[str, tuple[float, str]]:
         """The aggregates of the new rows as ``tag -> (value, kind)`` (nothing without rows);
         a row's step below 0 marks a row never written."""
+        return aggregate_values(self.fold_packed(rows))
+
+    def fold_packed(self, rows: Any, *, halves: bool = False) -> Any:
+        """The aggregates of the new rows in the layout of ``AGG_START``.
+
+        Args:
+            rows: The ring, ``[step, loss, norm, has loss]`` rows in any order.
+            halves: The third column holds half the squared global norm (the TensorFlow
+                probe's ring: two operations fewer a step), not the norm.
+        """
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
         rows = rows[rows[:, 0] > self.seen]
         packed = AGG_START.copy()
         packed[6:] = self.firsts
         if rows.size == 0:
-            return aggregate_values(packed)
-        self.seen = float(rows[:, 0].max())
+            return packed
         steps, loss, norm, has_loss = rows.T
+        self.seen = float(steps.max())
+        packed[5] = float(rows.shape[0])
+        if has_loss.min() > 0 and np.isfinite(rows[:, 1:3]).all():
+            # Every step had a finite loss and gradient (almost every read): a few reductions.
+            packed[0], packed[1] = loss.max(), -loss.min()
+            top = float(norm.max())
+            packed[2] = math.sqrt(2.0 * top) if halves else top
+            return packed
+        if halves:
+            norm = np.sqrt(2.0 * norm)
         with_loss = has_loss > 0
         loss_ok = with_loss & np.isfinite(loss)
         norm_ok = np.isfinite(norm)
@@ -139,12 +158,11 @@ class Ring:
             packed[2] = norm[norm_ok].max()
         packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
         packed[4] = float(np.count_nonzero(~norm_ok))
-        packed[5] = float(rows.shape[0])
         for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
             if bad.any():
                 self.firsts[slot] = min(self.firsts[slot], steps[bad].min())
         packed[6:] = self.firsts
-        return aggregate_values(packed)
+        return packed
 
 
 def innermost(optimizer: Any) -> Any:
