@@ -158,22 +158,6 @@ def construction_site(layer: Any) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------------------
 
 
-def _unlowered(ops: Sequence[Any]) -> None:
-    """Keeps the conditional among ``ops`` a functional ``If`` (TensorFlow otherwise lowers
-    it to Switch and Merge nodes): a finite step then runs the ``If`` and its one-node branch,
-    instead of passing every node of the other branch, the nested conditional and its copies,
-    as dead tensors through the executor. Best effort: without the attribute it stays
-    lowered, which is correct too."""
-    try:
-        from tensorflow.core.framework import attr_value_pb2
-
-        for op in ops:
-            if op.type in ("If", "StatelessIf"):
-                op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
-    except Exception:  # a TensorFlow without the attribute: lowered as usual
-        return
-
-
 class NanStash:
     """The conditional that keeps the first failing step's batch, and the guard that freezes
     the last finite weights until that step is located.
@@ -250,10 +234,7 @@ class NanStash:
             armed = tf.equal(self.meta.read_value()[0], _ARMED)
             return tf.cond(armed, keep, lambda: tf.constant(False))
 
-        graph = tf.compat.v1.get_default_graph()
-        before = len(graph.get_operations())
         tf.cond(finite, lambda: tf.constant(False), keep_the_first)
-        _unlowered(graph.get_operations()[before:])
 
     def may_copy_weights(self, step: Any) -> Any:
         """Whether the recording step ``step`` (float64 scalar) may refresh the weights copy
