@@ -255,11 +255,6 @@ def main(argv: list[str] | None = None) -> int:
         model = build()
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         for variant, make in variants.items():
-            if variant == "no-locate":
-                # A probe of its own (the callback's probe is the model's): its own model.
-                keras.utils.set_random_seed(0)
-                model = build()
-                model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             times: list[float] = []
             batches[name, variant] = []
             start, end = _clocks(keras, times, batches[name, variant])

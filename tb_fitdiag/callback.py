@@ -38,7 +38,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -103,6 +103,9 @@ class _ModelState:
     # The recording train function of the last fit(), reused while Keras's own stays the same,
     # so that repeated fit() calls do not retrace it.
     probe: Any = None
+    # On TensorFlow, the probe of each locate_nonfinite setting: fits that alternate callbacks
+    # of both settings retrace neither.
+    probes: dict[bool, Any] = field(default_factory=dict)
 
 
 # The attribute that keeps a model's _ModelState, so that a second fit() (even with a new
@@ -348,7 +351,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     model, groups, self._state.probe, on_error=self._fail
                 )
             else:
-                probe = self._state.probe
+                probe = self._state.probes.get(self.locate_nonfinite)
                 if isinstance(probe, _GradientProbe) and probe.fits(
                     model, groups, locate=self.locate_nonfinite
                 ):
@@ -363,6 +366,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     )
                     probe.install()
                 self._probe = self._state.probe = probe
+                self._state.probes[self.locate_nonfinite] = probe
         if self.activation_interval > 0:
             self._activations = _ActivationProbe.create(model, self.probe_data)
         if self._writers is not None:
@@ -657,6 +661,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         _warn(f"recording stopped after an internal error: {type(err).__name__}: {err}")
         probe, self._probe = self._probe, None
         self._state.probe = None
+        self._state.probes.clear()
         if probe is not None:
             with contextlib.suppress(Exception):
                 probe.uninstall()

@@ -457,4 +457,5 @@ def test_a_later_fit_that_turns_locating_off_does_not_keep_batches(
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
         probes.append(callback._state.probe)
         assert (callback._state.probe.nan is not None) is locate
-    assert probes[0] is not probes[1]  # rebuilt for the other setting, not reused
+    assert probes[0] is not probes[1]  # one probe per setting, not the other's
+    assert probes[2] is probes[0]  # and each reused by a later fit of its setting
