@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,10 +19,8 @@ if TYPE_CHECKING:
     from libcst.metadata import CodeRange
 
 from fitlint import nesting, suppression
-from fitlint.model import Edit, Finding, Fix
+from fitlint.model import LINE_BREAK, Edit, Finding, Fix
 from fitlint.rules.base import Report, Rule, RuleContext
-
-_LINE_END = re.compile(r"\r\n?|\n")
 
 
 @dataclass
@@ -61,7 +58,7 @@ def lint_text(
     refusal = nesting.check(source)
     if refusal is not None:
         if any(r.code == "FL000" for r in rules):
-            finding = _fl000(
+            finding = Finding.syntax_error(
                 path,
                 (refusal.line, refusal.column, refusal.end_line, refusal.end_column),
                 refusal.message,
@@ -161,11 +158,7 @@ def _syntax_finding(
         pass
     if end_line < line or (end_line == line and end_column <= column):
         end_line, end_column = line, column + 1
-    return _fl000(path, (line, column, end_line, end_column), detail)
-
-
-def _fl000(path: str, where: tuple[int, int, int, int], detail: str) -> Finding:
-    return Finding.syntax_error(path, where, detail)
+    return Finding.syntax_error(path, (line, column, end_line, end_column), detail)
 
 
 def _position(
@@ -214,7 +207,7 @@ def apply_fixes(source: str, findings: Iterable[Finding]) -> tuple[str, int]:
     taken is skipped (a second run picks it up).
     """
     # Lines end as libcst and CPython end them: "\n", "\r\n" or a lone "\r".
-    line_starts = [0, *(m.end() for m in _LINE_END.finditer(source))]
+    line_starts = [0, *(m.end() for m in LINE_BREAK.finditer(source))]
 
     def offset(line: int, column: int) -> int:
         return line_starts[line - 1] + column - 1

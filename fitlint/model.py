@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def split_lines(text: str) -> list[str]:
@@ -20,7 +20,7 @@ def split_lines(text: str) -> list[str]:
     protocol count them: ``\\n``, ``\\r\\n`` and ``\\r`` end a line (a form feed or
     ``\\v``, which ``str.splitlines`` also splits at, does not); a text ending with a line
     break has a last, empty line."""
-    return _LINE_BREAK.split(text)
+    return LINE_BREAK.split(text)
 
 
 class Severity(str, enum.Enum):

@@ -57,7 +57,7 @@ from tb_fitdiag.gradient_stats import (
     auto_interval,
     dense,
     epoch_scalars,
-    fold_aggregates,
+    fold_into,
     grad_entries,
     group_norm,
     half_squares,
@@ -70,7 +70,7 @@ from tb_fitdiag.gradient_stats import (
 )
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
 from tb_fitdiag.metadata import unlocated
-from tb_fitdiag.probes import Ring, backend_probe
+from tb_fitdiag.probes import RING_ROWS, Ring, backend_probe, innermost, same_groups
 from tb_fitdiag.summary import RunWriters
 
 if TYPE_CHECKING:  # the replay is TensorFlow's: imported where the TensorFlow probe uses it
@@ -720,10 +720,7 @@ class _GradientProbe:
         self.locate = locate
         self.strategy = model.distribute_strategy
         self.outer = model.optimizer
-        inner = self.outer
-        while getattr(inner, "inner_optimizer", None) is not None:
-            inner = inner.inner_optimizer
-        self.inner = inner
+        self.inner = innermost(self.outer)
         self.replicas = int(self.strategy.num_replicas_in_sync)
         self.traced: set[str] = set()
         self._installed: list[tuple[Any, str]] = []
@@ -732,7 +729,7 @@ class _GradientProbe:
         self.layer_of: dict[Any, int] = {}
         for index, (_, variables) in enumerate(groups):
             for variable in variables:
-                self.layer_of[inner._var_key(variable)] = index
+                self.layer_of[self.inner._var_key(variable)] = index
         n = len(groups)
         on_read = tf.VariableSynchronization.ON_READ
         first = tf.VariableAggregation.ONLY_FIRST_REPLICA
@@ -812,9 +809,6 @@ class _GradientProbe:
         self._traced_loss: Any = None
         self._traced_copied: Any = None  # the trace's weight copy (whether it copied)
 
-    def _read_and_restart_aggregates(self) -> Any:
-        return read_and_restart(self.agg)
-
     def _read_and_restart(self) -> Any:
         rate = tf.reshape(tf.cast(self.inner.learning_rate, tf.float64), [1])
         packed = tf.concat(
@@ -826,12 +820,7 @@ class _GradientProbe:
             if self.nan is not None:
                 parts.append(self.nan.meta.read_value())
             return tf.concat(parts, axis=0)
-        return tf.concat([packed, self._read_and_restart_aggregates()], axis=0)
-
-    def _fold_ring(self, rows: Any) -> Any:
-        """The new rows of the ring (those after the last read) as the 8 aggregates of
-        ``agg``; remembers the first non-finite steps across reads."""
-        return self._ring_folder.fold_packed(rows, halves=True)
+        return tf.concat([packed, read_and_restart(self.agg)], axis=0)
 
     # -- Python side --
 
@@ -862,12 +851,13 @@ class _GradientProbe:
     @contextlib.contextmanager
     def _keeping_batches(self) -> Any:
         """While Keras builds our train functions, wraps what gets the batch so that a failing
-        step's batch is kept: without XLA the train step itself (one conditional keeps weights
-        and batch), under XLA Keras's one-step function around the compiled step."""
+        step's batch is kept: without XLA the train step itself (its one conditional notes the
+        step and keeps the batch), under XLA Keras's one-step function around the compiled
+        step."""
         nan, model = self.nan, self.model
         if nan is not None and getattr(model, "jit_compile", None) is False:
-            # One graph: the train step keeps its batch in the conditional that keeps the
-            # weights. Keras takes the bound train_step when it makes the function.
+            # One graph: the train step keeps its batch in the conditional that notes the
+            # failing step. Keras takes the bound train_step when it makes the function.
             had = vars(model).get("train_step")
             object.__setattr__(model, "train_step", nan.wrap_train_step(model.train_step))
             try:
@@ -900,8 +890,7 @@ class _GradientProbe:
             and self.outer is model.optimizer
             and self.plain is not None
             and self.plain is model.train_function
-            and [(path, [id(v) for v in vs]) for path, vs in self.groups]
-            == [(path, [id(v) for v in vs]) for path, vs in groups]
+            and same_groups(self.groups, groups)
         )
 
     def patch(self) -> None:
@@ -955,11 +944,13 @@ class _GradientProbe:
         if self.nan is not None:
             self.nan.note(packed[-3:])
             packed = packed[:-3]
-        rate = float(packed[c])
+        rate = float(packed[c])  # the learning rate, between the loss and the aggregates
         self.rate = rate if math.isfinite(rate) else None
-        c += 1
-        aggregates = self._fold_ring(packed[c:]) if self.ring is not None else packed[c:]
-        return packed[:a], packed[a:b], packed[b : c - 1], aggregates
+        rest = packed[c + 1 :]
+        aggregates = (
+            self._ring_folder.fold_packed(rest, halves=True) if self.ring is not None else rest
+        )
+        return packed[:a], packed[a:b], packed[b:c], aggregates
 
     def _read_once(self) -> Any:
         if self._read_concrete is None:
@@ -1064,7 +1055,7 @@ class _GradientProbe:
             return
         if norm is None:
             norm = tf.sqrt(2.0 * halves)
-        self.agg.assign(fold_aggregates(self.agg.read_value(), loss, norm, step))
+        fold_into(self.agg, loss, norm, step)
 
     def _record_grads(self, per_layer: list[list[Any]], unowned: list[Any]) -> Any:
         """Writes ``grads`` (per-layer norm, zero fraction, non-finite count) and returns the
@@ -1206,10 +1197,6 @@ def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | 
             found.append((int(entry[0]), trigger))
     # On the same step the loss comes first: a non-finite loss makes the gradient non-finite.
     return min(found, key=lambda f: (f[0], f[1] != "loss")) if found else None
-
-
-# Rows of the per-step ring (single device): the callback reads it at least every half ring.
-RING_ROWS = 256
 
 
 def _single_device(strategy: Any) -> bool:

@@ -6,13 +6,13 @@ records.
 * the model: its layers with trainable weights (:func:`layer_groups`), the run info document
   (:func:`run_info`);
 * the statistics, as TensorFlow ops: per-layer gradient statistics (:func:`grad_entries`), norms
-  (:func:`group_norm`), the running aggregates (:func:`fold_aggregates`);
+  (:func:`group_norm`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
 * the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
   :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
 
 This module imports Keras at import time, and TensorFlow only when one of its TensorFlow ops is
-first built (so that the JAX and PyTorch backends run without it); ``tb_fitdiag`` imports it
-only when a recorder is used.
+first built (so that the JAX and PyTorch backends run without it); the callback, the backend
+probes and the Recorder import it, ``tb_fitdiag`` itself only when one of them is used.
 """
 
 from __future__ import annotations
@@ -343,6 +343,12 @@ def grad_entries(
         entries.extend([tf.sqrt(square), zeros / size, bad])
     total = tf.sqrt(tf.add_n(total_squares)) if total_squares else tf.constant(0.0, tf.float64)
     return total, entries
+
+
+def fold_into(agg: Any, loss: Any, total: Any, step: Any) -> None:
+    """Folds one step into the running aggregates' variable ``agg`` (see
+    :func:`fold_aggregates`)."""
+    agg.assign(fold_aggregates(agg.read_value(), loss, total, step))
 
 
 def read_and_restart(agg: Any) -> Any:

@@ -247,7 +247,7 @@ class NanStash:
 
     def wrap_train_step(self, train_step: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wraps the model's train step (without XLA): the step's own conditional keeps the
-        batch with the weights, so a finite step runs one conditional, not two."""
+        batch as it notes the failing step, so a finite step runs one conditional, not two."""
 
         def train_step_keeping_the_batch(data: Any) -> Any:
             try:

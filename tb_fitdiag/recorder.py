@@ -36,7 +36,7 @@ from tb_fitdiag.gradient_stats import (
     current_learning_rate,
     dense,
     epoch_scalars,
-    fold_aggregates,
+    fold_into,
     global_norm,
     grad_entries,
     group_norm,
@@ -452,7 +452,7 @@ class Recorder:
             step = iterations if iterations is not None else self._fold_count.assign_add(1) - 1
         step_t = tf.cast(tf.convert_to_tensor(step), tf.float64)
         loss_t = None if loss is None else tf.reduce_mean(tf.cast(loss, tf.float64))
-        agg.assign(fold_aggregates(agg.read_value(), loss_t, global_norm(tensors), step_t))
+        fold_into(agg, loss_t, global_norm(tensors), step_t)
         self._folds_itself = True
 
     def _fold(self, loss: Any, grads: list[Any], step: Any) -> None:
@@ -468,7 +468,7 @@ class Recorder:
         concrete(loss, grads, step)
 
     def _fold_step(self, loss: Any, grads: list[Any], step: Any) -> None:
-        self._agg.assign(fold_aggregates(self._agg.read_value(), loss, global_norm(grads), step))
+        fold_into(self._agg, loss, global_norm(grads), step)
 
     def _stats_step(
         self,
@@ -480,7 +480,7 @@ class Recorder:
     ) -> tuple[Any, list[list[Any]]]:
         total, entries = grad_entries(per_layer, unowned)
         if has_grads:
-            self._agg.assign(fold_aggregates(self._agg.read_value(), loss, total, step))
+            fold_into(self._agg, loss, total, step)
         snapshot = [[tf.identity(_tensor(v)) for v in group] for _, group in self._groups]
         weight_norms = [group_norm(weights) for weights in snapshot]
         packed = tf.stack(

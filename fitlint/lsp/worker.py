@@ -325,7 +325,7 @@ class Workers:
         limit = self.timeout + TIMEOUT_PER_MB * _text_megabytes(args)
         done, _ = await asyncio.wait({job}, timeout=limit)
         if not done:
-            worker.proc.kill()  # its call then fails, and the worker is not used again
+            worker.kill()  # its call then fails, and the worker is not used again
             raise JobTimedOut(f"the lint ran for more than {limit:.0f} s and was stopped")
         return job.result()
 

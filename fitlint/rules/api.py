@@ -399,8 +399,9 @@ _REMOVED_BY_CALLABLE = _removed_by_callable()
 
 class RemovedKerasArgument(Rule):
     """## What it does
-    Flags Keras APIs that Keras 3 removed or ignores. Keyword arguments come from one table
-    (`REMOVED_ARGUMENTS`), each with the Keras version that renamed or dropped it:
+    Flags Keras APIs that Keras 3 removed or ignores, with the rename where there is one.
+
+    The keyword arguments, each with the Keras version that renamed or dropped it:
 
     - optimizers: `lr=` (renamed `learning_rate=` in 2.3) and `decay=` (2.11), and the
       lower-case aliases of Keras 2 (`keras.optimizers.rmsprop(...)`, `sgd`, `adam`...);

@@ -20,7 +20,6 @@ from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
 
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
-PROBABILITY = frozenset({"softmax", "sigmoid"})
 # Output activations whose values are probabilities. Every other known activation gives values
 # that are not (a cross-entropy that expects probabilities clips or renormalizes them), except
 # log_softmax: log-probabilities, which such a loss misreads too, but which are left alone.

@@ -46,7 +46,9 @@ class MissingInputNormalization(Rule):
     `keras.datasets`. Labels are never checked, nor token ids fed to an `Embedding`.
 
     Options: `min_magnitude` (100): literal, random and dataset values from this magnitude on
-    count as unscaled (raw file columns are flagged whatever their values, which are unknown).
+    count as unscaled. A file's values are unknown: its columns count as unscaled when the
+    file's name or the columns it names say the values are large (price, income, area, ...),
+    or when those names are not known in the file.
 
     ## Why is this bad?
     Large inputs make the first layer's pre-activations large: gradients explode or

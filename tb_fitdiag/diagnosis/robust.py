@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -53,18 +55,16 @@ def running_median(values: FloatArray, window: int) -> FloatArray:
     out = np.empty(n, dtype=np.float64)
     windows = np.lib.stride_tricks.sliding_window_view(values, w)
     out[half : n - half] = np.median(windows, axis=1)
-    head, tail = values[: 2 * half], values[n - 2 * half :]
+    head: Any = values[: 2 * half]
+    tail: Any = values[n - 2 * half :]
+    median: Callable[[Any], Any] = np.median  # propagates NaN
     if np.isfinite(head).all() and np.isfinite(tail).all():
         # The cut-off windows at the ends are short: sorting Python floats beats a numpy call
         # per window (a quarter of a live diagnosis, before).
-        first, last = head.tolist(), tail.tolist()
-        for i in range(half):
-            out[i] = statistics.median(first[: i + half + 1])
-            out[n - 1 - i] = statistics.median(last[len(last) - 1 - i - half :])
-    else:  # NaN propagates as numpy's median propagates it
-        for i in range(half):
-            out[i] = np.median(values[: i + half + 1])
-            out[n - 1 - i] = np.median(values[n - 1 - i - half :])
+        head, tail, median = head.tolist(), tail.tolist(), statistics.median
+    for i in range(half):
+        out[i] = median(head[: i + half + 1])
+        out[n - 1 - i] = median(tail[half - 1 - i :])
     return out
 
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from tb_fitdiag.gradient_stats import AGG_START, aggregate_values, statistics
 
-# Rows of a probe's per-step ring: the callback reads the aggregates at least every
-# RING_ROWS // 2 steps (its own RING_ROWS, the TensorFlow probe's ring, has as many).
+# Rows of every probe's per-step ring (the TensorFlow probe's too): the callback reads the
+# aggregates at least every RING_ROWS // 2 steps.
 RING_ROWS = 256
 
 # How the callback's fitdiag/nonfinite_origin document ends on these backends.

@@ -75,7 +75,6 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(7)
     x = rng.normal(size=(128, 8)).astype("float32")
     y = rng.integers(0, 3, size=(128,))
-    caught: list[str] = []
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         model = _model(keras, 3)
@@ -127,7 +126,7 @@ def main(argv: list[str]) -> int:
             verbose=0,
             callbacks=[FitDiagCallback(os.path.join(root, "nan"), lint_script=False)],
         )
-    caught = [str(w.message) for w in seen if "fitdiag" in str(w.message)]
+    caught: list[str] = [str(w.message) for w in seen if "fitdiag" in str(w.message)]
     # An internal error (a file where the log directory should be): one warning, training goes on.
     blocked = os.path.join(root, "a_file")
     with open(blocked, "w") as handle:

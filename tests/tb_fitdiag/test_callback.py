@@ -31,14 +31,20 @@ def _data(n: int = 64, features: int = 6, seed: int = 0) -> tuple[np.ndarray, np
     return x, y
 
 
-def _mlp(keras: Any, features: int = 6, dead_units: int = 3) -> Any:
+def _mlp(
+    keras: Any, features: int = 6, dead_units: int = 3, names: tuple[str, str, str] | None = None
+) -> Any:
+    """The same weights every time it is built; ``names``: (model, hidden layer, output layer)
+    for fixed layer paths."""
     keras.utils.set_random_seed(1)
+    model_name, hidden, out = names or (None, None, None)
     model = keras.Sequential(
         [
             keras.Input((features,)),
-            keras.layers.Dense(8, activation="relu"),
-            keras.layers.Dense(1),
-        ]
+            keras.layers.Dense(8, activation="relu", name=hidden),
+            keras.layers.Dense(1, name=out),
+        ],
+        name=model_name,
     )
     # Make some hidden units dead, so that zero fractions are not trivially 0.
     kernel, bias = model.layers[0].get_weights()

@@ -14,31 +14,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_callback import _data
+from test_callback import LR, _data
+from test_callback import _mlp as _callback_mlp
 
 from tb_fitdiag import metadata
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 ROOT = Path(__file__).resolve().parents[2]
-LR = 0.05
 
 
 def _mlp(keras: Any, features: int = 6) -> Any:
-    """The same weights and layer paths (net/hidden, net/out) every time it is built."""
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential(
-        [
-            keras.Input((features,)),
-            keras.layers.Dense(8, activation="relu", name="hidden"),
-            keras.layers.Dense(1, name="out"),
-        ],
-        name="net",
-    )
-    kernel, bias = model.layers[0].get_weights()
-    bias[:3] = -100.0  # three dead units: zero fractions that are not trivially 0
-    model.layers[0].set_weights([kernel, bias])
-    return model
+    """test_callback's model, with fixed layer paths (net/hidden, net/out)."""
+    return _callback_mlp(keras, features, names=("net", "hidden", "out"))
 
 
 def _tape_loop(
