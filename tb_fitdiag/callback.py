@@ -84,6 +84,12 @@ _is_chief = is_chief  # its name before gradient_stats held it (tests read it he
 # diagnosis takes a few milliseconds and runs at every epoch end; one of 200 layers with
 # thousands of records takes ~20 ms and runs every few epochs.
 LIVE_BUDGET = 0.005
+# The light train step of ordinary steps keeps a failing batch (one conditional, ~20 us a
+# step on a CPU) only where a step takes this long or longer: where the conditional costs at
+# most LIVE_BUDGET of it. On faster steps a failing batch is kept at record steps only.
+KEEP_EVERY_STEP_FROM = 20e-6 / LIVE_BUDGET
+# Batch begins, a step apart or more within an epoch, whose median time per step decides it.
+_TIMED_GAPS = 8
 LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -248,6 +254,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._last_flush = 0.0
         self._groups: list[tuple[str, list[Any]]] = []
         self._origin_said = False  # the fitdiag/nonfinite_origin document was written
+        self._step_clock: tuple[int, float, int] | None = None  # (step, time, epoch)
+        self._step_times: list[float] = []  # seconds per step between timed batch begins
+        self._record_asked = False  # the step after a failure not kept was made a record
+        self._first_failure: tuple[int, str] | None = None  # (step, what) the reads showed
 
     # ---- Keras hooks: each body is guarded, so an internal error never reaches training. ----
 
@@ -312,6 +322,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._pending = None
         self._armed = False
         self._origin_said = False
+        self._step_clock = None
+        self._step_times = []
+        self._record_asked = False
+        self._first_failure = None
         self._interval = self.interval or _auto_interval(self.params)
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
@@ -359,7 +373,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     probe.patch()
                     probe.disarm()  # the light function, from the first step of this fit()
                     if probe.nan is not None:
-                        probe.nan.rearm()
+                        probe.nan.rearm(self._start_step - 1)
                 else:
                     probe = _GradientProbe(
                         model, groups, on_error=self._fail, locate=self.locate_nonfinite
@@ -399,6 +413,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._try_setup()
         probe = self._probe
         if probe is not None:
+            if probe.nan is not None and probe.every_step is None:
+                self._time_step(probe, step)
             if step >= self._state.next_record:
                 probe.arm(step)
                 self._armed = True
@@ -420,6 +436,19 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 if self._live is not None:
                     self._live.run.add_stats(values, step)
         self._quiet_until = self._quiet_horizon()
+
+    def _time_step(self, probe: _GradientProbe, step: int) -> None:
+        """Times the steps between batch begins that do work; once enough are timed, decides
+        whether the light step keeps a failing batch (steps of KEEP_EVERY_STEP_FROM or more)."""
+        now = time.perf_counter()
+        last, self._step_clock = self._step_clock, (step, now, self._epoch)
+        # The first two steps trace; a gap across an epoch end holds its work (validation).
+        if last is None or last[2] != self._epoch or last[0] < self._start_step + 2:
+            return
+        if step > last[0]:
+            self._step_times.append((now - last[1]) / (step - last[0]))
+        if len(self._step_times) >= _TIMED_GAPS:
+            probe.every_step = float(np.median(self._step_times)) >= KEEP_EVERY_STEP_FROM
 
     def _quiet_horizon(self) -> int:
         """The first step from which a batch begin has work again (a record to arm, the ring
@@ -453,6 +482,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             # aggregates of its last steps to the next read: one read of the graph less per
             # epoch. A non-finite loss is read (and located) now.
             self._collect_aggregates()
+            self._quiet_until = -1  # a record may have been asked for
         writers = self._writers
         if writers is None:
             return
@@ -478,7 +508,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _train_end(self) -> None:
         self._collect()
-        self._collect_aggregates()
+        self._collect_aggregates(final=True)
         self._poll_lint(wait=True)
         if self._live is not None and self._writers is not None:
             self._diagnose_live(self._writers)
@@ -518,35 +548,62 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._last_flush = now
             writers.flush()
 
-    def _collect_aggregates(self) -> None:
-        """Writes the running aggregates of the steps since the last read, at the last step."""
+    def _collect_aggregates(self, *, final: bool = False) -> None:
+        """Writes the running aggregates of the steps since the last read, at the last step
+        (``final``: at train end)."""
         probe, writers = self._probe, self._writers
         if probe is None or writers is None or self._state.next_step <= self._start_step:
             return
         values = probe.read_aggregates()
         self._aggregates_read_at = self._state.next_step - 1
-        self._locate_nonfinite(probe, writers, values)
+        self._locate_nonfinite(probe, writers, values, final=final)
         if values:
             writers.train.stats(values, self._state.next_step - 1)
             if self._live is not None:
                 self._live.run.add_stats(values, self._state.next_step - 1)
 
     def _locate_nonfinite(
-        self, probe: _GradientProbe, writers: RunWriters, values: dict[str, tuple[float, str]]
+        self,
+        probe: _GradientProbe,
+        writers: RunWriters,
+        values: dict[str, tuple[float, str]],
+        *,
+        final: bool = False,
     ) -> None:
         """Writes where the first non-finite loss or gradient came from, once: the replay of
-        the kept batch when the probe kept one, else (a replicated strategy) why it could not."""
+        the kept batch when the probe kept one, else (a replicated strategy) why it could not.
+
+        A failing light step that kept no batch makes the next step a record (which keeps its
+        batch if it fails too); at train end (``final``) with nothing kept, says so."""
         if self._origin_said or not self.locate_nonfinite:
             return
         stash = probe.nan
         document: metadata.NonfiniteOrigin | None = None
-        if stash is not None:
-            if not stash.pending:
+        first = _first_nonfinite(values)
+        if first is not None and first[0] < self._start_step:
+            first = None  # an earlier fit's
+        first = self._first_failure = first or self._first_failure  # a read without new rows
+        if stash is not None and not stash.pending:
+            if first is None:
                 return
+            if not final:
+                if not self._record_asked:
+                    # Its batch was not kept: the next step's is, if it fails too.
+                    self._record_asked = True
+                    self._state.next_record = min(self._state.next_record, self._state.next_step)
+                    self._quiet_until = -1
+                return
+            document = unlocated(
+                first[0],
+                first[1],
+                "not located: the failing step ran between two records, where its batch is not "
+                "kept at this step time, and no later record failed",
+            )
+        elif stash is not None:
             try:
                 from tb_fitdiag.origin import locate
 
-                document = locate(self.model, stash, self._groups)
+                document = locate(self.model, stash, self._groups, first)
             except Exception as err:  # the replay must never break training
                 document = unlocated(
                     stash.step,
@@ -555,7 +612,6 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 )
             stash.done()
         else:
-            first = _first_nonfinite(values)
             if first is None:
                 return
             strategy = type(_strategy(self.model)).__name__
@@ -738,7 +794,11 @@ class _GradientProbe:
         self.mode: str | None = None
         self.plain: Any = None
         self.light: Any = None
+        self.light_keeping: Any = None  # the light function that keeps a failing batch
         self.recording: Any = None
+        # Whether ordinary steps keep a failing batch (the callback decides from the step
+        # time; None until it has, and they do not).
+        self.every_step: bool | None = None
         with self.strategy.scope():
             self.stamp = tf.Variable(
                 0.0,
@@ -844,6 +904,9 @@ class _GradientProbe:
         with self._keeping_batches():
             model.make_train_function(force=True)
             self.light = model.train_function
+            if self.nan is not None:  # traced only if chosen
+                model.make_train_function(force=True)
+                self.light_keeping = model.train_function
             model.make_train_function(force=True)
             self.recording = model.train_function
         self.disarm()
@@ -922,13 +985,21 @@ class _GradientProbe:
             with self.strategy.scope():
                 self.stamp.assign(float(step + 1), read_value=False)
         self.mode = "full"
+        if self.nan is not None:
+            self.nan.keeping = True
         _set_train_function(self.model, self.recording)
 
     def disarm(self) -> None:
-        """Makes the following train steps the light ones (aggregates only)."""
+        """Makes the following train steps the light ones (aggregates only, and the failing
+        batch kept where steps are slow enough)."""
         self.mode = "light"
-        if self.light is not None:
-            _set_train_function(self.model, self.light)
+        light = self.light
+        if self.nan is not None:
+            self.nan.keeping = bool(self.every_step)
+            if self.every_step and self.light_keeping is not None:
+                light = self.light_keeping
+        if light is not None:
+            _set_train_function(self.model, light)
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the
@@ -1085,7 +1156,9 @@ class _GradientProbe:
         if nan is None:
             return copy()
         step = tf.cast(self.inner.iterations, tf.float64)
-        return tf.cond(nan.may_copy_weights(step), copy, lambda: tf.constant(False))
+        # Under loss scaling a failing step is skipped: the weights stay finite.
+        ring = self.ring if self.outer is self.inner else None
+        return tf.cond(nan.may_copy_weights(step, ring), copy, lambda: tf.constant(False))
 
     def _record_updates(self, rate: Any, copied: Any) -> None:
         # A step whose weights were not copied has no update to measure: its stamp says so.

@@ -213,6 +213,10 @@ class NonfiniteOrigin(TypedDict):
     # The step whose weights (before its update) the replay ran on: the failing step itself,
     # or the last record step before it (the kept weights are refreshed at record steps).
     weights_step: int | None
+    # The step whose batch was replayed when it is not ``step``: the failing step ran between
+    # two records on a light step that keeps no batch, and this is the first later step that
+    # failed and was kept; None when the replay ran on the failing step's own batch.
+    batch_step: int | None
     weight_norms: dict[str, float]  # layer path -> L2 norm of its kept weights
 
 
@@ -241,6 +245,7 @@ def unlocated(step: int, trigger: str, error: str | None) -> NonfiniteOrigin:
         "reproduced": None,
         "weights_finite": None,
         "weights_step": None,
+        "batch_step": None,
         "weight_norms": {},
     }
 

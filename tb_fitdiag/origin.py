@@ -1,7 +1,9 @@
 """Where the first NaN came from: the failing batch kept inside the train step, replayed once.
 
 :class:`NanStash` keeps what a replay needs, single device only, at no cost while everything
-stays finite beyond one small conditional per step:
+stays finite beyond one small conditional per step, and only in the train functions that keep
+a batch (the recording one always, the light one of ordinary steps where steps are slow enough
+for it not to show; the callback decides):
 
 * the last finite weights: the callback's copy of the weights at its record steps (the copy
   it keeps anyway for the update ratio, the one extra copy of the weights this needs), frozen
@@ -14,6 +16,11 @@ stays finite beyond one small conditional per step:
   never the weights: its cost does not grow with the model. Under XLA the compiled step notes
   the step, and Keras's one-step function around it (``_autoconvert_optionals``, which
   receives the batch) copies the batch.
+
+A light step that keeps nothing and fails freezes the weights copy all the same: a record
+step copies only while the per-step ring shows no failure since the last record. The callback
+then makes the next step a record, which keeps its batch if it fails too; the replay runs that
+batch (``batch_step`` in the document) on the frozen weights.
 
 The callback reads the stash's state with its ordinary reads; the first read that finds a kept
 batch calls :func:`locate`, which replays that batch eagerly on the kept weights (inside a
@@ -190,6 +197,10 @@ class NanStash:
         self.wrapped = False  # the batch hook is in the traced train function
         self.handled = False  # the callback has located (or given up on) the kept step
         self.state = np.array([_ARMED, -1.0, 0.0])
+        # Whether the train function traced next keeps its failing batch: the recording one
+        # always does, the light one of ordinary steps only where steps are slow enough for
+        # its conditional to cost nothing that shows (the callback decides).
+        self.keeping = True
 
     def in_step(self, loss: Any, norm: Any, step: Any) -> None:
         """Builds the in-step conditional: note the first non-finite step (and, without XLA,
@@ -203,7 +214,7 @@ class NanStash:
             step: The step (float64 scalar), read before the update.
         """
         values = [v for v in (loss, norm) if v is not None]
-        if not values:
+        if not values or not self.keeping:
             return
         # NaN or Inf in either makes the sum non-finite (Inf - Inf is NaN).
         finite = tf.math.is_finite(values[0] + values[1] if len(values) == 2 else values[0])
@@ -236,13 +247,30 @@ class NanStash:
 
         tf.cond(finite, lambda: tf.constant(False), keep_the_first)
 
-    def may_copy_weights(self, step: Any) -> Any:
+    def may_copy_weights(self, step: Any, ring: Any = None) -> Any:
         """Whether the recording step ``step`` (float64 scalar) may refresh the weights copy
-        (a boolean tensor): not while an earlier failing step waits to be located."""
+        (a boolean tensor): not while an earlier failing step waits to be located.
+
+        Args:
+            step: The recording step.
+            ring: The callback's ring of per-step rows ``[step, loss, half the squared
+                gradient norm, has loss]``, or None. Given, an earlier step of the ring that
+                failed where nothing kept its batch (a light step that keeps nothing) freezes
+                the copy too: the weights before this step already went through that update.
+                While armed, ``meta[1]`` is the last step of an earlier fit, whose rows are
+                stale.
+        """
         meta = self.meta.read_value()
+        armed = tf.equal(meta[0], _ARMED)
+        if ring is not None:
+            rows = ring.read_value()
+            earlier = tf.logical_and(tf.less(rows[:, 0], step), tf.greater(rows[:, 0], meta[1]))
+            failed = tf.logical_not(tf.math.is_finite(rows[:, 1] + rows[:, 2]))
+            armed = tf.logical_and(
+                armed, tf.logical_not(tf.reduce_any(tf.logical_and(earlier, failed)))
+            )
         return tf.logical_or(
-            tf.logical_or(tf.equal(meta[0], _ARMED), tf.equal(meta[0], _DONE)),
-            tf.equal(meta[1], step),
+            tf.logical_or(armed, tf.equal(meta[0], _DONE)), tf.equal(meta[1], step)
         )
 
     def wrap_train_step(self, train_step: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -251,7 +279,7 @@ class NanStash:
 
         def train_step_keeping_the_batch(data: Any) -> Any:
             try:
-                self._batch = self._batch_variables(data)
+                self._batch = self._batch_variables(data) if self.keeping else None
             except Exception as err:  # a tracing problem must not break the train step
                 self.unsupported = f"the batch could not be kept ({type(err).__name__}: {err})"
             try:
@@ -268,7 +296,8 @@ class NanStash:
         def one_step_keeping_the_batch(data: Any) -> Any:
             result = step_function(data)
             try:
-                self._keep_batch(data)
+                if self.keeping:
+                    self._keep_batch(data)
             except Exception as err:  # a tracing problem must not break the train step
                 self.unsupported = f"the batch could not be kept ({type(err).__name__}: {err})"
             return result
@@ -332,12 +361,13 @@ class NanStash:
 
     # -- Python side --
 
-    def rearm(self) -> None:
-        """Keeps the next failing step (a later fit() of the same model)."""
-        if self.handled or float(self.state[0]) != _ARMED:
-            self.meta.assign(np.array([_ARMED, -1.0, 0.0]))
-            self.state = np.array([_ARMED, -1.0, 0.0])
-            self.handled = False
+    def rearm(self, last_step: int) -> None:
+        """Keeps the next failing step (a later fit() of the same model, which continues
+        after ``last_step``: the ring's rows up to it are an earlier fit's)."""
+        state = np.array([_ARMED, float(last_step), 0.0])
+        self.meta.assign(state)
+        self.state = state
+        self.handled = False
 
     def done(self) -> None:
         """Marks the kept step located: the weights copy moves on, nothing more is kept."""
@@ -562,6 +592,7 @@ def locate(
     model: Any,
     stash: NanStash,
     groups: Sequence[tuple[str, Sequence[Any]]],
+    first: tuple[int, str] | None = None,
 ) -> metadata.NonfiniteOrigin:
     """Replays the kept step and says where its first non-finite value came from.
 
@@ -569,17 +600,24 @@ def locate(
         model: The Keras model (its variables are not changed).
         stash: The stash holding the failing step's weights and batch.
         groups: The model's trainable variables by layer path (the callback's layer groups).
+        first: The first non-finite step and what was non-finite (``"loss"`` or
+            ``"gradient"``) as the running aggregates saw it, or None. Earlier than the kept
+            step, it failed on a light step that kept nothing: the document is about it, and
+            the kept batch (``batch_step``), the next to fail, is what is replayed.
 
     Returns:
         The facts, as the ``fitdiag/nonfinite_origin`` document.
     """
     doc = unlocated(stash.step, "loss" if float(stash.state[2]) > 0 else "gradient", None)
+    if first is not None and first[0] < stash.step:
+        doc["step"], doc["trigger"] = first
+        doc["batch_step"] = stash.step
     if float(stash.state[0]) != _KEPT:
         doc["error"] = stash.unsupported or "the failing batch could not be kept for a replay"
         return doc
     weights_step = int(stash.weights_step.numpy())
     doc["weights_step"] = weights_step if weights_step >= 0 else None
-    if weights_step < 0 or weights_step > stash.step:
+    if weights_step < 0 or weights_step > doc["step"]:
         doc["error"] = "no finite weights were kept before the failing step"
         return doc
     values = [tf.convert_to_tensor(w.read_value()) for w in stash.weights]

@@ -15,7 +15,9 @@ norms). This module tells which of four stories that is, and says it in one line
 The replay runs on the last finite weights kept: the failing step's own at the dense start of
 a fit, else those of the last record before it. A batch that is finite on those weights
 (phase ``later-weights``) failed through the updates in between: ``exploding`` when the
-weights had grown, ``unknown`` otherwise.
+weights had grown, ``unknown`` otherwise. Where steps are fast, a step between two records
+keeps no batch: a failure there is replayed on the batch of the next step that failed and was
+kept (``batch_step``), and the line says so.
 
 Pure: reads the document and the run's ``weight_norm`` series, never TensorFlow.
 """
@@ -125,6 +127,14 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     head = f"first non-finite {what}" if phase == "later-weights" else f"first {value}"
     weights_step = doc.get("weights_step")
     kept_at = weights_step if isinstance(weights_step, int) and weights_step < step else step
+    batch_step = doc.get("batch_step")
+    # The failing step's batch was not kept (a light step): the replay ran on a later one.
+    batch_at = batch_step if isinstance(batch_step, int) and batch_step > step else step
+    if batch_at != step and phase != "later-weights":
+        head += (
+            f" (step {step}'s batch was not kept: replayed on that of step {batch_at}, "
+            "the next to fail)"
+        )
     where: str
     layer, cls = doc.get("layer"), doc.get("layer_class")
     layer_site, op, op_site = (
@@ -143,7 +153,7 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
     if phase == "input":
         where = (
             f"in the input data: `{doc.get('input')}` holds {doc.get('input_nonfinite')} "
-            f"NaN/Inf of its {doc.get('input_size')} values in the batch of step {step}"
+            f"NaN/Inf of its {doc.get('input_size')} values in the batch of step {batch_at}"
         )
     elif phase == "weights":
         where = f"the weights were already non-finite at step {step} (an update overflowed)"
@@ -169,6 +179,10 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
         where = (
             f"the batch of step {step} is finite on the weights of step "
             f"{doc.get('weights_step')}, the last record before it"
+            if batch_at == step
+            else f"step {step}'s batch was not kept; that of step {batch_at}, the next to "
+            f"fail, is finite on the weights of step {doc.get('weights_step')}, the last "
+            f"record before step {step}"
         )
     elif phase == "backward":
         where = f"in the backward pass of {layer_text or 'a layer'}" + (
@@ -226,5 +240,7 @@ def describe(data: RunData, config: DiagnosisConfig | None = None) -> Origin | N
         tail = "reproduces from finite weights: a numerical bug, not the learning rate"
     if kept_at != step:
         evidence["origin_weights_step"] = kept_at
+    if batch_at != step:
+        evidence["origin_batch_step"] = batch_at
     evidence["origin_story"] = story
     return Origin(f"{head}: {where}; {tail}", story, step, evidence)

@@ -743,7 +743,11 @@ def test_running_aggregates_keep_what_happens_between_records(
         epochs=2,
         shuffle=False,
         verbose=0,
-        callbacks=[FitDiagCallback(tmp_path, interval=100, lint_script=False)],
+        # Not located: the replay would make the step after the first read of the failure a
+        # record (tests/tb_fitdiag/test_nan_origin.py).
+        callbacks=[
+            FitDiagCallback(tmp_path, interval=100, lint_script=False, locate_nonfinite=False)
+        ],
     )
     run = cb_load_run(str(tmp_path / "train"))
     # Only step 0 is a record; the aggregates are written there and at each epoch end (steps 9

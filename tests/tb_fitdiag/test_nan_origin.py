@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -273,31 +274,85 @@ def _fit_every(
     model.fit(x, y, callbacks=[callback], verbose=0, shuffle=False, **kwargs)
 
 
-def test_a_late_nan_in_the_data_is_replayed_on_the_weights_of_the_last_record(
-    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
-) -> None:
-    keras = cb_clean_keras
+def _steps_keep(monkeypatch: Any, every_step: bool) -> None:
+    """Makes the light steps keep a failing batch (as on slow steps) or not (fast steps),
+    decided at the first timed gap, whatever this machine's step time."""
+    import tb_fitdiag.callback as module
+
+    monkeypatch.setattr(module, "KEEP_EVERY_STEP_FROM", 0.0 if every_step else math.inf)
+    monkeypatch.setattr(module, "_TIMED_GAPS", 1)
+
+
+def _late_nan_fit(keras: Any, log_dir: Path, n: int = 256) -> None:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    x, y = _xy(n=256)
+    x, y = _xy(n=n)
     x[13 * 16 + 5, 1] = np.nan  # step 13 (batches of 16); records every 5 steps: 0, 5, 10, 15
-    _fit_every(keras, model, x, y, tmp_path, 5, epochs=1, batch_size=16)
+    _fit_every(keras, model, x, y, log_dir, 5, epochs=1, batch_size=16)
+
+
+def test_a_late_nan_in_the_data_is_replayed_on_the_weights_of_the_last_record(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    _steps_keep(monkeypatch, every_step=True)
+    _late_nan_fit(cb_clean_keras, tmp_path)
 
     origin = _origin(tmp_path, cb_load_run)
     assert origin["step"] == 13 and origin["weights_step"] == 10  # the last record before it
+    assert origin["batch_step"] is None  # its own batch
     assert origin["phase"] == "input" and origin["input"] == "x"
     assert _diagnosis(tmp_path).headline.cause == "numerical-error"
 
 
+def test_a_late_nan_on_a_fast_step_is_replayed_on_the_next_record_that_failed(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """On fast steps the light step keeps nothing: the failure at step 13 freezes the weights
+    of step 10, and the record at step 15 (non-finite too) gives its batch to the replay."""
+    _steps_keep(monkeypatch, every_step=False)
+    _late_nan_fit(cb_clean_keras, tmp_path)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 13 and origin["trigger"] == "loss"
+    assert origin["weights_step"] == 10 and origin["batch_step"] == 15
+    # Step 15's data is clean: finite on the weights of step 10, which had not grown.
+    assert origin["phase"] == "later-weights" and origin["reproduced"] is False
+    finding = _finding(_diagnosis(tmp_path), "non-finite-loss")
+    assert finding.evidence["origin_story"] == "unknown"
+    assert finding.evidence["origin_batch_step"] == 15
+    assert (
+        "first non-finite loss: step 13's batch was not kept; that of step 15, the next to "
+        "fail, is finite on the weights of step 10, the last record before step 13; the "
+        "updates since then made it fail"
+    ) in finding.message
+
+
+def test_a_fast_step_failing_after_the_last_record_says_it_was_not_kept(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    _steps_keep(monkeypatch, every_step=False)
+    _late_nan_fit(cb_clean_keras, tmp_path, n=15 * 16)  # steps 0-14: no record at step 15
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 13 and not origin["located"]
+    assert origin["error"] == (
+        "not located: the failing step ran between two records, where its batch is not kept "
+        "at this step time, and no later record failed"
+    )
+
+
+@pytest.mark.parametrize("every_step", [True, False], ids=["slow-steps", "fast-steps"])
 def test_a_late_explosion_that_the_earlier_weights_do_not_reproduce_is_exploding(
-    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any, every_step: bool
 ) -> None:
     keras = cb_clean_keras
+    _steps_keep(monkeypatch, every_step)
     keras.utils.set_random_seed(0)
     # Linear regression at a rate far beyond 2 / (largest curvature): the weights grow
     # geometrically, ~|1 - lr * |x|^2| times a step, until the loss overflows. Records every
-    # 8 steps: the replay of the failing batch on the last record's weights stays finite.
+    # 8 steps: the replay of the failing batch (or, on fast steps, of the next record's) on the
+    # last record's weights stays finite.
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=3.0), loss="mse")
     rng = np.random.default_rng(0)
@@ -309,18 +364,57 @@ def test_a_late_explosion_that_the_earlier_weights_do_not_reproduce_is_exploding
     assert origin["located"] and origin["reproduced"] is False
     assert origin["phase"] == "later-weights"
     assert origin["weights_step"] < origin["step"] and origin["weights_step"] % 8 == 0
+    step, weights = origin["step"], origin["weights_step"]
+    if every_step:
+        assert origin["batch_step"] is None
+        where = (
+            f"the batch of step {step} is finite on the weights of step {weights}, the last "
+            "record before it"
+        )
+    else:
+        assert origin["batch_step"] > step and origin["batch_step"] % 8 == 0
+        where = (
+            f"step {step}'s batch was not kept; that of step {origin['batch_step']}, the next "
+            f"to fail, is finite on the weights of step {weights}, the last record before "
+            f"step {step}"
+        )
 
     report = _diagnosis(tmp_path)
     finding = _finding(report, "non-finite-loss")
     assert finding.evidence["origin_story"] == "exploding"
-    assert finding.evidence["origin_weights_step"] == origin["weights_step"]
+    assert finding.evidence["origin_weights_step"] == weights
     assert (
-        f"first non-finite loss: the batch of step {origin['step']} is finite on the weights "
-        f"of step {origin['weights_step']}, the last record before it; only after the weights "
-        "grew: `sequential/dense`'s weight norm went from "
+        f"first non-finite loss: {where}; only after the weights grew: `sequential/dense`'s "
+        "weight norm went from "
     ) in finding.message
-    assert f"x) by step {origin['weights_step']}: exploding, the learning rate" in finding.message
+    assert f"x) by step {weights}: exploding, the learning rate" in finding.message
     assert report.headline.cause == "learning-rate-too-high"
+
+
+@pytest.mark.parametrize("every_step", [True, False], ids=["slow-steps", "fast-steps"])
+def test_the_light_step_keeps_a_failing_batch_only_where_steps_are_slow(
+    cb_clean_keras: Any, tmp_path: Path, monkeypatch: Any, every_step: bool
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag.callback import FitDiagCallback
+
+    _steps_keep(monkeypatch, every_step)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy(n=256)
+    callback = FitDiagCallback(str(tmp_path), lint_script=False, interval=5)
+    seen = []
+
+    class Watch(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            seen.append(self.model.train_function)
+
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback, Watch()])
+    probe = callback._state.probe
+    assert probe.every_step is every_step
+    light = probe.light_keeping if every_step else probe.light
+    assert seen[-2] is light  # step 14, a light step
+    assert (probe.light_keeping in seen) is every_step  # never traced where not chosen
 
 
 def test_keeping_the_batch_does_not_trace_the_train_step_twice(
