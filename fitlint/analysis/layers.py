@@ -253,6 +253,8 @@ NORMALIZING_LAYERS = frozenset(
         "Lambda",
     }
 )
+# Activations whose output is bounded: large pre-activations (raw inputs) saturate them.
+SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
 # Layers that, right after the first Dense or convolution (activations between them
 # allowed), put what it computes back on a sane scale: raw inputs then train too.
 RENORMALIZING_LAYERS = frozenset(

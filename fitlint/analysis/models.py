@@ -50,6 +50,7 @@ from fitlint.analysis.index import AssignSite, CallSite, Loop, ModuleIndex, Scop
 from fitlint.analysis.layers import (
     INPUT_LAYERS,
     RENORMALIZING_LAYERS,
+    SATURATING,
     SCALE_EQUIVARIANT_LAYERS,
     Layer,
     LayerReader,
@@ -636,12 +637,16 @@ class Models:
                 if cls in RENORMALIZING_LAYERS:
                     return "normalizes"
                 if cls in SCALE_EQUIVARIANT_LAYERS or input_verdict(cls) == "pass":
+                    if self._saturates(layer, scope):
+                        return "raw"  # Activation("sigmoid"): saturated before the normalization
                     continue
                 return "raw"
             verdict = input_verdict(cls)
             if verdict == "pass":
                 continue
             if verdict == "raw" and is_dense_or_conv(cls):
+                if self._saturates(layer, scope):
+                    return "raw"  # Dense(64, activation="sigmoid") saturates on raw inputs
                 first_computes = True
                 continue
             return verdict
@@ -683,6 +688,7 @@ class Models:
                 if (
                     verdict == "raw"
                     and is_dense_or_conv(layer)
+                    and not self._saturates(site.node.func, scope)
                     and self._renormalized(site, model.order, depth, 0)
                 ):
                     verdict = "normalizes"
@@ -720,10 +726,18 @@ class Models:
             cls = self.layers.applied_class(site.node.func, scope, site.order, depth)
             if cls in RENORMALIZING_LAYERS:
                 continue
-            keeps_scale = cls in SCALE_EQUIVARIANT_LAYERS or input_verdict(cls) == "pass"
+            keeps_scale = (
+                cls in SCALE_EQUIVARIANT_LAYERS or input_verdict(cls) == "pass"
+            ) and not self._saturates(site.node.func, scope)
             if not (keeps_scale and self._renormalized(site, before, depth, steps + 1)):
                 return False
         return True
+
+    def _saturates(self, layer: cst.BaseExpression, scope: Scope) -> bool:
+        """Whether a layer (a constructor call, or a name bound to one) applies a bounded
+        activation (its own ``activation=``, or an ``Activation`` layer's): raw inputs
+        saturate it before a normalization after it could put them back on scale."""
+        return self.layers.layer_from_expr(layer, scope).activation in SATURATING
 
     @functools.cached_property
     def _producers(self) -> dict[tuple[Scope, str], list[CallSite]]:

@@ -54,7 +54,9 @@ from fitlint.analysis.sources import (
 )
 
 _MAX_DEPTH = 40
-_WORD = re.compile(r"[a-z]+")
+# The words of a name: lower-case runs, capitalized words and acronyms of CamelCase
+# ("SalePrice" -> Sale, Price; "HTTPStatus" -> HTTP, Status), digits and separators between.
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 class ProvenanceResolver:
@@ -382,7 +384,7 @@ class ProvenanceResolver:
                 texts.extend(v for v in value if isinstance(v, str))
         if not texts:
             return True
-        words = {w for t in texts for w in _WORD.findall(t.lower())}
+        words = {w.lower() for t in texts for w in _WORD.findall(t)}
         return bool(words & LARGE_COLUMN_WORDS)
 
     def _resolve_known_function(

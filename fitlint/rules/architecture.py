@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from fitlint.analysis.layers import ACTIVATION_NAMES, Layer, Output, Role, Stack
+from fitlint.analysis.layers import ACTIVATION_NAMES, SATURATING, Layer, Output, Role, Stack
 from fitlint.analysis.losses import TITLES as LOSS_TITLES
 from fitlint.analysis.losses import Loss, loss_of
 from fitlint.analysis.models import unique_sites
 from fitlint.model import Severity
 from fitlint.rules.base import Invalid, Replacement, Report, Rule, RuleContext
 
-SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
 # Output activations whose values are probabilities. Every other known activation gives values
 # that are not (a cross-entropy that expects probabilities clips or renormalizes them), except
 # log_softmax: log-probabilities, which such a loss misreads too, but which are left alone.

@@ -34,7 +34,10 @@ class MissingInputNormalization(Rule):
     puts what the first layer computes back on a sane scale), in a `Sequential` list or a
     functional graph, with only layers that keep a positive rescaling of their input between
     (activations such as ReLU, pooling, dropout, reshapes: the normalization removes the input
-    scale just as well after them).
+    scale just as well after them). A bounded activation on the way (the first layer's own
+    `activation="sigmoid"` or `"tanh"`, or an `Activation("tanh")` layer) does not: raw inputs
+    saturate it before the normalization. Words of CamelCase column names count
+    (`"SalePrice"`: sale, price).
 
     The origin is followed through row shuffles and re-indexing (`df.sample(frac=1)`,
     `.reset_index(drop=True)`), and into the functions of the file: a parameter has the

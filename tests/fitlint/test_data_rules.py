@@ -87,6 +87,32 @@ FL101_CASES = [
     ),
     pytest.param(
         """
+        import pandas as pd
+        from tensorflow import keras
+        df = pd.read_csv("train.csv", usecols=["GrLivArea", "YearBuilt", "SalePrice"])
+        x = df[["GrLivArea", "YearBuilt"]].values
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, df["SalePrice"].values, epochs=1)
+        """,
+        [("FL101", 8)],
+        id="csv-camel-case-columns-of-large-values",
+    ),
+    pytest.param(
+        """
+        import pandas as pd
+        from tensorflow import keras
+        df = pd.read_csv("TRAIN.CSV", usecols=["SensorA", "SensorB", "RMSNoise", "Label"])
+        x = df[["SensorA", "SensorB", "RMSNoise"]].values
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, df["Label"].values, epochs=1)
+        """,
+        [],
+        id="csv-camel-case-columns-of-unknown-magnitude",
+    ),
+    pytest.param(
+        """
         import numpy as np
         import tensorflow as tf
         (x_train, y_train), _ = tf.keras.datasets.mnist.load_data()
@@ -169,6 +195,87 @@ FL101_CASES = [
         """,
         [("FL101", 11)],
         id="batchnorm-after-the-second-dense-does-not-count",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential()
+        model.add(keras.layers.Flatten(input_shape=(28, 28)))
+        model.add(keras.layers.Dense(64, activation="sigmoid"))
+        model.add(keras.layers.BatchNormalization())
+        model.add(keras.layers.Dense(10))
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [("FL101", 10)],
+        id="a-sigmoid-first-dense-saturates-before-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential([
+            keras.layers.Flatten(),
+            keras.layers.Dense(64),
+            keras.layers.Activation("tanh"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10),
+        ])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [("FL101", 12)],
+        id="a-tanh-activation-layer-saturates-before-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential([
+            keras.layers.Flatten(),
+            keras.layers.Dense(64),
+            keras.layers.Activation("relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(10),
+        ])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [],
+        id="a-relu-activation-layer-keeps-the-scale-for-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        inputs = keras.Input((28, 28))
+        flat = keras.layers.Flatten()(inputs)
+        dense = keras.layers.Dense(128)(flat)
+        act = keras.layers.Activation("tanh")(dense)
+        norm = keras.layers.BatchNormalization()(act)
+        model = keras.Model(inputs, keras.layers.Dense(10)(norm))
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [("FL101", 11)],
+        id="functional-tanh-between-the-dense-and-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        inputs = keras.Input((28, 28))
+        flat = keras.layers.Flatten()(inputs)
+        dense = keras.layers.Dense(128)(flat)
+        act = keras.layers.Activation("relu")(dense)
+        norm = keras.layers.BatchNormalization()(act)
+        model = keras.Model(inputs, keras.layers.Dense(10)(norm))
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [],
+        id="functional-relu-between-the-dense-and-the-batchnorm",
     ),
     pytest.param(
         """
