@@ -256,7 +256,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._origin_said = False  # the fitdiag/nonfinite_origin document was written
         self._step_clock: tuple[int, float, int] | None = None  # (step, time, epoch)
         self._step_times: list[float] = []  # seconds per step between timed batch begins
-        self._record_asked = False  # the step after a failure not kept was made a record
+        # The step made a record after a failure not kept (once), None until one is asked.
+        self._record_asked: int | None = None
         self._first_failure: tuple[int, str] | None = None  # (step, what) the reads showed
 
     # ---- Keras hooks: each body is guarded, so an internal error never reaches training. ----
@@ -324,7 +325,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._origin_said = False
         self._step_clock = None
         self._step_times = []
-        self._record_asked = False
+        self._record_asked = None
         self._first_failure = None
         self._interval = self.interval or _auto_interval(self.params)
         self._keras_tensorboard_beside = any(
@@ -374,6 +375,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                     probe.disarm()  # the light function, from the first step of this fit()
                     if probe.nan is not None:
                         probe.nan.rearm(self._start_step - 1)
+                    # The first non-finite steps the reads show are this fit's: an earlier
+                    # fit's (kept by the minimum) would hide every later one.
+                    probe.restart_firsts()
                 else:
                     probe = _GradientProbe(
                         model, groups, on_error=self._fail, locate=self.locate_nonfinite
@@ -586,19 +590,26 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if stash is not None and not stash.pending:
             if first is None:
                 return
-            if not final:
-                if not self._record_asked:
+            asked = self._record_asked
+            ran = asked is not None and self._aggregates_read_at >= asked
+            if not final and not ran:
+                if asked is None:
                     # Its batch was not kept: the next step's is, if it fails too.
-                    self._record_asked = True
+                    self._record_asked = self._state.next_step
                     self._state.next_record = min(self._state.next_record, self._state.next_step)
                     self._quiet_until = -1
                 return
+            # The record asked for ran finite (the failure did not last), or the fit ended
+            # first: said now, so that the weights copy, frozen by the failed ring row, moves
+            # on (as after a located step) instead of staying frozen until the ring wraps.
             document = unlocated(
                 first[0],
                 first[1],
                 "not located: the failing step ran between two records, where its batch is not "
-                "kept at this step time, and no later record failed",
+                "kept at this step time, and "
+                + ("the record after it did not fail" if ran else "no later record failed"),
             )
+            stash.done()
         elif stash is not None:
             try:
                 from tb_fitdiag.origin import locate
@@ -860,6 +871,10 @@ class _GradientProbe:
                 self.nan_unavailable = (
                     f"{type(self.strategy).__name__} runs each batch on several replicas"
                 )
+        if self.nan is not None and self.outer is not self.inner:
+            # Under loss scaling a non-finite step is skipped before the ring sees it (the
+            # inner optimizer never runs): only the step itself can keep its batch, or tell.
+            self.every_step = True
         # The recording's graph-side work as nested functions: traced once, then called by
         # every trace of the recording train function. The few operations of every step (the
         # running aggregates) are built inline: a function call per step costs more than they.
@@ -1000,6 +1015,11 @@ class _GradientProbe:
                 light = self.light_keeping
         if light is not None:
             _set_train_function(self.model, light)
+
+    def restart_firsts(self) -> None:
+        """Forgets the first non-finite steps of an earlier fit (a later fit() reuses the
+        probe)."""
+        self._ring_folder.firsts = np.array([np.inf, np.inf])
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the

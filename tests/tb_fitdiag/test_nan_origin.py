@@ -342,6 +342,79 @@ def test_a_fast_step_failing_after_the_last_record_says_it_was_not_kept(
     )
 
 
+def _transient_fit(keras: Any, log_dir: Path, n: int = 512) -> Any:
+    """A fit whose step 13 alone fails: an Inf label under the mean absolute error makes the
+    loss Inf and leaves the gradient (a sign) finite, so the weights stay finite."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mae")
+    x, y = _xy(n=n)
+    y[13 * 16 + 3, 0] = np.inf  # step 13 (batches of 16); records every 5 steps
+    _fit_every(keras, model, x, y, log_dir, 5, epochs=1, batch_size=16)
+    return model
+
+
+def test_a_fast_step_failing_once_is_said_when_the_next_record_is_finite(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The failed ring row of step 13 freezes the weights copy; once the record after it ran
+    finite, the failure is said and the copy moves on: the update ratios of the later records
+    are measured (as where the light step kept the batch), not lost until the ring wraps."""
+    _steps_keep(monkeypatch, every_step=False)
+    model = _transient_fit(cb_clean_keras, tmp_path)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+    ratios = cb_load_run(str(tmp_path / "train")).series(
+        metadata.layer_tag("update_ratio", "sequential/dense")
+    )
+    assert {20, 25, 30} <= {step for step, v in ratios.items() if math.isfinite(v)}
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 13 and not origin["located"]
+    assert origin["error"] == (
+        "not located: the failing step ran between two records, where its batch is not kept "
+        "at this step time, and the record after it did not fail"
+    )
+
+
+def test_a_later_fit_on_fast_steps_tells_its_own_first_failure(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A second fit() of the model reuses the probe: the first failure of the first fit (step
+    13) must not hide the second fit's (step 37), which the reads would then never show."""
+    keras = cb_clean_keras
+    _steps_keep(monkeypatch, every_step=False)
+    model = _transient_fit(keras, tmp_path / "first")
+    x, y = _xy(n=256, seed=1)
+    x[5 * 16 + 2, 1] = np.nan  # the second fit's step 32 + 5: the weights turn NaN
+    _fit_every(keras, model, x, y, tmp_path / "second", 5, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path / "second", cb_load_run)
+    assert origin["step"] == 37 and origin["trigger"] == "loss"
+    assert origin["weights_step"] == 35 and origin["batch_step"] == 40
+
+
+def test_a_mixed_precision_light_step_keeps_its_failing_batch_on_fast_steps(
+    cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Under loss scaling a non-finite step is skipped before the ring sees it: the light
+    step keeps its batch whatever the step time, or nothing would tell the failure."""
+    keras = cb_clean_keras
+    _steps_keep(monkeypatch, every_step=False)
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1, dtype="float32")]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy(n=512)
+    x[13 * 16 + 5, 1] = np.nan  # step 13 only: skipped, the weights stay finite
+    _fit_every(keras, model, x, y, tmp_path, 5, epochs=1, batch_size=16)
+
+    origin = _origin(tmp_path, cb_load_run)
+    assert origin["step"] == 13 and origin["phase"] == "input" and origin["input"] == "x"
+    assert origin["batch_step"] is None
+
+
 @pytest.mark.parametrize("every_step", [True, False], ids=["slow-steps", "fast-steps"])
 def test_a_late_explosion_that_the_earlier_weights_do_not_reproduce_is_exploding(
     cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path, monkeypatch: Any, every_step: bool
