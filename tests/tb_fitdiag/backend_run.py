@@ -93,6 +93,9 @@ def main(argv: list[str]) -> int:
                 FitDiagCallback(
                     os.path.join(root, "same"),
                     lint_script=__file__,
+                    # Three backends train at once beside the other tests: a lint at nice 10
+                    # can wait well past the default 10 s on two cores.
+                    lint_timeout=120,
                     activation_interval=10,
                     probe_data=x[:32],
                 )
