@@ -1019,7 +1019,7 @@ class _GradientProbe:
     def restart_firsts(self) -> None:
         """Forgets the first non-finite steps of an earlier fit (a later fit() reuses the
         probe)."""
-        self._ring_folder.firsts = np.array([np.inf, np.inf])
+        self._ring_folder.restart()
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the

@@ -68,6 +68,7 @@ def backend_probe(
         return None
     if isinstance(previous, probe_class) and previous.fits(model, groups):
         previous.on_error = on_error
+        previous.restart_firsts()
         previous.install()
         return previous
     reason = probe_class.unsupported(model)
@@ -118,6 +119,10 @@ class Ring:
         self.seen = -1.0
         self.firsts = np.array([np.inf, np.inf])
 
+    def restart(self) -> None:
+        """Forgets the first non-finite steps (a later fit() of the model tells its own)."""
+        self.firsts = np.array([np.inf, np.inf])
+
     def fold(self, rows: Any) -> dict[str, tuple[float, str]]:
         """The aggregates of the new rows as ``tag -> (value, kind)`` (nothing without rows);
         a row's step below 0 marks a row never written."""
@@ -163,6 +168,48 @@ class Ring:
                 self.firsts[slot] = min(self.firsts[slot], steps[bad].min())
         packed[6:] = self.firsts
         return packed
+
+
+class BackendProbe:
+    """What the JAX and PyTorch probes share: the model and its optimizers, the arming, the
+    folding of the per-step rows (``folded``), and no NaN-origin replay.
+
+    Subclasses set ``backend`` (its name in the origin document) and record ``_record =
+    (step, packed)`` at an armed step.
+    """
+
+    nan: Any = None  # no NaN-origin replay on this backend
+    nan_note = NAN_NOTE
+    backend = ""
+
+    def __init__(
+        self,
+        model: Any,
+        groups: list[tuple[str, list[Any]]],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self.model = model
+        self.groups = groups
+        self.on_error = on_error
+        self.outer = model.optimizer
+        self.inner = innermost(self.outer)
+        self.nan_unavailable = f"this run uses the {self.backend} backend"
+        self.rate: float | None = None
+        self.folded = Ring()
+        self._armed: int | None = None
+        self._record: tuple[int, Any] | None = None
+
+    def arm(self, step: int) -> None:
+        """Makes the next train step the recording one."""
+        self._armed = step
+
+    def disarm(self) -> None:
+        """Makes the following train steps the light ones."""
+        self._armed = None
+
+    def restart_firsts(self) -> None:
+        """Forgets the first non-finite steps of an earlier fit (a later fit() reuses it)."""
+        self.folded.restart()
 
 
 def innermost(optimizer: Any) -> Any:

@@ -28,14 +28,13 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tb_fitdiag.probes import NAN_NOTE, RING_ROWS, Ring, innermost, record_values, same_groups, warn
+from tb_fitdiag.probes import RING_ROWS, BackendProbe, record_values, same_groups, warn
 
 
-class JaxProbe:
+class JaxProbe(BackendProbe):
     """Records the callback's statistics on the JAX backend (see the module's docstring)."""
 
-    nan: Any = None  # no NaN-origin replay on this backend
-    nan_note = NAN_NOTE
+    backend = "JAX"
 
     def __init__(
         self,
@@ -43,22 +42,13 @@ class JaxProbe:
         groups: list[tuple[str, list[Any]]],
         on_error: Callable[[BaseException], None],
     ) -> None:
-        self.model = model
-        self.groups = groups
-        self.on_error = on_error
-        self.outer = model.optimizer
-        self.inner = innermost(self.outer)
-        self.nan_unavailable = "this run uses the JAX backend"
-        self.rate: float | None = None
+        super().__init__(model, groups, on_error)
         owner = {id(v): i for i, (_, variables) in enumerate(groups) for v in variables}
         # The layer of each entry of the state's trainable variables (None: no layer's).
         self.layer_of = [owner.get(id(v)) for v in model.trainable_variables]
         self.plain: Any = None  # Keras's train function, put back at uninstall
         self.function: Any = None
         self.carry = jnp.asarray(np.full((RING_ROWS, 4), -1.0), dtype=jnp.float32)
-        self.ring = Ring()
-        self._armed: int | None = None
-        self._record: tuple[int, Any] | None = None
         self._saw_gradients = True  # until a traced step shows otherwise
         self._warned = False
         compiled = bool(model.jit_compile) and not model.run_eagerly
@@ -106,14 +96,6 @@ class JaxProbe:
             object.__setattr__(self.model, "train_function", self.plain)
         self._armed = None
 
-    def arm(self, step: int) -> None:
-        """Makes the next train step the recording one."""
-        self._armed = step
-
-    def disarm(self) -> None:
-        """Makes the following train steps the light ones."""
-        self._armed = None
-
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """What the armed step ``step`` recorded, and the aggregates: ``tag -> (value, kind)``."""
         record, self._record = self._record, None
@@ -132,7 +114,7 @@ class JaxProbe:
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """The running aggregates of the steps since the last read: ``tag -> (value, kind)``."""
-        return self.ring.fold(np.asarray(self.carry))
+        return self.folded.fold(np.asarray(self.carry))
 
     # -- the train function (Python, every step) --
 

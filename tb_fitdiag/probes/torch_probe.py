@@ -19,14 +19,13 @@ import keras
 import numpy as np
 import torch
 
-from tb_fitdiag.probes import NAN_NOTE, RING_ROWS, Ring, innermost, record_values, same_groups, warn
+from tb_fitdiag.probes import RING_ROWS, BackendProbe, record_values, same_groups, warn
 
 
-class TorchProbe:
+class TorchProbe(BackendProbe):
     """Records the callback's statistics on the PyTorch backend (see the module's docstring)."""
 
-    nan: Any = None  # no NaN-origin replay on this backend
-    nan_note = NAN_NOTE
+    backend = "PyTorch"
 
     def __init__(
         self,
@@ -34,22 +33,13 @@ class TorchProbe:
         groups: list[tuple[str, list[Any]]],
         on_error: Callable[[BaseException], None],
     ) -> None:
-        self.model = model
-        self.groups = groups
-        self.on_error = on_error
-        self.outer = model.optimizer
-        self.inner = innermost(self.outer)
-        self.nan_unavailable = "this run uses the PyTorch backend"
-        self.rate: float | None = None
+        super().__init__(model, groups, on_error)
         self.layer_of = {id(v): i for i, (_, variables) in enumerate(groups) for v in variables}
         self.ring: Any = None  # created at the first step, on the gradients' device
         self.steps = np.full(RING_ROWS, -1.0)
         self.has_loss = np.zeros(RING_ROWS, dtype=bool)
         self.step = 0  # the optimizer's iterations at the next apply
-        self.folded = Ring()
         self._installed: list[tuple[Any, str]] = []
-        self._armed: int | None = None
-        self._record: tuple[int, Any] | None = None
         self._loss: Any = None
         self._applied = False
 
@@ -80,14 +70,6 @@ class TorchProbe:
         for owner, name in reversed(self._installed):
             vars(owner).pop(name, None)
         self._installed = []
-        self._armed = None
-
-    def arm(self, step: int) -> None:
-        """Makes the next train step the recording one."""
-        self._armed = step
-
-    def disarm(self) -> None:
-        """Makes the following train steps the light ones."""
         self._armed = None
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:

@@ -75,60 +75,37 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(7)
     x = rng.normal(size=(128, 8)).astype("float32")
     y = rng.integers(0, 3, size=(128,))
+
+    def fit(seed: int, targets: Any, callback: Any, epochs: int, optimizer: Any = None) -> Any:
+        model = _model(keras, seed)
+        model.compile(
+            optimizer=optimizer or keras.optimizers.SGD(0.05),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if optimizer is None
+            else "mse",
+        )
+        return model.fit(
+            x, targets, batch_size=16, epochs=epochs, shuffle=False, verbose=0, callbacks=[callback]
+        )
+
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        model = _model(keras, 3)
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.05),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        same = FitDiagCallback(
+            os.path.join(root, "same"),
+            lint_script=__file__,
+            # Three backends train at once beside the other tests: a lint at nice 10 can wait
+            # well past the default 10 s on two cores.
+            lint_timeout=120,
+            activation_interval=10,
+            probe_data=x[:32],
         )
-        model.fit(
-            x,
-            y,
-            batch_size=16,
-            epochs=10,
-            shuffle=False,
-            verbose=0,
-            callbacks=[
-                FitDiagCallback(
-                    os.path.join(root, "same"),
-                    lint_script=__file__,
-                    # Three backends train at once beside the other tests: a lint at nice 10
-                    # can wait well past the default 10 s on two cores.
-                    lint_timeout=120,
-                    activation_interval=10,
-                    probe_data=x[:32],
-                )
-            ],
-        )
+        fit(3, y, same, epochs=10)
         # The first epoch again under mixed precision (a LossScaleOptimizer scales the loss).
         keras.config.set_dtype_policy("mixed_float16")
-        model = _model(keras, 3)
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.05),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
-        model.fit(
-            x,
-            y,
-            batch_size=16,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-            callbacks=[FitDiagCallback(os.path.join(root, "mixed"), lint_script=False)],
-        )
+        fit(3, y, FitDiagCallback(os.path.join(root, "mixed"), lint_script=False), epochs=1)
         keras.config.set_dtype_policy("float32")
-        model = _model(keras, 2)
-        model.compile(optimizer=keras.optimizers.SGD(1e6), loss="mse")
-        model.fit(
-            x,
-            np.eye(3, dtype="float32")[y] * 1e4,
-            batch_size=16,
-            epochs=2,
-            shuffle=False,
-            verbose=0,
-            callbacks=[FitDiagCallback(os.path.join(root, "nan"), lint_script=False)],
-        )
+        nan = FitDiagCallback(os.path.join(root, "nan"), lint_script=False)
+        fit(2, np.eye(3, dtype="float32")[y] * 1e4, nan, 2, keras.optimizers.SGD(1e6))
     caught: list[str] = [str(w.message) for w in seen if "fitdiag" in str(w.message)]
     # An internal error (a file where the log directory should be): one warning, training goes on.
     blocked = os.path.join(root, "a_file")
@@ -136,15 +113,12 @@ def main(argv: list[str]) -> int:
         handle.write("not a directory")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        model = _model(keras, 4)
-        model.compile(optimizer="sgd", loss="mse")
-        history = model.fit(
-            x,
+        history = fit(
+            4,
             np.eye(3, dtype="float32")[y],
-            batch_size=16,
-            epochs=2,
-            verbose=0,
-            callbacks=[FitDiagCallback(blocked, lint_script=False)],
+            FitDiagCallback(blocked, lint_script=False),
+            2,
+            keras.optimizers.SGD(),
         )
     failed = [str(w.message) for w in seen if "fitdiag" in str(w.message)]
     print(
