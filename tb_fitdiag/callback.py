@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from tb_fitdiag import metadata
+from tb_fitdiag import metadata, sites  # noqa: F401 (sites: layers note where they are built)
 from tb_fitdiag.deferred import tensorflow as tf
 from tb_fitdiag.gradient_stats import (
     AGG_START,
@@ -836,12 +836,14 @@ class _GradientProbe:
                     name="fitdiag_ring",
                 )
             self._ring_folder = Ring()  # folds the rows of each read, keeps the first NaN steps
-            # One call reads everything (aggregated across replicas) and restarts the
-            # aggregates: one op, not five.
-            # Called through its concrete function (traced at the first read): a third of
-            # the cost of tf.function's call.
+            # Under a replicated strategy one call reads everything (aggregated across
+            # replicas) and restarts the aggregates, through its concrete function (traced at
+            # the first read: a third of the cost of tf.function's call). On one device the
+            # variables are plain and the ring needs no restart: each is read by the raw op
+            # (a third of the concrete function's cost, and no trace at all).
             self._read_all = tf.function(self._read_and_restart, autograph=False)
             self._read_concrete: Any = None
+            self._rate_concrete: Any = None
             self.rate: float | None = None  # the learning rate, as of the last read
             self.snapshots = [
                 [
@@ -875,26 +877,17 @@ class _GradientProbe:
             # Under loss scaling a non-finite step is skipped before the ring sees it (the
             # inner optimizer never runs): only the step itself can keep its batch, or tell.
             self.every_step = True
-        # The recording's graph-side work as nested functions: traced once, then called by
-        # every trace of the recording train function. The few operations of every step (the
-        # running aggregates) are built inline: a function call per step costs more than they.
-        self._grads_fn = tf.function(self._record_grads, autograph=False)
-        self._snapshot_fn = tf.function(self._snapshot, autograph=False)
-        self._updates_fn = tf.function(self._record_updates, autograph=False)
         self._traced_loss: Any = None
         self._traced_copied: Any = None  # the trace's weight copy (whether it copied)
 
     def _read_and_restart(self) -> Any:
+        """Everything in one vector, aggregated across replicas; restarts the aggregates (a
+        replicated strategy: one device reads by :meth:`_read_once`'s raw ops)."""
         rate = tf.reshape(tf.cast(self.inner.learning_rate, tf.float64), [1])
         packed = tf.concat(
             [self.grads.read_value(), self.updates.read_value(), self.loss.read_value(), rate],
             axis=0,
         )
-        if self.ring is not None:
-            parts = [packed, tf.reshape(self.ring.read_value(), [-1])]
-            if self.nan is not None:
-                parts.append(self.nan.meta.read_value())
-            return tf.concat(parts, axis=0)
         return tf.concat([packed, read_and_restart(self.agg)], axis=0)
 
     # -- Python side --
@@ -1044,9 +1037,30 @@ class _GradientProbe:
         return packed[:a], packed[a:b], packed[b:c], aggregates
 
     def _read_once(self) -> Any:
+        if self.ring is not None:
+            parts = [_raw_read(v) for v in (self.grads, self.updates, self.loss)]
+            parts.append(np.array([self._read_rate()]))
+            parts.append(_raw_read(self.ring).reshape(-1))
+            if self.nan is not None:
+                parts.append(_raw_read(self.nan.meta))
+            return np.concatenate(parts)
         if self._read_concrete is None:
             self._read_concrete = self._read_all.get_concrete_function()
         return self._read_concrete()
+
+    def _read_rate(self) -> float:
+        """The inner optimizer's current learning rate (one device): a variable's by the raw
+        op; a schedule's (or a callable's) through a small function, traced at its first read."""
+        rate = getattr(self.inner, "_learning_rate", None)
+        handle = getattr(getattr(rate, "value", None), "handle", None)
+        if handle is not None and getattr(rate.value, "dtype", None) in (tf.float32, tf.float64):
+            value = tf.raw_ops.ReadVariableOp(resource=handle, dtype=rate.value.dtype)
+            return float(value.numpy())
+        if self._rate_concrete is None:
+            self._rate_concrete = tf.function(
+                lambda: tf.cast(self.inner.learning_rate, tf.float64), autograph=False
+            ).get_concrete_function()
+        return float(self._rate_concrete().numpy())
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
@@ -1109,7 +1123,7 @@ class _GradientProbe:
             def copy_weights() -> None:
                 # Before the gradients: under loss scaling a non-finite step never reaches the
                 # inner optimizer's apply, and its weights are the ones a replay needs.
-                self._traced_copied = self._snapshot_fn()
+                self._traced_copied = self._snapshot()
 
             self._traced_loss = None
             self._traced_copied = None
@@ -1121,7 +1135,8 @@ class _GradientProbe:
 
         return scale_loss
 
-    # What every train step runs (built inline), then the recording's nested functions.
+    # What every train step runs, then what only the recording one runs: all built inline (a
+    # nested function would cost a trace of its own, and a call at each record).
 
     def _fold(self, loss: Any, *, norm: Any = None, halves: Any = None) -> None:
         """Folds one step's batch loss (None when the step had none) and global gradient norm
@@ -1199,10 +1214,10 @@ class _GradientProbe:
                 rates.append(tf.cast(self.inner.learning_rate, tf.float64))
                 # Copied at scale_loss, or here for a train step that does not call it.
                 copied, self._traced_copied = self._traced_copied, None
-                rates.append(self._snapshot_fn() if copied is None else copied)
+                rates.append(self._snapshot() if copied is None else copied)
 
             def after() -> None:
-                self._updates_fn(*rates)
+                self._record_updates(*rates)
 
             self._guarded("apply", before)
             result = original(grads, trainable_variables)
@@ -1230,7 +1245,7 @@ class _GradientProbe:
                         continue
                     index = self.layer_of.get(self.inner._var_key(variable))
                     (unowned if index is None else per_layer[index]).append(dense(grad))
-                self._fold(loss, norm=self._grads_fn(per_layer, unowned))
+                self._fold(loss, norm=self._record_grads(per_layer, unowned))
 
             if self.mode == "light":
                 self._guarded("reduce_aggregates", light, light=True)
@@ -1290,6 +1305,11 @@ def _first_nonfinite(values: dict[str, tuple[float, str]]) -> tuple[int, str] | 
             found.append((int(entry[0]), trigger))
     # On the same step the loss comes first: a non-finite loss makes the gradient non-finite.
     return min(found, key=lambda f: (f[0], f[1] != "loss")) if found else None
+
+
+def _raw_read(variable: Any) -> Any:
+    """A plain variable's value as a numpy array, by the raw read op (eager)."""
+    return tf.raw_ops.ReadVariableOp(resource=variable.handle, dtype=variable.dtype).numpy()
 
 
 def _single_device(strategy: Any) -> bool:

@@ -40,21 +40,14 @@ the weights of those steps made it fail. The answer is a
 :class:`tb_fitdiag.metadata.NonfiniteOrigin` document of facts; the diagnosis
 (``tb_fitdiag.diagnosis.origin``) tells the story from them.
 
-Where each layer was constructed is remembered from the moment this module is imported
-(``from tb_fitdiag import FitDiagCallback`` imports it): a wrapper on ``keras.layers.Layer``'s
-``__new__`` notes the first frame outside Keras, TensorFlow and the libraries (a few
-microseconds per layer). Layers built before that import have no construction site.
+Where each layer was constructed comes from :mod:`tb_fitdiag.sites`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import site
-import sys
-import sysconfig
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -66,6 +59,7 @@ import tensorflow as tf
 from tb_fitdiag import metadata
 from tb_fitdiag.gradient_stats import untracked_variable
 from tb_fitdiag.metadata import unlocated
+from tb_fitdiag.sites import construction_site, is_user_file, site_of
 
 # The states of NanStash.meta[0].
 _ARMED = 0.0  # nothing kept yet
@@ -76,89 +70,6 @@ _DONE = 3.0  # located: nothing more is kept in this fit, the weights copy moves
 # At most this many layer calls are kept while replaying (a recurrent cell is called once per
 # time step); beyond it the replay names the layers seen so far.
 _MAX_CALLS = 20_000
-
-_SITE_ATTRIBUTE = "_fitdiag_site"
-
-
-# ------------------------------------------------------------------------------------------
-# Construction sites.
-# ------------------------------------------------------------------------------------------
-
-
-def _library_roots() -> tuple[str, ...]:
-    roots = {os.path.dirname(os.path.abspath(__file__))}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        with contextlib.suppress(KeyError):
-            roots.add(os.path.abspath(sysconfig.get_paths()[key]))
-    with contextlib.suppress(Exception):
-        roots.update(os.path.abspath(p) for p in site.getsitepackages())
-    with contextlib.suppress(Exception):
-        roots.add(os.path.abspath(site.getusersitepackages()))
-    for module in (keras, tf, np):
-        roots.add(os.path.dirname(os.path.dirname(os.path.abspath(module.__file__ or ""))))
-    return tuple(sorted(r + os.sep for r in roots if r and r != os.sep))
-
-
-_LIBRARY_ROOTS = _library_roots()
-
-
-def _is_user_file(filename: str) -> bool:
-    if not filename or filename.startswith("<"):
-        return False
-    path = os.path.abspath(filename)
-    return not path.startswith(_LIBRARY_ROOTS)
-
-
-def _site_of(filename: str, line: int) -> dict[str, Any]:
-    path = os.path.abspath(filename)
-    with contextlib.suppress(ValueError):
-        relative = os.path.relpath(path)
-        if not relative.startswith(".."):
-            path = relative
-    return {"path": path, "line": int(line)}
-
-
-def _construction_site() -> dict[str, Any] | None:
-    frame: Any = sys._getframe(2)
-    for _ in range(64):
-        if frame is None:
-            return None
-        if _is_user_file(frame.f_code.co_filename):
-            return _site_of(frame.f_code.co_filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
-
-
-def _install_site_hook() -> None:
-    layer_class = keras.layers.Layer
-    if getattr(layer_class, "_fitdiag_site_hook", False):
-        return
-    original = layer_class.__dict__.get("__new__")
-    if original is None:
-        return
-    original_new = original.__func__ if isinstance(original, staticmethod) else original
-
-    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        obj = original_new(cls, *args, **kwargs)
-        with contextlib.suppress(Exception):
-            site_ = _construction_site()
-            if site_ is not None:
-                obj.__dict__[_SITE_ATTRIBUTE] = site_
-        return obj
-
-    layer_class.__new__ = staticmethod(__new__)
-    layer_class._fitdiag_site_hook = True
-
-
-with contextlib.suppress(Exception):
-    _install_site_hook()
-
-
-def construction_site(layer: Any) -> dict[str, Any] | None:
-    """Where ``layer`` was constructed (``{"path", "line"}``), when it was noted."""
-    site_ = vars(layer).get(_SITE_ATTRIBUTE)
-    return dict(site_) if isinstance(site_, dict) else None
-
 
 # ------------------------------------------------------------------------------------------
 # The graph side.
@@ -519,10 +430,10 @@ def _numerics_error(run: Callable[[], Any]) -> dict[str, Any] | None:
         ]
         # An op of a graph (a tf.function inside the layer) names its creation's stack.
         frames += [(m.group(1), int(m.group(2)), m.group(3)) for m in _GRAPH_LINE.finditer(message)]
-        users = [f for f in frames if _is_user_file(f[0])]
+        users = [f for f in frames if is_user_file(f[0])]
         if users:
             filename, line, function = users[-1]
-            found["site"] = _site_of(filename, line)
+            found["site"] = site_of(filename, line)
             found["function"] = function
         return found
     return None

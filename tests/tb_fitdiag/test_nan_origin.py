@@ -8,6 +8,8 @@ import io
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,36 @@ def test_division_by_zero_in_a_custom_layer(
         f"{_line('DIV-LAYER')}), op RealDiv at {HERE}:{_line('DIV-OP')} in `call`; reproduces "
         "from finite weights: a numerical bug, not the learning rate"
     ) in text
+
+
+def test_importing_the_callback_at_the_top_of_a_script_notes_where_layers_are_built(
+    tmp_path: Path,
+) -> None:
+    """In a fresh interpreter, as a script runs: ``from tb_fitdiag import FitDiagCallback`` at
+    its top is enough for the layers built after it to note their line (a layer built before
+    the import has none)."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import json, keras\n"
+        "early = keras.layers.Dense(2)\n"
+        "from tb_fitdiag import FitDiagCallback\n"
+        "late = keras.layers.Dense(2)\n"
+        "from tb_fitdiag.sites import construction_site\n"
+        "print(json.dumps([construction_site(early), construction_site(late)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    early, late = json.loads(done.stdout.strip().splitlines()[-1])
+    assert early is None
+    assert late == {"path": "train.py", "line": 4}
 
 
 def test_nan_in_the_input_data(cb_clean_keras: Any, cb_load_run: Any, tmp_path: Path) -> None:
