@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "--models", default="MLP,CNN,LSTM", help="comma-separated subset of MLP, CNN, LSTM"
     )
     parser.add_argument(
-        "--first-epochs", type=int, default=5, help="fresh-model pairs for the first-epoch cost"
+        "--first-epochs", type=int, default=9, help="fresh-model pairs for the first-epoch cost"
     )
     parser.add_argument(
         "--without-locate",

@@ -59,11 +59,11 @@ from tb_fitdiag.gradient_stats import (
     epoch_scalars,
     fold_into,
     grad_entries,
-    group_norm,
     half_squares,
     is_chief,
     layer_groups,
     next_record_after,
+    norms_by_layer,
     read_and_restart,
     run_info,
     statistics,
@@ -490,8 +490,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         writers = self._writers
         if writers is None:
             return
-        # The learning rate comes with every read (of this epoch), else it is read here.
-        rate = self._probe.rate if self._probe is not None else None
+        # The rate at the epoch end (a schedule's moves every step): read now on one device
+        # (one raw read), else the last read's, else (no read yet) the optimizer's.
+        rate = self._probe.epoch_rate() if self._probe is not None else None
         train, validation = epoch_scalars(logs, self.model.optimizer, learning_rate=rate)
         if self.write_scalars and not self._keras_tensorboard_beside:
             for name, number in train.items():
@@ -1051,11 +1052,11 @@ class _GradientProbe:
     def _read_rate(self) -> float:
         """The inner optimizer's current learning rate (one device): a variable's by the raw
         op; a schedule's (or a callable's) through a small function, traced at its first read."""
-        rate = getattr(self.inner, "_learning_rate", None)
-        handle = getattr(getattr(rate, "value", None), "handle", None)
-        if handle is not None and getattr(rate.value, "dtype", None) in (tf.float32, tf.float64):
-            value = tf.raw_ops.ReadVariableOp(resource=handle, dtype=rate.value.dtype)
-            return float(value.numpy())
+        variable = getattr(getattr(self.inner, "_learning_rate", None), "value", None)
+        handle = getattr(variable, "handle", None)
+        dtype = getattr(variable, "dtype", None)
+        if handle is not None and dtype in (tf.float32, tf.float64):
+            return float(tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype).numpy())
         if self._rate_concrete is None:
             self._rate_concrete = tf.function(
                 lambda: tf.cast(self.inner.learning_rate, tf.float64), autograph=False
@@ -1065,6 +1066,14 @@ class _GradientProbe:
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
         return aggregate_values(self._read()[3])
+
+    def epoch_rate(self) -> float | None:
+        """The current learning rate on one device (a raw read); the last read's under a
+        replicated strategy."""
+        if self.ring is None:
+            return self.rate
+        rate = self._read_rate()
+        return rate if math.isfinite(rate) else None
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
@@ -1169,7 +1178,7 @@ class _GradientProbe:
         1e19 shows as infinite); the counts are exact."""
 
         total, entries = grad_entries(per_layer, unowned)
-        self.grads.assign(tf.stack([self.stamp.read_value(), total, *entries]))
+        self.grads.assign(tf.concat([tf.stack([self.stamp.read_value(), total]), entries], 0))
         return total
 
     def _snapshot(self) -> Any:
@@ -1197,13 +1206,18 @@ class _GradientProbe:
 
     def _record_updates(self, rate: Any, copied: Any) -> None:
         # A step whose weights were not copied has no update to measure: its stamp says so.
-        entries = [tf.where(copied, self.stamp.read_value(), -1.0), rate]
-        for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
-            old = [b.read_value() for b in buffers]
-            delta = [v.value - b for v, b in zip(variables, old, strict=True)]
-            for part in (old, delta):
-                entries.append(group_norm(part))
-        self.updates.assign(tf.stack(entries))
+        head = tf.stack([tf.where(copied, self.stamp.read_value(), -1.0), rate])
+        tensors: list[Any] = []
+        slots: list[int] = []
+        for index, (buffers, (_, variables)) in enumerate(
+            zip(self.snapshots, self.groups, strict=True)
+        ):
+            for buffer, variable in zip(buffers, variables, strict=True):
+                old = buffer.read_value()
+                tensors += [old, variable.value - old]
+                slots += [2 * index, 2 * index + 1]  # weight norm, update norm
+        norms = norms_by_layer(tensors, slots, 2 * len(self.groups))
+        self.updates.assign(tf.concat([head, norms], 0))
 
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def apply(grads: Any, trainable_variables: Any = None) -> Any:

@@ -6,7 +6,7 @@ records.
 * the model: its layers with trainable weights (:func:`layer_groups`), the run info document
   (:func:`run_info`);
 * the statistics, as TensorFlow ops: per-layer gradient statistics (:func:`grad_entries`), norms
-  (:func:`group_norm`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
+  (:func:`norms_by_layer`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
 * the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
   :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -271,16 +271,6 @@ def dense(grad: Any) -> Any:
     return tf.convert_to_tensor(grad) if isinstance(grad, tf.IndexedSlices) else grad
 
 
-def sum_of_squares(tensor: Any) -> Any:
-    """Half the sum of squares (``l2_loss``: one op) in float32, as float64."""
-    return tf.cast(tf.nn.l2_loss(tf.cast(tensor, tf.float32)), tf.float64)
-
-
-def group_norm(tensors: Sequence[Any]) -> Any:
-    """The L2 norm over several tensors (float64; sums of squares in float32)."""
-    return tf.sqrt(2.0 * tf.add_n([sum_of_squares(t) for t in tensors]))
-
-
 def untracked_variable(initial: Any, name: str, shape: Any = None) -> Any:
     """A non-trainable variable that can be created while a function is traced without that
     function noticing: ``tf.function`` traces a function twice when its first trace creates a
@@ -313,36 +303,63 @@ def global_norm(grads: Sequence[Any]) -> Any:
     return tf.sqrt(2.0 * half_squares(grads))
 
 
-def grad_entries(
-    per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]
-) -> tuple[Any, list[Any]]:
+def _size(tensor: Any) -> int:
+    return int(np.prod(tensor.shape))
+
+
+def grad_entries(per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]) -> tuple[Any, Any]:
     """Per-layer gradient statistics: ``(global norm, [norm, zero fraction, non-finite count]
-    per layer)``, ``-1`` three times for a layer that got no gradient.
+    per layer)``, the second a float64 vector of ``3 * len(per_layer)``, ``-1`` three times for
+    a layer that got no gradient.
 
     Sums of squares in float32, one ``l2_loss`` per gradient (a norm beyond 1e19 shows as
-    infinite); the counts are exact. ``unowned`` gradients count in the global norm only.
+    infinite); the counts are exact. ``unowned`` gradients count in the global norm only. A few
+    operations per gradient and a handful in all (one segment sum gathers the layers): the
+    trace and the graph grow with the number of tensors, not with three times it.
     """
+    owned = [g for grads in per_layer for g in grads]
+    n = len(per_layer)
+    if not owned and not unowned:
+        return tf.constant(0.0, tf.float64), tf.fill([3 * n], tf.constant(-1.0, tf.float64))
+    halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in [*owned, *unowned]]
+    total = tf.sqrt(2.0 * tf.cast(tf.add_n(halves), tf.float64))
+    if not owned:
+        return total, tf.fill([3 * n], tf.constant(-1.0, tf.float64))
+    wide = max(_size(g) for g in owned) >= 2**31
+    count = tf.int64 if wide else tf.int32
+    nonzero = [tf.math.count_nonzero(g, dtype=count) for g in owned]
+    finite = [tf.reduce_sum(tf.cast(tf.math.is_finite(g), count)) for g in owned]
+    # Slot 3 * layer + (0: half the squares, 1: non-zero count, 2: finite count).
+    ids = [3 * i + k for k in range(3) for i, grads in enumerate(per_layer) for _ in grads]
+    data = tf.concat(
+        [
+            tf.cast(tf.stack(halves[: len(owned)]), tf.float64),
+            tf.cast(tf.stack(nonzero), tf.float64),
+            tf.cast(tf.stack(finite), tf.float64),
+        ],
+        axis=0,
+    )
+    sums = tf.math.unsorted_segment_sum(data, ids, 3 * n)
+    sizes = np.repeat([float(sum(_size(g) for g in grads)) for grads in per_layer], 3)
+    column = np.tile(np.arange(3), n)
+    has = np.repeat([bool(grads) for grads in per_layer], 3)
+    # zeros = size - non-zero (NaN is non-zero, as it is not equal to zero); non-finite =
+    # size - finite; both exact in float64.
+    missing = sizes - sums
+    values = tf.where(
+        column == 0,
+        tf.sqrt(2.0 * sums),
+        tf.where(column == 1, missing / np.maximum(sizes, 1.0), missing),
+    )
+    return total, tf.where(has, values, tf.constant(-1.0, tf.float64))
 
-    def squares(grads: Sequence[Any]) -> Any:
-        return 2.0 * tf.add_n([sum_of_squares(g) for g in grads])
 
-    def count(grads: Sequence[Any], hit: Callable[[Any], Any]) -> Any:
-        return tf.add_n([tf.math.count_nonzero(hit(g), dtype=tf.float64) for g in grads])
-
-    total_squares = [squares(unowned)] if unowned else []
-    entries: list[Any] = []
-    for grads in per_layer:
-        if not grads:
-            entries.extend([tf.constant(-1.0, tf.float64)] * 3)
-            continue
-        square = squares(grads)
-        total_squares.append(square)
-        size = float(max(sum(int(np.prod(g.shape)) for g in grads), 1))
-        zeros = count(grads, lambda g: tf.equal(g, 0))
-        bad = count(grads, lambda g: tf.logical_not(tf.math.is_finite(g)))
-        entries.extend([tf.sqrt(square), zeros / size, bad])
-    total = tf.sqrt(tf.add_n(total_squares)) if total_squares else tf.constant(0.0, tf.float64)
-    return total, entries
+def norms_by_layer(tensors: Sequence[Any], slots: Sequence[int], count: int) -> Any:
+    """The L2 norm of the tensors of each slot (float64 vector of ``count``; sums of squares
+    in float32 per tensor): one ``l2_loss`` per tensor and one segment sum."""
+    halves = tf.stack([tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors])
+    sums = tf.math.unsorted_segment_sum(tf.cast(halves, tf.float64), list(slots), count)
+    return tf.sqrt(2.0 * sums)
 
 
 def fold_into(agg: Any, loss: Any, total: Any, step: Any) -> None:

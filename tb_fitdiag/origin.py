@@ -153,7 +153,7 @@ class NanStash:
             return tf.constant(True)
 
         def keep_the_first() -> Any:
-            armed = tf.equal(self.meta.read_value()[0], _ARMED)
+            armed = tf.equal(tf.unstack(self.meta.read_value())[0], _ARMED)
             return tf.cond(armed, keep, lambda: tf.constant(False))
 
         tf.cond(finite, lambda: tf.constant(False), keep_the_first)
@@ -171,18 +171,17 @@ class NanStash:
                 While armed, ``meta[1]`` is the last step of an earlier fit, whose rows are
                 stale.
         """
-        meta = self.meta.read_value()
-        armed = tf.equal(meta[0], _ARMED)
+        # Unstacked, not sliced: a slice is a handful of operations to trace, this is one.
+        state, last, _ = tf.unstack(self.meta.read_value())
+        armed = tf.equal(state, _ARMED)
         if ring is not None:
-            rows = ring.read_value()
-            earlier = tf.logical_and(tf.less(rows[:, 0], step), tf.greater(rows[:, 0], meta[1]))
-            failed = tf.logical_not(tf.math.is_finite(rows[:, 1] + rows[:, 2]))
+            steps, losses, halves, _ = tf.unstack(ring.read_value(), axis=1)
+            earlier = tf.logical_and(tf.less(steps, step), tf.greater(steps, last))
+            failed = tf.logical_not(tf.math.is_finite(losses + halves))
             armed = tf.logical_and(
                 armed, tf.logical_not(tf.reduce_any(tf.logical_and(earlier, failed)))
             )
-        return tf.logical_or(
-            tf.logical_or(armed, tf.equal(meta[0], _DONE)), tf.equal(meta[1], step)
-        )
+        return tf.logical_or(tf.logical_or(armed, tf.equal(state, _DONE)), tf.equal(last, step))
 
     def wrap_train_step(self, train_step: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Wraps the model's train step (without XLA): the step's own conditional keeps the

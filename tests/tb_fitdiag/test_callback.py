@@ -192,6 +192,31 @@ def test_every_summary_carries_plugin_name_version_and_data_class(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("scheduled", [False, True], ids=["variable", "schedule"])
+def test_the_epoch_learning_rate_is_the_rate_at_the_epoch_end(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, scheduled: bool
+) -> None:
+    """A rate set between fits and a schedule's rate at the epoch's last step both reach
+    ``epoch_learning_rate`` (the callback reads the rate itself)."""
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data()  # 64 samples: 4 steps of 16 per epoch
+    model = _mlp(keras)
+    rate: Any = keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5) if scheduled else 0.1
+    model.compile(keras.optimizers.SGD(rate), "mse")
+    callback = FitDiagCallback(tmp_path, interval=3, lint_script=False)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+    if not scheduled:
+        model.optimizer.learning_rate = 0.025
+    model.fit(x, y, batch_size=16, initial_epoch=2, epochs=3, verbose=0, callbacks=[callback])
+
+    rates = cb_load_run(str(tmp_path / "train")).series("epoch_learning_rate")
+    expected = [0.1 * 0.5**steps for steps in (4, 8, 12)] if scheduled else [0.1, 0.1, 0.025]
+    assert [rates[epoch] for epoch in range(3)] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.slow
 def test_fast_loader_keeps_the_data(tmp_path: Path, cb_clean_keras: Any) -> None:
     """TensorBoard's Rust data server (the fast loader) serves every fitdiag summary."""
     keras = cb_clean_keras
