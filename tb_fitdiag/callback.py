@@ -406,6 +406,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._probe.rate = None  # this epoch's reads bring its learning rate
 
     def _batch_begin(self, batch: int) -> None:
+        begin = time.perf_counter()
         step = self._epoch_start + batch
         self._last_batch = batch
         self._collect()
@@ -417,8 +418,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._try_setup()
         probe = self._probe
         if probe is not None:
-            if probe.nan is not None and probe.every_step is None:
-                self._time_step(probe, step)
+            timing = probe.nan is not None and probe.every_step is None
+            if timing:
+                self._time_step(probe, step, begin)
             if step >= self._state.next_record:
                 probe.arm(step)
                 self._armed = True
@@ -440,17 +442,21 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 if self._live is not None:
                     self._live.run.add_stats(values, step)
         self._quiet_until = self._quiet_horizon()
+        if probe is not None and timing and probe.every_step is None:
+            # The clock starts when this batch begin's own work is done.
+            self._step_clock = (step, time.perf_counter(), self._epoch)
 
-    def _time_step(self, probe: _GradientProbe, step: int) -> None:
-        """Times the steps between batch begins that do work; once enough are timed, decides
-        whether the light step keeps a failing batch (steps of KEEP_EVERY_STEP_FROM or more)."""
-        now = time.perf_counter()
-        last, self._step_clock = self._step_clock, (step, now, self._epoch)
+    def _time_step(self, probe: _GradientProbe, step: int, begin: float) -> None:
+        """Times the steps since the last timed batch begin (from the end of its work to the
+        start of this one's: the callback's own reads and writes are not the step's); once
+        enough are timed, decides whether the light step keeps a failing batch (steps of
+        KEEP_EVERY_STEP_FROM or more)."""
+        last, self._step_clock = self._step_clock, None
         # The first two steps trace; a gap across an epoch end holds its work (validation).
         if last is None or last[2] != self._epoch or last[0] < self._start_step + 2:
             return
         if step > last[0]:
-            self._step_times.append((now - last[1]) / (step - last[0]))
+            self._step_times.append((begin - last[1]) / (step - last[0]))
         if len(self._step_times) >= _TIMED_GAPS:
             probe.every_step = float(np.median(self._step_times)) >= KEEP_EVERY_STEP_FROM
 
