@@ -342,8 +342,13 @@ def input_verdict(layer: str | None) -> str | None:
 
 
 def is_dense_or_conv(layer: str | None) -> bool:
-    """Whether a class name is ``Dense`` or a convolution (``Conv2D``, ``Conv1DTranspose``...)."""
-    return layer is not None and (layer in ("Dense", "EinsumDense") or layer.startswith("Conv"))
+    """Whether a class name is ``Dense`` or a convolution (``Conv2D``, ``Conv1DTranspose``...):
+    a linear map, not a recurrent one (``ConvLSTM2D``'s gates are sigmoids whatever its
+    ``activation``)."""
+    return layer is not None and (
+        layer in ("Dense", "EinsumDense")
+        or (layer.startswith("Conv") and not layer.startswith("ConvLSTM"))
+    )
 
 
 def unknown_layer(node: cst.CSTNode) -> Layer:

@@ -233,6 +233,40 @@ FL101_CASES = [
         from tensorflow import keras
         (x_train, y_train), _ = keras.datasets.mnist.load_data()
         model = keras.Sequential([
+            keras.layers.Reshape((1, 28, 28, 1)),
+            keras.layers.ConvLSTM2D(16, 3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [("FL101", 12)],
+        id="a-conv-lstm-saturates-its-gates-before-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential([
+            keras.layers.Reshape((28, 28, 1)),
+            keras.layers.Conv2D(16, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x_train, y_train, epochs=1)
+        """,
+        [],
+        id="a-linear-conv-keeps-the-scale-for-the-batchnorm",
+    ),
+    pytest.param(
+        """
+        from tensorflow import keras
+        (x_train, y_train), _ = keras.datasets.mnist.load_data()
+        model = keras.Sequential([
             keras.layers.Flatten(),
             keras.layers.Dense(64),
             keras.layers.Activation("relu"),
