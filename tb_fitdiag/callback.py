@@ -1058,7 +1058,9 @@ class _GradientProbe:
     def _read_rate(self) -> float:
         """The inner optimizer's current learning rate (one device): a variable's by the raw
         op; a schedule's (or a callable's) through a small function, traced at its first read."""
-        variable = getattr(getattr(self.inner, "_learning_rate", None), "value", None)
+        rate = getattr(self.inner, "_learning_rate", None)
+        # The optimizer's own variable only: a schedule or a callable may hold a variable too.
+        variable = rate.value if isinstance(rate, keras.Variable) else None
         handle = getattr(variable, "handle", None)
         dtype = getattr(variable, "dtype", None)
         if handle is not None and dtype in (tf.float32, tf.float64):

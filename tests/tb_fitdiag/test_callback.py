@@ -217,6 +217,36 @@ def test_the_epoch_learning_rate_is_the_rate_at_the_epoch_end(
 
 
 @pytest.mark.slow
+def test_the_epoch_learning_rate_calls_a_callable_rate_that_holds_a_variable(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    """A callable rate (or a schedule) whose ``value`` attribute is a variable is called, not
+    taken for the optimizer's own rate variable: its rate is what it returns."""
+    keras = cb_clean_keras
+    import tensorflow as tf
+
+    from tb_fitdiag import FitDiagCallback
+
+    class HalfOf:
+        def __init__(self) -> None:
+            self.value = tf.Variable(0.2)  # the base rate, not the rate
+
+        def __call__(self) -> Any:
+            return self.value * 0.5
+
+    x, y = _data()
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(HalfOf()), "mse")
+    callback = FitDiagCallback(tmp_path, interval=3, lint_script=False)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+
+    run = cb_load_run(str(tmp_path / "train"))
+    assert list(run.series("fitdiag/learning_rate").values()) == pytest.approx([0.1] * 3)
+    rates = run.series("epoch_learning_rate")
+    assert [rates[epoch] for epoch in range(2)] == pytest.approx([0.1, 0.1], rel=1e-6)
+
+
+@pytest.mark.slow
 def test_fast_loader_keeps_the_data(tmp_path: Path, cb_clean_keras: Any) -> None:
     """TensorBoard's Rust data server (the fast loader) serves every fitdiag summary."""
     keras = cb_clean_keras
