@@ -1046,7 +1046,7 @@ class _GradientProbe:
     def _read_once(self) -> Any:
         if self.ring is not None:
             parts = [_raw_read(v) for v in (self.grads, self.updates, self.loss)]
-            parts.append(np.array([self._read_rate()]))
+            parts.append(np.array([np.nan]))  # the rate: read at the epoch end (epoch_rate)
             parts.append(_raw_read(self.ring).reshape(-1))
             if self.nan is not None:
                 parts.append(_raw_read(self.nan.meta))

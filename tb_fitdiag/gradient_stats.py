@@ -321,8 +321,13 @@ def grad_entries(per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]) -> 
     n = len(per_layer)
     if not owned and not unowned:
         return tf.constant(0.0, tf.float64), tf.fill([3 * n], tf.constant(-1.0, tf.float64))
-    halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in [*owned, *unowned]]
-    total = tf.sqrt(2.0 * tf.cast(tf.add_n(halves), tf.float64))
+    # Each tensor's sum in float32, their total in float64 (as the layers' sums are).
+    halves = [
+        tf.cast(tf.stack([tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in part]), tf.float64)
+        for part in (owned, unowned)
+        if part
+    ]
+    total = tf.sqrt(2.0 * tf.add_n([tf.reduce_sum(h) for h in halves]))
     if not owned:
         return total, tf.fill([3 * n], tf.constant(-1.0, tf.float64))
     wide = max(_size(g) for g in owned) >= 2**31
@@ -333,7 +338,7 @@ def grad_entries(per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]) -> 
     ids = [3 * i + k for k in range(3) for i, grads in enumerate(per_layer) for _ in grads]
     data = tf.concat(
         [
-            tf.cast(tf.stack(halves[: len(owned)]), tf.float64),
+            halves[0],
             tf.cast(tf.stack(nonzero), tf.float64),
             tf.cast(tf.stack(finite), tf.float64),
         ],
@@ -356,7 +361,8 @@ def grad_entries(per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]) -> 
 
 def norms_by_layer(tensors: Sequence[Any], slots: Sequence[int], count: int) -> Any:
     """The L2 norm of the tensors of each slot (float64 vector of ``count``; sums of squares
-    in float32 per tensor): one ``l2_loss`` per tensor and one segment sum."""
+    in float32 per tensor): one ``l2_loss`` per tensor and one segment sum. Needs at least one
+    tensor; a slot without any gets 0."""
     halves = tf.stack([tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors])
     sums = tf.math.unsorted_segment_sum(tf.cast(halves, tf.float64), list(slots), count)
     return tf.sqrt(2.0 * sums)
