@@ -106,6 +106,25 @@ def main(argv: list[str]) -> int:
         keras.config.set_dtype_policy("float32")
         nan = FitDiagCallback(os.path.join(root, "nan"), lint_script=False)
         fit(2, np.eye(3, dtype="float32")[y] * 1e4, nan, 2, keras.optimizers.SGD(1e6))
+        # Two fits of one model with one callback (the probe is reused), each failing once:
+        # an Inf label under the mean absolute error makes that step's loss Inf and leaves
+        # the weights finite. Steps 3 and 8 + 5 (8 steps an epoch).
+        again = FitDiagCallback(os.path.join(root, "again"), lint_script=False)
+        model = _model(keras, 5)
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mae")
+        for first, bad in ((0, 3), (1, 5)):
+            targets = np.eye(3, dtype="float32")[y]
+            targets[bad * 16, 0] = np.inf
+            model.fit(
+                x,
+                targets,
+                batch_size=16,
+                initial_epoch=first,
+                epochs=first + 1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[again],
+            )
     caught: list[str] = [str(w.message) for w in seen if "fitdiag" in str(w.message)]
     # An internal error (a file where the log directory should be): one warning, training goes on.
     blocked = os.path.join(root, "a_file")

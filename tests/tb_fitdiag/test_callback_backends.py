@@ -213,3 +213,18 @@ def test_non_finite_steps_are_recorded_and_the_origin_says_why_not_located(
         f"not located: this run uses the {name} backend "
         "(the replay of a failing batch needs the TensorFlow backend)"
     )
+
+
+@pytest.mark.parametrize("backend", _OTHERS)
+def test_a_later_fit_reports_its_own_first_non_finite_step(
+    backend: str, trained: dict[str, Any], cb_load_run: Any
+) -> None:
+    """A second fit() reuses the probe: the first fit's failing step (3) must not hide the
+    second fit's (13), as on TensorFlow."""
+    tag = metadata.global_tag("first_nonfinite_loss_step")
+    seen = {}
+    for name in (backend, "tensorflow"):
+        root, _ = _run_of(trained, name)
+        run = cb_load_run(str(root / "again" / "train"))
+        seen[name] = sorted({value for _, value in run.values[tag]})
+    assert seen[backend] == seen["tensorflow"] == [3.0, 13.0]
