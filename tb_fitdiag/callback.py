@@ -59,11 +59,11 @@ from tb_fitdiag.gradient_stats import (
     epoch_scalars,
     fold_into,
     grad_entries,
+    group_norms,
     half_squares,
     is_chief,
     layer_groups,
     next_record_after,
-    norms_by_layer,
     read_and_restart,
     run_info,
     statistics,
@@ -496,9 +496,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         writers = self._writers
         if writers is None:
             return
-        # The rate at the epoch end (a schedule's moves every step): read now on one device
-        # (one raw read), else the last read's, else (no read yet) the optimizer's.
-        rate = self._probe.epoch_rate() if self._probe is not None else None
+        # Under a replicated strategy and on JAX and PyTorch, the last read's rate (reading
+        # it now would wait for the replicas or the device); otherwise (one device: reads
+        # carry no rate) epoch_scalars reads the optimizer's now, a schedule's resolved.
+        rate = self._probe.rate if self._probe is not None else None
         train, validation = epoch_scalars(logs, self.model.optimizer, learning_rate=rate)
         if self.write_scalars and not self._keras_tensorboard_beside:
             for name, number in train.items():
@@ -848,9 +849,7 @@ class _GradientProbe:
             # the first read: a third of the cost of tf.function's call). On one device the
             # variables are plain and the ring needs no restart: each is read by the raw op
             # (a third of the concrete function's cost, and no trace at all).
-            self._read_all = tf.function(self._read_and_restart, autograph=False)
             self._read_concrete: Any = None
-            self._rate_concrete: Any = None
             self.rate: float | None = None  # the learning rate, as of the last read
             self.snapshots = [
                 [
@@ -1046,42 +1045,21 @@ class _GradientProbe:
     def _read_once(self) -> Any:
         if self.ring is not None:
             parts = [_raw_read(v) for v in (self.grads, self.updates, self.loss)]
-            parts.append(np.array([np.nan]))  # the rate: read at the epoch end (epoch_rate)
+            # No rate: the epoch end reads the optimizer's own (epoch_scalars).
+            parts.append(np.array([np.nan]))
             parts.append(_raw_read(self.ring).reshape(-1))
             if self.nan is not None:
                 parts.append(_raw_read(self.nan.meta))
             return np.concatenate(parts)
         if self._read_concrete is None:
-            self._read_concrete = self._read_all.get_concrete_function()
-        return self._read_concrete()
-
-    def _read_rate(self) -> float:
-        """The inner optimizer's current learning rate (one device): a variable's by the raw
-        op; a schedule's (or a callable's) through a small function, traced at its first read."""
-        rate = getattr(self.inner, "_learning_rate", None)
-        # The optimizer's own variable only: a schedule or a callable may hold a variable too.
-        variable = rate.value if isinstance(rate, keras.Variable) else None
-        handle = getattr(variable, "handle", None)
-        dtype = getattr(variable, "dtype", None)
-        if handle is not None and dtype in (tf.float32, tf.float64):
-            return float(tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype).numpy())
-        if self._rate_concrete is None:
-            self._rate_concrete = tf.function(
-                lambda: tf.cast(self.inner.learning_rate, tf.float64), autograph=False
+            self._read_concrete = tf.function(
+                self._read_and_restart, autograph=False
             ).get_concrete_function()
-        return float(self._rate_concrete().numpy())
+        return self._read_concrete()
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """Reads and restarts the running aggregates: ``tag -> (value, kind)``."""
         return aggregate_values(self._read()[3])
-
-    def epoch_rate(self) -> float | None:
-        """The current learning rate on one device (a raw read); the last read's under a
-        replicated strategy."""
-        if self.ring is None:
-            return self.rate
-        rate = self._read_rate()
-        return rate if math.isfinite(rate) else None
 
     def read(self, step: int, layers: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Reads what the armed step ``step`` wrote: ``tag -> (value, kind)``."""
@@ -1215,17 +1193,11 @@ class _GradientProbe:
     def _record_updates(self, rate: Any, copied: Any) -> None:
         # A step whose weights were not copied has no update to measure: its stamp says so.
         head = tf.stack([tf.where(copied, self.stamp.read_value(), -1.0), rate])
-        tensors: list[Any] = []
-        slots: list[int] = []
-        for index, (buffers, (_, variables)) in enumerate(
-            zip(self.snapshots, self.groups, strict=True)
-        ):
-            for buffer, variable in zip(buffers, variables, strict=True):
-                old = buffer.read_value()
-                tensors += [old, variable.value - old]
-                slots += [2 * index, 2 * index + 1]  # weight norm, update norm
-        norms = norms_by_layer(tensors, slots, 2 * len(self.groups))
-        self.updates.assign(tf.concat([head, norms], 0))
+        parts: list[list[Any]] = []  # per layer: the weights before the update, the update
+        for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True):
+            old = [b.read_value() for b in buffers]
+            parts += [old, [v.value - b for v, b in zip(variables, old, strict=True)]]
+        self.updates.assign(tf.concat([head, group_norms(parts)], 0))
 
     def _wrap_apply(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def apply(grads: Any, trainable_variables: Any = None) -> Any:

@@ -6,7 +6,7 @@ records.
 * the model: its layers with trainable weights (:func:`layer_groups`), the run info document
   (:func:`run_info`);
 * the statistics, as TensorFlow ops: per-layer gradient statistics (:func:`grad_entries`), norms
-  (:func:`norms_by_layer`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
+  (:func:`group_norms`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
 * the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
   :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
 
@@ -359,12 +359,16 @@ def grad_entries(per_layer: Sequence[Sequence[Any]], unowned: Sequence[Any]) -> 
     return total, tf.where(has, values, tf.constant(-1.0, tf.float64))
 
 
-def norms_by_layer(tensors: Sequence[Any], slots: Sequence[int], count: int) -> Any:
-    """The L2 norm of the tensors of each slot (float64 vector of ``count``; sums of squares
-    in float32 per tensor): one ``l2_loss`` per tensor and one segment sum. Needs at least one
-    tensor; a slot without any gets 0."""
+def group_norms(groups: Sequence[Sequence[Any]]) -> Any:
+    """The L2 norm of each group of tensors (float64 vector of ``len(groups)``, 0 for an empty
+    group; sums of squares in float32 per tensor): one ``l2_loss`` per tensor and one segment
+    sum in all."""
+    tensors = [t for group in groups for t in group]
+    if not tensors:
+        return tf.zeros([len(groups)], tf.float64)
     halves = tf.stack([tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors])
-    sums = tf.math.unsorted_segment_sum(tf.cast(halves, tf.float64), list(slots), count)
+    slots = [i for i, group in enumerate(groups) for _ in group]
+    sums = tf.math.unsorted_segment_sum(tf.cast(halves, tf.float64), slots, len(groups))
     return tf.sqrt(2.0 * sums)
 
 

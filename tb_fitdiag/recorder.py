@@ -39,10 +39,10 @@ from tb_fitdiag.gradient_stats import (
     fold_into,
     global_norm,
     grad_entries,
+    group_norms,
     is_chief,
     layer_groups,
     next_record_after,
-    norms_by_layer,
     read_and_restart,
     run_info,
     statistics,
@@ -482,13 +482,13 @@ class Recorder:
         if has_grads:
             fold_into(self._agg, loss, total, step)
         snapshot = [[tf.identity(_tensor(v)) for v in group] for _, group in self._groups]
-        weight_norms = _norms(snapshot)
+        weight_norms = group_norms(snapshot)
         tail = tf.stack([tf.constant(np.nan, tf.float64) if loss is None else loss])
         packed = tf.concat([tf.stack([total]), entries, weight_norms, tail], axis=0)
         return tf.concat([packed, self._read_aggregates()], axis=0), snapshot
 
     def _delta_step(self, snapshot: list[list[Any]]) -> Any:
-        return _norms(
+        return group_norms(
             [
                 [_tensor(v) - old for v, old in zip(group, olds, strict=True)]
                 for (_, group), olds in zip(self._groups, snapshot, strict=True)
@@ -498,15 +498,6 @@ class Recorder:
     def _read_aggregates(self) -> Any:
         """The running aggregates, restarted (the first non-finite steps are kept)."""
         return read_and_restart(self._agg)
-
-
-def _norms(groups: list[list[Any]]) -> Any:
-    """The L2 norm of each group of tensors (float64 vector; empty for no groups)."""
-    tensors = [t for group in groups for t in group]
-    if not tensors:
-        return tf.zeros([len(groups)], tf.float64)
-    slots = [i for i, group in enumerate(groups) for _ in group]
-    return norms_by_layer(tensors, slots, len(groups))
 
 
 def _tensor(variable: Any) -> Any:

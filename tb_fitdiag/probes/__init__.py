@@ -11,8 +11,8 @@ train function. Here:
   step's global norm into a ring and the per-layer statistics on recording steps only.
 
 Both keep the callback's probe interface (``arm``, ``disarm``, ``read``, ``read_aggregates``,
-``uninstall``, ``nan``, ``rate``, ``epoch_rate``) and read device values only at a record or
-an aggregates read. Neither imports TensorFlow; the NaN-origin replay (TensorFlow only) says it is
+``uninstall``, ``nan``, ``rate``) and read device values only at a record or an aggregates
+read. Neither imports TensorFlow; the NaN-origin replay (TensorFlow only) says it is
 unavailable.
 """
 
@@ -194,6 +194,8 @@ class BackendProbe:
         self.outer = model.optimizer
         self.inner = innermost(self.outer)
         self.nan_unavailable = f"this run uses the {self.backend} backend"
+        # Variable id -> the index of the layer (group) that owns it.
+        self.layer_index = {id(v): i for i, (_, variables) in enumerate(groups) for v in variables}
         self.rate: float | None = None
         self.folded = Ring()
         self._armed: int | None = None
@@ -210,11 +212,6 @@ class BackendProbe:
     def restart_firsts(self) -> None:
         """Forgets the first non-finite steps of an earlier fit (a later fit() reuses it)."""
         self.folded.restart()
-
-    def epoch_rate(self) -> float | None:
-        """The learning rate for the epoch's scalars: that of the last read (reading it now
-        would wait for the device)."""
-        return self.rate
 
 
 def innermost(optimizer: Any) -> Any:

@@ -43,9 +43,8 @@ class JaxProbe(BackendProbe):
         on_error: Callable[[BaseException], None],
     ) -> None:
         super().__init__(model, groups, on_error)
-        owner = {id(v): i for i, (_, variables) in enumerate(groups) for v in variables}
         # The layer of each entry of the state's trainable variables (None: no layer's).
-        self.layer_of = [owner.get(id(v)) for v in model.trainable_variables]
+        self.layer_of = [self.layer_index.get(id(v)) for v in model.trainable_variables]
         self.plain: Any = None  # Keras's train function, put back at uninstall
         self.function: Any = None
         self.carry = jnp.asarray(np.full((RING_ROWS, 4), -1.0), dtype=jnp.float32)

@@ -34,7 +34,6 @@ class TorchProbe(BackendProbe):
         on_error: Callable[[BaseException], None],
     ) -> None:
         super().__init__(model, groups, on_error)
-        self.layer_of = {id(v): i for i, (_, variables) in enumerate(groups) for v in variables}
         self.ring: Any = None  # created at the first step, on the gradients' device
         self.steps = np.full(RING_ROWS, -1.0)
         self.has_loss = np.zeros(RING_ROWS, dtype=bool)
@@ -163,7 +162,7 @@ class TorchProbe(BackendProbe):
         n = len(self.groups)
         owned: list[list[int]] = [[] for _ in range(n)]  # each layer's entries of variables
         for index, variable in enumerate(variables):
-            layer = self.layer_of.get(id(variable))
+            layer = self.layer_index.get(id(variable))
             if layer is not None:
                 owned[layer].append(index)
         # squares holds the present gradients' entries: map each gradient to its entry.
