@@ -1169,26 +1169,30 @@ class _GradientProbe:
 
     def _snapshot(self) -> Any:
         """Copies the weights before the update; returns whether it did (a boolean tensor):
-        the copy stays frozen while a failing step waits to be replayed on it."""
-
-        def copy() -> Any:
-            copies = [
-                buffer.assign(tf.cast(variable.value, buffer.dtype), read_value=False)
-                for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True)
-                for buffer, variable in zip(buffers, variables, strict=True)
-            ]
-            if self.nan is not None:
-                copies.append(self.nan.weights_step.assign(step, read_value=False))
-            with tf.control_dependencies(copies):
-                return tf.constant(True)
-
+        the copy stays frozen while a failing step waits to be replayed on it (each buffer
+        then takes its own value again: a selection per tensor traces far faster than a
+        conditional, and a recording step copies the weights anyway)."""
+        pairs = [
+            (buffer, tf.cast(variable.value, buffer.dtype))
+            for buffers, (_, variables) in zip(self.snapshots, self.groups, strict=True)
+            for buffer, variable in zip(buffers, variables, strict=True)
+        ]
         nan = self.nan
         if nan is None:
-            return copy()
+            copies = [buffer.assign(value, read_value=False) for buffer, value in pairs]
+            with tf.control_dependencies(copies):
+                return tf.constant(True)
         step = tf.cast(self.inner.iterations, tf.float64)
         # Under loss scaling a failing step is skipped: the weights stay finite.
         ring = self.ring if self.outer is self.inner else None
-        return tf.cond(nan.may_copy_weights(step, ring), copy, lambda: tf.constant(False))
+        may = nan.may_copy_weights(step, ring)
+        pairs.append((nan.weights_step, step))
+        copies = [
+            buffer.assign(tf.where(may, value, buffer.read_value()), read_value=False)
+            for buffer, value in pairs
+        ]
+        with tf.control_dependencies(copies):
+            return tf.identity(may)
 
     def _record_updates(self, rate: Any, copied: Any) -> None:
         # A step whose weights were not copied has no update to measure: its stamp says so.

@@ -32,6 +32,9 @@ from tb_fitdiag.gradient_stats import AGG_START, aggregate_values, statistics
 # aggregates at least every RING_ROWS // 2 steps.
 RING_ROWS = 256
 
+# The norm column of a ring row whose step did not compute its global gradient norm.
+UNMEASURED = -1.0
+
 # How the callback's fitdiag/nonfinite_origin document ends on these backends.
 NAN_NOTE = "the replay of a failing batch needs the TensorFlow backend"
 
@@ -107,7 +110,9 @@ def record_values(
 class Ring:
     """The running aggregates from a ring of per-step rows ``[step, batch loss, global norm,
     has loss]`` that the train step writes on the device (one small write per step); each read
-    folds the rows written since the last one, in numpy.
+    folds the rows written since the last one, in numpy. A norm of ``UNMEASURED`` marks a step
+    whose norm was not computed (a light JAX step where it would cost too much): it counts in
+    neither the largest norm nor the non-finite gradients.
 
     Attributes:
         seen: The last step folded.
@@ -149,21 +154,24 @@ class Ring:
             # Every step had a finite loss and gradient (almost every read): a few reductions.
             packed[0], packed[1] = loss.max(), -loss.min()
             top = float(norm.max())
-            packed[2] = math.sqrt(2.0 * top) if halves else top
+            if top >= 0:  # else no step of these measured its norm
+                packed[2] = math.sqrt(2.0 * top) if halves else top
             return packed
+        measured = ~(norm < 0)  # NaN is measured (and non-finite)
         if halves:
-            norm = np.sqrt(2.0 * norm)
+            norm = np.sqrt(2.0 * np.where(measured, norm, 0.0))
         with_loss = has_loss > 0
         loss_ok = with_loss & np.isfinite(loss)
-        norm_ok = np.isfinite(norm)
+        norm_ok = np.isfinite(norm) & measured
         if loss_ok.any():
             packed[0] = loss[loss_ok].max()
             packed[1] = -loss[loss_ok].min()
         if norm_ok.any():
             packed[2] = norm[norm_ok].max()
         packed[3] = float(np.count_nonzero(with_loss & ~loss_ok))
-        packed[4] = float(np.count_nonzero(~norm_ok))
-        for slot, bad in ((0, with_loss & ~loss_ok), (1, ~norm_ok)):
+        norm_bad = measured & ~norm_ok
+        packed[4] = float(np.count_nonzero(norm_bad))
+        for slot, bad in ((0, with_loss & ~loss_ok), (1, norm_bad)):
             if bad.any():
                 self.firsts[slot] = min(self.firsts[slot], steps[bad].min())
         packed[6:] = self.firsts
@@ -175,7 +183,7 @@ class BackendProbe:
     folding of the per-step rows (``folded``), and no NaN-origin replay.
 
     Subclasses set ``backend`` (its name in the origin document) and record ``_record =
-    (step, packed)`` at an armed step.
+    (step, packed, ...)`` at an armed step.
     """
 
     nan: Any = None  # no NaN-origin replay on this backend
@@ -199,7 +207,7 @@ class BackendProbe:
         self.rate: float | None = None
         self.folded = Ring()
         self._armed: int | None = None
-        self._record: tuple[int, Any] | None = None
+        self._record: tuple[Any, ...] | None = None
 
     def arm(self, step: int) -> None:
         """Makes the next train step the recording one."""

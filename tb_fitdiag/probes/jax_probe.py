@@ -10,6 +10,13 @@ its own, each also taking and returning the ring of per-step rows:
   the update; the reads fold the new rows in numpy;
 * the recording step (an armed step) also returns the per-layer statistics as one array.
 
+The global norm of a light step is a reduction over every gradient, which XLA's CPU code runs
+beside the update: on a small model with sub-millisecond steps it can cost a tenth of the step.
+So the light steps measure it only where it costs at most ``NORM_BUDGET`` of a step: the probe
+times the norm on the weights and the recording steps (which synchronize anyway) once it has a
+few, and until then, and where it costs more, a light step writes ``UNMEASURED`` for its norm.
+The recording steps always measure it; the loss of every step is kept either way.
+
 Both call the model's own ``train_step`` with the optimizer's ``stateless_apply`` (which
 receives the gradients, the weights before the update and returns them after it) and the
 model's ``_update_metrics_variables`` (which receives the unscaled batch loss) wrapped while
@@ -20,6 +27,8 @@ aggregates: a read waits for that step, and for nothing else.
 from __future__ import annotations
 
 import functools
+import itertools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,7 +37,20 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tb_fitdiag.probes import RING_ROWS, BackendProbe, record_values, same_groups, warn
+from tb_fitdiag.probes import (
+    RING_ROWS,
+    UNMEASURED,
+    BackendProbe,
+    record_values,
+    same_groups,
+    warn,
+)
+
+# The light steps compute the global gradient norm where it costs at most this share of a step.
+NORM_BUDGET = 0.01
+
+# Recording steps timed (after the first, which compiles) before the norm is decided on.
+_TIMED_RECORDS = 3
 
 
 class JaxProbe(BackendProbe):
@@ -54,8 +76,14 @@ class JaxProbe(BackendProbe):
         jit: Callable[..., Any] = (
             functools.partial(jax.jit, donate_argnums=(0, 2)) if compiled else (lambda f: f)
         )
-        self._light = jit(functools.partial(self._step, False))
-        self._recording = jit(functools.partial(self._step, True))
+        self._light = jit(functools.partial(self._step, False, False))
+        self._light_norm = jit(functools.partial(self._step, False, True))
+        self._recording = jit(functools.partial(self._step, True, True))
+        # Whether light steps compute the global norm: None until decided (they do not).
+        self.per_step_norm: bool | None = None
+        # (step, when it was done, seconds from its dispatch) of the recording steps while the
+        # norm is undecided.
+        self._timed: list[tuple[int, float, float]] = []
 
     @staticmethod
     def unsupported(model: Any) -> str | None:
@@ -121,9 +149,19 @@ class JaxProbe(BackendProbe):
         step, self._armed = self._armed, None  # one record per arming
         try:
             if step is None:
-                logs, state, self.carry = self._light(state, data, self.carry)
+                if self.per_step_norm is None and len(self._timed) > _TIMED_RECORDS:
+                    self.per_step_norm = self._norm_fits(state[0])
+                light = self._light_norm if self.per_step_norm else self._light
+                logs, state, self.carry = light(state, data, self.carry)
             else:
+                begin = time.perf_counter()
                 logs, state, self.carry, record = self._recording(state, data, self.carry)
+                if self.per_step_norm is None:
+                    # Timed while undecided: the wait is the step's own work (and what was
+                    # queued before it), paid by a few records only.
+                    record.block_until_ready()
+                    done = time.perf_counter()
+                    self._timed.append((step, done, done - begin))
                 self._record = (step, record)
             return logs, state
         except Exception as err:
@@ -131,6 +169,41 @@ class JaxProbe(BackendProbe):
             # and run Keras's own step.
             self.on_error(err)
             return self._keras_step(state, data)
+
+    def _norm_fits(self, trainable: Any) -> bool:
+        """Whether the global norm of tensors shaped as the gradients (the weights) costs at
+        most ``NORM_BUDGET`` of a step.
+
+        A step's time is the least of two upper bounds, over the recording steps timed (the
+        first, which compiled, left out): a recording step's time from its dispatch to its
+        end (its own time where nothing was queued before it, as in the first dense steps), and
+        the time per step between the ends of two (the wall time of a step, where light steps
+        queue up between records). Both count more than a light step's work: the share is if
+        anything underestimated."""
+        arrays = list(trainable)
+        if not arrays:
+            return False
+        norm = jax.jit(lambda xs: jnp.sqrt(sum((_squares(x) for x in xs), jnp.float32(0.0))))
+        nothing = jax.jit(lambda xs: jnp.float32(0.0))
+
+        def seconds(function: Any) -> float:
+            float(function(arrays))  # compiles (a scalar: its read waits for it)
+            runs = []
+            for _ in range(5):
+                begin = time.perf_counter()
+                float(function(arrays))
+                runs.append(time.perf_counter() - begin)
+            return min(runs)
+
+        cost = max(0.0, seconds(norm) - seconds(nothing))
+        timed = self._timed[1:]
+        spans = [seconds for _, _, seconds in timed] + [
+            (t2 - t1) / (s2 - s1)
+            for (s1, t1, _), (s2, t2, _) in itertools.pairwise(timed)
+            if s2 > s1
+        ]
+        step = min(spans)
+        return cost <= NORM_BUDGET * step
 
     def _keras_step(self, state: Any, data: Any) -> tuple[Any, Any]:
         model = self.model
@@ -140,7 +213,7 @@ class JaxProbe(BackendProbe):
 
     # -- the jitted step (traced once per kind) --
 
-    def _step(self, record: bool, state: Any, data: Any, carry: Any) -> tuple[Any, ...]:
+    def _step(self, record: bool, norm: bool, state: Any, data: Any, carry: Any) -> tuple[Any, ...]:
         seen: dict[str, Any] = {}
         model, outer, inner = self.model, self.outer, self.inner
         apply = outer.stateless_apply
@@ -184,8 +257,8 @@ class JaxProbe(BackendProbe):
             return (logs, state, carry, packed) if record else (logs, state, carry)
         if seen["scale"] is not None:
             grads = [g / seen["scale"] for g in grads]
-        squares = [_squares(g) for g in grads]
-        total = jnp.sqrt(sum(squares, jnp.float32(0.0)))
+        squares = [_squares(g) for g in grads] if norm else []
+        total = jnp.sqrt(sum(squares, jnp.float32(0.0))) if norm else jnp.float32(UNMEASURED)
         row = jnp.stack(
             [
                 seen["step"],

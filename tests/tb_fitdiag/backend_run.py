@@ -148,6 +148,9 @@ def main(argv: list[str]) -> int:
                 "warnings": caught,
                 "failed_warnings": failed,
                 "failed_epochs": len(history.history["loss"]),
+                # Whether the light steps of the "same" run measured the global norm (a JAX
+                # probe decides from the cost; the other probes always do).
+                "per_step_norm": getattr(same._state.probe, "per_step_norm", True),
             }
         )
     )
