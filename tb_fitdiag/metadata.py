@@ -67,7 +67,9 @@ tag                           class   value
 ``DATA_CLASS_TENSOR``; readers use its latest value, which TensorBoard always keeps.
 
 [*] Running aggregates, kept inside every train step and written with each record and at each
-epoch end (at the last step run), so that no extreme between two records is lost.
+epoch end (at the last step run), so that no extreme between two records is lost. On JAX, a
+light step computes its global norm only where that costs at most 1% of a step: elsewhere the
+gradient aggregates cover the recorded steps only (the loss ones still cover every step).
 
 Steps are global optimizer steps (batches), continuing across ``fit()`` calls. Epoch-level
 scalars (``epoch_loss``, ``epoch_<metric>``, ``epoch_learning_rate``) are written by the callback

@@ -115,8 +115,8 @@ class NanStash:
 
     def in_step(self, loss: Any, norm: Any, step: Any) -> None:
         """Builds the in-step conditional: note the first non-finite step (and, without XLA,
-        keep its batch). A finite step runs one addition, a read of the state, two tests and the
-        conditional, whose inputs are the batch and a few scalars, never the weights.
+        keep its batch). A finite step runs one addition, one test and the conditional, whose
+        inputs are the batch and a few scalars, never the weights.
 
         Args:
             loss: The batch loss (float64 scalar), or None when the step has none.
@@ -152,9 +152,12 @@ class NanStash:
                 )
             return tf.constant(True)
 
-        # One conditional, not one in another: each costs a trace of its two branches.
-        armed = tf.equal(tf.unstack(self.meta.read_value())[0], _ARMED)
-        tf.cond(tf.logical_and(tf.logical_not(finite), armed), keep, lambda: tf.constant(False))
+        def keep_the_first() -> Any:
+            armed = tf.equal(tf.unstack(self.meta.read_value())[0], _ARMED)
+            return tf.cond(armed, keep, lambda: tf.constant(False))
+
+        # A finite step runs only the test: the state is read in the failing branch.
+        tf.cond(finite, lambda: tf.constant(False), keep_the_first)
 
     def may_copy_weights(self, step: Any, ring: Any = None) -> Any:
         """Whether the recording step ``step`` (float64 scalar) may refresh the weights copy
