@@ -183,7 +183,7 @@ class BackendProbe:
     folding of the per-step rows (``folded``), and no NaN-origin replay.
 
     Subclasses set ``backend`` (its name in the origin document) and record ``_record =
-    (step, packed, ...)`` at an armed step.
+    (step, packed)`` at an armed step.
     """
 
     nan: Any = None  # no NaN-origin replay on this backend
@@ -207,7 +207,7 @@ class BackendProbe:
         self.rate: float | None = None
         self.folded = Ring()
         self._armed: int | None = None
-        self._record: tuple[Any, ...] | None = None
+        self._record: tuple[int, Any] | None = None
 
     def arm(self, step: int) -> None:
         """Makes the next train step the recording one."""

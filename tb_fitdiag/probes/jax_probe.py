@@ -183,7 +183,7 @@ class JaxProbe(BackendProbe):
         arrays = list(trainable)
         if not arrays:
             return False
-        norm = jax.jit(lambda xs: jnp.sqrt(sum((_squares(x) for x in xs), jnp.float32(0.0))))
+        norm = jax.jit(lambda xs: _norm([_squares(x) for x in xs]))
         nothing = jax.jit(lambda xs: jnp.float32(0.0))
 
         def seconds(function: Any) -> float:
@@ -197,7 +197,7 @@ class JaxProbe(BackendProbe):
 
         cost = max(0.0, seconds(norm) - seconds(nothing))
         timed = self._timed[1:]
-        spans = [seconds for _, _, seconds in timed] + [
+        spans = [took for _, _, took in timed] + [
             (t2 - t1) / (s2 - s1)
             for (s1, t1, _), (s2, t2, _) in itertools.pairwise(timed)
             if s2 > s1
@@ -258,7 +258,7 @@ class JaxProbe(BackendProbe):
         if seen["scale"] is not None:
             grads = [g / seen["scale"] for g in grads]
         squares = [_squares(g) for g in grads] if norm else []
-        total = jnp.sqrt(sum(squares, jnp.float32(0.0))) if norm else jnp.float32(UNMEASURED)
+        total = _norm(squares) if norm else jnp.float32(UNMEASURED)
         row = jnp.stack(
             [
                 seen["step"],
@@ -287,7 +287,7 @@ class JaxProbe(BackendProbe):
                 entries.extend([jnp.float32(-1.0)] * 3)
                 continue
             size = float(max(sum(int(np.prod(grads[i].shape)) for i in members), 1))
-            entries.append(jnp.sqrt(sum((squares[i] for i in members), jnp.float32(0.0))))
+            entries.append(_norm([squares[i] for i in members]))
             entries.append(sum((jnp.sum(grads[i] == 0) for i in members), 0) / size)
             entries.append(sum((jnp.sum(~jnp.isfinite(grads[i])) for i in members), 0))
         weights: list[Any] = []
@@ -298,10 +298,15 @@ class JaxProbe(BackendProbe):
                 jnp.asarray(after[i], jnp.float32) - o for i, o in zip(members, old, strict=True)
             ]
             for part in (old, delta):
-                weights.append(jnp.sqrt(sum((_squares(p) for p in part), jnp.float32(0.0))))
+                weights.append(_norm([_squares(p) for p in part]))
         tail = [jnp.float32(0.0), jnp.float32(0.0)] if loss is None else [loss, jnp.float32(1.0)]
         values = [total, *entries, seen["rate"], *weights, *tail]
         return jnp.stack([jnp.asarray(v, jnp.float32) for v in values])
+
+
+def _norm(squares: Sequence[Any]) -> Any:
+    """The global norm from the tensors' sums of squares (:func:`_squares`)."""
+    return jnp.sqrt(sum(squares, jnp.float32(0.0)))
 
 
 def _squares(tensor: Any) -> Any:
