@@ -1,15 +1,17 @@
 """How much FitDiagCallback slows ``model.fit`` down, against plain ``fit`` in the same process.
 
-Interleaved on CPU, epoch by epoch: each round runs one epoch of each model (a small MLP, CNN and
-LSTM) with each variant, in a rotating order: plain ``fit``, ``fit`` with ``FitDiagCallback()``
-as it runs in the steady part of one long ``fit`` (the recording interval its defaults choose
-for ``fit(epochs=rounds + 1)``), and ``fit`` with
-``keras.callbacks.TensorBoard(histogram_freq=1)``. The variants share one model and keep their
-callback instances across rounds (``fit(initial_epoch=e, epochs=e+1)``), so only the first
-round traces; it is dropped. An epoch's time runs from the first callback's ``on_epoch_begin``
-to the last callback's ``on_epoch_end``, so it includes every callback's epoch-end work. The
-table shows, per model, the median over rounds of (epoch time with the callback) / (epoch time
-of plain fit in the same round), with its interquartile range.
+Interleaved on CPU, epoch by epoch: each round runs two epochs of each model (a small MLP, CNN
+and LSTM) with each variant: plain ``fit``, ``fit`` with ``FitDiagCallback()`` as it runs in the
+steady part of one long ``fit`` (the recording interval its defaults choose for the fit that
+the rounds' epochs make up), and ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``.
+The order rotates from round to round and is mirrored within one (A B C C B A): each variant's
+two epochs sit symmetrically about the round's middle, so a drift of the machine's speed over
+the round weighs on every variant alike. The variants share one model and keep their callback
+instances across rounds (``fit(initial_epoch=e, epochs=e+1)``), so only the first round traces;
+it is dropped. An epoch's time runs from the first callback's ``on_epoch_begin`` to the last
+callback's ``on_epoch_end``, so it includes every callback's epoch-end work. The table shows,
+per model, the median over rounds of (the round's epoch time with the callback) / (plain fit's
+epoch time in the same round), with its interquartile range.
 
 Then a long run with statistics at every step checks that memory stays flat.
 
@@ -111,7 +113,7 @@ def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
     """``batch index -> gaps`` to the next batch's begin, over the timed epochs."""
     gaps: dict[int, list[float]] = {}
     for (epoch, batch, t), (next_epoch, _, next_t) in itertools.pairwise(batches):
-        if epoch == next_epoch and epoch > 0:
+        if epoch == next_epoch and epoch >= EPOCHS_PER_ROUND:  # round 0 traces
             gaps.setdefault(epoch * STEPS_PER_EPOCH + batch, []).append(next_t - t)
     return gaps
 
@@ -120,13 +122,27 @@ def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
 # one record, so the median epoch is a typical one.
 STEPS_PER_EPOCH = 100
 
+# Epochs of each variant in one round (the order forward, then backward).
+EPOCHS_PER_ROUND = 2
+
+
+def _epochs(rounds: int) -> int:
+    """The epochs of each variant over the rounds (round 0 included)."""
+    return (rounds + 1) * EPOCHS_PER_ROUND
+
 
 def _steady_interval(rounds: int) -> int:
     """The interval FitDiagCallback() chooses, after its first dense steps, for one
-    ``fit(epochs=rounds + 1)`` of these models: what the rounds here stand for."""
+    ``fit(epochs=_epochs(rounds))`` of these models: what the rounds here stand for."""
     from tb_fitdiag.callback import _auto_interval
 
-    return _auto_interval({"epochs": rounds + 1, "steps": STEPS_PER_EPOCH})
+    return _auto_interval({"epochs": _epochs(rounds), "steps": STEPS_PER_EPOCH})
+
+
+def _round_ratios(mine: list[float], plain: list[float]) -> list[float]:
+    """Per timed round: the variant's epoch time over plain fit's, each summed over the round."""
+    k = EPOCHS_PER_ROUND
+    return [sum(mine[i : i + k]) / sum(plain[i : i + k]) for i in range(k, len(plain), k)]
 
 
 def _excess(run: dict[int, list[float]], recording: list[int], offset: int) -> float:
@@ -140,7 +156,7 @@ def _excess(run: dict[int, list[float]], recording: list[int], offset: int) -> f
 def _recorded_steps(rounds: int, steps: int) -> set[int]:
     """The steps recorded at the steady interval (round 0, never timed, included)."""
     interval = _steady_interval(rounds)
-    return {step for step in range((rounds + 1) * steps) if step % interval == 0}
+    return {step for step in range(_epochs(rounds) * steps) if step % interval == 0}
 
 
 def _live_check_ms(layers: int = 200, records: int = 5000) -> tuple[float, float]:
@@ -187,7 +203,9 @@ def _rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30, help="timed rounds (one epoch each)")
+    parser.add_argument(
+        "--rounds", type=int, default=30, help="timed rounds (two epochs of each variant each)"
+    )
     parser.add_argument("--memory-epochs", type=int, default=40)
     parser.add_argument(
         "--models", default="MLP,CNN,LSTM", help="comma-separated subset of MLP, CNN, LSTM"
@@ -264,14 +282,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, x, y) in models.items():
             order = list(variants)
             order = order[round_ % len(order) :] + order[: round_ % len(order)]
-            for variant in order:
+            for position, variant in enumerate(order + order[::-1]):
                 model, callbacks, _ = state[name, variant]
+                epoch = round_ * EPOCHS_PER_ROUND + (position >= len(order))
                 model.fit(
                     x,
                     y,
                     batch_size=32,
-                    initial_epoch=round_,
-                    epochs=round_ + 1,
+                    initial_epoch=epoch,
+                    epochs=epoch + 1,
                     verbose=0,
                     callbacks=callbacks,
                 )
@@ -280,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
-        f"same round\n({args.rounds} interleaved rounds, {STEPS_PER_EPOCH} steps per epoch, CPU;"
-        f" FitDiagCallback() as in one fit(epochs={args.rounds + 1}): a record every {interval}"
+        f"same round\n({args.rounds} interleaved rounds of {EPOCHS_PER_ROUND} epochs per variant "
+        f"in mirrored order, {STEPS_PER_EPOCH} steps per epoch, CPU; FitDiagCallback() as in one"
+        f" fit(epochs={_epochs(args.rounds)}): a record every {interval}"
         f" steps, at most every {DEFAULT_INTERVAL} by default)"
         + ("" if args.backend == "tensorflow" else f"\nKeras backend: {args.backend}")
     )
@@ -289,26 +309,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
         f"{'TensorBoard(hist=1) [IQR]':>28}"
     )
+
+    def ratio_cell(name: str, variant: str) -> str:
+        ratios = _round_ratios(state[name, variant][2], state[name, "plain"][2])
+        low, _, high = statistics.quantiles(ratios, n=4)
+        return f"{statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]"
+
     for name in models:
-        plain = state[name, "plain"][2][1:]
-        cells = []
-        for variant in ("fitdiag", "tensorboard"):
-            if variant not in variants:
-                cells.append("n/a")
-                continue
-            mine = state[name, variant][2][1:]
-            ratios = [a / b for a, b in zip(mine, plain, strict=True)]
-            low, _, high = statistics.quantiles(ratios, n=4)
-            cells.append(f"{statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]")
+        plain = state[name, "plain"][2][EPOCHS_PER_ROUND:]
+        cells = [
+            ratio_cell(name, variant) if variant in variants else "n/a"
+            for variant in ("fitdiag", "tensorboard")
+        ]
         print(f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}")
     if args.without_locate:
         print("\nwithout keeping a failing batch: FitDiagCallback(locate_nonfinite=False)")
         for name in models:
-            plain = state[name, "plain"][2][1:]
-            mine = state[name, "no-locate"][2][1:]
-            ratios = [a / b for a, b in zip(mine, plain, strict=True)]
-            low, _, high = statistics.quantiles(ratios, n=4)
-            print(f"{name:<6} {statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]")
+            print(f"{name:<6} {ratio_cell(name, 'no-locate')}")
 
     # A step that records nothing, from per-step gaps (median; far less noisy than epochs).
     recorded_steps = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
@@ -331,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The cost of one recording step, from per-step timings: far less noisy than epoch times.
     recorded = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
-    timed = range(STEPS_PER_EPOCH, (args.rounds + 1) * STEPS_PER_EPOCH)
+    timed = range(EPOCHS_PER_ROUND * STEPS_PER_EPOCH, _epochs(args.rounds) * STEPS_PER_EPOCH)
     mean_interval = len(timed) / max(1, sum(1 for step in timed if step in recorded))
     print(
         f"\nrecording step cost (median step gaps in the FitDiagCallback run; the step before a "
