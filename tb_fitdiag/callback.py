@@ -1138,7 +1138,8 @@ class _GradientProbe:
         (given as the norm, or as half its square) into the running aggregates: a row of the
         ring on one device (half the square: two operations fewer a step), else a handful of
         vector operations on ``agg``."""
-        iterations = self.inner.iterations  # read before the update advances it
+        # Read once, before the update advances it.
+        iterations = tf.convert_to_tensor(self.inner.iterations)
         step = tf.cast(iterations, tf.float64)
         if self.ring is not None:
             if halves is None:
@@ -1150,7 +1151,7 @@ class _GradientProbe:
             )
             tf.raw_ops.ResourceScatterUpdate(
                 resource=self.ring.handle,
-                indices=tf.math.floormod(tf.convert_to_tensor(iterations), RING_ROWS),
+                indices=tf.math.floormod(iterations, RING_ROWS),
                 updates=row,
             )
             return
