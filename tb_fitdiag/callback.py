@@ -442,13 +442,15 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 if self._live is not None:
                     self._live.run.add_stats(values, step)
         self._quiet_until = self._quiet_horizon()
-        if probe is not None and timing and probe.every_step is None:
-            # The clock starts when this batch begin's own work is done.
+        if probe is not None and timing and probe.every_step is None and not self._armed:
+            # The clock starts when this batch begin's own work is done, and only before light
+            # steps: what is decided is whether they keep a failing batch, and a recording
+            # step (every one of the first dense steps) does far more than they do.
             self._step_clock = (step, time.perf_counter(), self._epoch)
 
     def _time_step(self, probe: _GradientProbe, step: int, begin: float) -> None:
-        """Times the steps since the last timed batch begin (from the end of its work to the
-        start of this one's: the callback's own reads and writes are not the step's); once
+        """Times the light steps since the last timed batch begin (from the end of its work to
+        the start of this one's: the callback's own reads and writes are not the steps'); once
         enough are timed, decides whether the light step keeps a failing batch (steps of
         KEEP_EVERY_STEP_FROM or more)."""
         last, self._step_clock = self._step_clock, None

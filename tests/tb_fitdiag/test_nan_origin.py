@@ -522,6 +522,22 @@ def test_the_light_step_keeps_a_failing_batch_only_where_steps_are_slow(
     assert (probe.light_keeping in seen) is every_step  # never traced where not chosen
 
 
+def test_the_keeping_decision_times_light_steps_only(cb_clean_keras: Any, tmp_path: Path) -> None:
+    """The first dense steps are all recording ones, which do far more than a light step:
+    timing them made the light steps of a fast model keep every batch."""
+    keras = cb_clean_keras
+    from tb_fitdiag.callback import FitDiagCallback
+    from tb_fitdiag.gradient_stats import DENSE_STEPS
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _xy(n=16 * (DENSE_STEPS - 4))
+    callback = FitDiagCallback(str(tmp_path), lint_script=False)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+    assert callback._step_times == []  # every step was a recording one
+    assert callback._state.probe.every_step is None
+
+
 def test_keeping_the_batch_does_not_trace_the_train_step_twice(
     cb_clean_keras: Any, tmp_path: Path
 ) -> None:
