@@ -1,17 +1,19 @@
 """How much FitDiagCallback slows ``model.fit`` down, against plain ``fit`` in the same process.
 
 Interleaved on CPU, epoch by epoch: each round runs two epochs of each model (a small MLP, CNN
-and LSTM) with each variant: plain ``fit``, ``fit`` with ``FitDiagCallback()`` as it runs in the
-steady part of one long ``fit`` (the recording interval its defaults choose for the fit that
-the rounds' epochs make up), and ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``.
-The order rotates from round to round and is mirrored within one (A B C C B A): each variant's
-two epochs sit symmetrically about the round's middle, so a drift of the machine's speed over
-the round weighs on every variant alike. The variants share one model and keep their callback
-instances across rounds (``fit(initial_epoch=e, epochs=e+1)``), so only the first round traces;
-it is dropped. An epoch's time runs from the first callback's ``on_epoch_begin`` to the last
-callback's ``on_epoch_end``, so it includes every callback's epoch-end work. The table shows,
-per model, the median over rounds of (the round's epoch time with the callback) / (plain fit's
-epoch time in the same round), with its interquartile range.
+and LSTM) with each variant: plain ``fit``, ``fit`` with ``FitDiagCallback()`` at its defaults,
+and ``fit`` with ``keras.callbacks.TensorBoard(histogram_freq=1)``. Each ``fit()`` plans the
+whole run (``epochs`` the rounds' total, from ``initial_epoch``) and is stopped after its
+epoch, so the callback schedules its records as in the steady part of one long ``fit``
+(including the record cost it measures as it goes). The order rotates from round to round and
+is mirrored within one (A B C C B A): each variant's two epochs sit symmetrically about the
+round's middle, so a drift of the machine's speed over the round weighs on every variant
+alike. The variants share one model and keep their callback instances across rounds, so only
+the first round traces; it is dropped. An epoch's time runs from the first callback's
+``on_epoch_begin`` to the last callback's ``on_epoch_end``, so it includes every callback's
+epoch-end work. The table shows, per model, the variant's time over the timed rounds divided
+by plain fit's (a record every few epochs makes some rounds dearer than others, so not a
+median of rounds), with the interquartile range of the rounds' ratios.
 
 Then a long run with statistics at every step checks that memory stays flat.
 
@@ -105,6 +107,7 @@ def _clocks(
                 # last step has run (else plain fit's backlog would run outside the clock).
                 keras.ops.convert_to_numpy(self.model.optimizer.iterations)
             times.append(time.perf_counter() - start[-1])
+            self.model.stop_training = True  # one epoch of the planned run per fit()
 
     return first, _End()
 
@@ -118,8 +121,6 @@ def _step_gaps(batches: list[tuple[int, int, float]]) -> dict[int, list[float]]:
     return gaps
 
 
-# 100 steps per epoch: with the interval of a long fit (100), every timed epoch holds exactly
-# one record, so the median epoch is a typical one.
 STEPS_PER_EPOCH = 100
 
 # Epochs of each variant in one round (the order forward, then backward).
@@ -131,18 +132,31 @@ def _epochs(rounds: int) -> int:
     return (rounds + 1) * EPOCHS_PER_ROUND
 
 
-def _steady_interval(rounds: int) -> int:
-    """The interval FitDiagCallback() chooses, after its first dense steps, for one
-    ``fit(epochs=_epochs(rounds))`` of these models: what the rounds here stand for."""
-    from tb_fitdiag.callback import _auto_interval
-
-    return _auto_interval({"epochs": _epochs(rounds), "steps": STEPS_PER_EPOCH})
-
-
 def _round_ratios(mine: list[float], plain: list[float]) -> list[float]:
     """Per timed round: the variant's epoch time over plain fit's, each summed over the round."""
     k = EPOCHS_PER_ROUND
     return [sum(mine[i : i + k]) / sum(plain[i : i + k]) for i in range(k, len(plain), k)]
+
+
+def _total_ratio(mine: list[float], plain: list[float]) -> float:
+    """The variant's time over plain fit's, summed over the timed rounds (not a median of
+    rounds: a record every few epochs makes some rounds dearer than others)."""
+    k = EPOCHS_PER_ROUND
+    return sum(mine[k:]) / sum(plain[k:])
+
+
+def _recorded_steps_in(logdir: str) -> set[int]:
+    """The steps whose gradient statistics FitDiagCallback recorded, read from its event files."""
+    from tb_fitdiag import reading
+    from tb_fitdiag.cli import load_logdir
+
+    provider, ctx, _ = load_logdir(logdir)
+    steps: set[int] = set()
+    for run in reading.list_training_runs(provider, ctx, ""):
+        series = reading.load_run(provider, ctx, "", run).global_stats.get("global_grad_norm")
+        if series is not None:
+            steps.update(int(step) for step in series.steps)
+    return steps
 
 
 def _excess(run: dict[int, list[float]], recording: list[int], offset: int) -> float:
@@ -151,12 +165,6 @@ def _excess(run: dict[int, list[float]], recording: list[int], offset: int) -> f
     normal = statistics.median(g for s, v in run.items() if s not in touched for g in v)
     around = [g for s in recording if s + offset in run for g in run[s + offset]]
     return statistics.median(around) - normal if around else 0.0
-
-
-def _recorded_steps(rounds: int, steps: int) -> set[int]:
-    """The steps recorded at the steady interval (round 0, never timed, included)."""
-    interval = _steady_interval(rounds)
-    return {step for step in range(_epochs(rounds) * steps) if step % interval == 0}
 
 
 def _live_check_ms(layers: int = 200, records: int = 5000) -> tuple[float, float]:
@@ -233,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tb_fitdiag import FitDiagCallback
     from tb_fitdiag.callback import DEFAULT_INTERVAL
+    from tb_fitdiag.gradient_stats import RECORD_BUDGET
 
     with_tensorboard = args.backend == "tensorflow" or (
         importlib.util.find_spec("tensorflow") is not None
@@ -242,13 +251,12 @@ def main(argv: list[str] | None = None) -> int:
 
         tf.get_logger().setLevel("ERROR")
     workdir = tempfile.mkdtemp(prefix="fitdiag_bench_")
-    # Each round is one fit() of one more epoch, so that the variants interleave; left to
-    # itself, FitDiagCallback() would plan each of those fits as a short one and record more
-    # often than in the single long fit the rounds stand for. It gets that fit's interval.
-    interval = _steady_interval(args.rounds)
+    # Each round is one fit() per epoch, so that the variants interleave. Each of those fits
+    # plans the whole run (epochs=_epochs(rounds), from initial_epoch on) and is stopped after
+    # its epoch, so FitDiagCallback() at its defaults schedules records as in one long fit.
     variants: dict[str, Callable[[str], list[Any]]] = {
         "plain": lambda d: [],
-        "fitdiag": lambda d: [FitDiagCallback(log_dir=d, interval=interval)],
+        "fitdiag": lambda d: [FitDiagCallback(log_dir=d)],
         # The graph is written once per fit(); with one fit() per epoch here it would be
         # counted in every epoch, so it is off.
         "tensorboard": lambda d: [
@@ -258,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if not with_tensorboard:
         del variants["tensorboard"]
     if args.without_locate:
-        variants["no-locate"] = lambda d: [
-            FitDiagCallback(log_dir=d, interval=interval, locate_nonfinite=False)
-        ]
+        variants["no-locate"] = lambda d: [FitDiagCallback(log_dir=d, locate_nonfinite=False)]
     models = {k: v for k, v in _models(keras).items() if k in args.models.split(",")}
     state: dict[tuple[str, str], tuple[Any, list[Any], list[float]]] = {}
     batches: dict[tuple[str, str], list[tuple[int, int, float]]] = {}
@@ -290,19 +296,30 @@ def main(argv: list[str] | None = None) -> int:
                     y,
                     batch_size=32,
                     initial_epoch=epoch,
-                    epochs=epoch + 1,
+                    epochs=_epochs(args.rounds),
                     verbose=0,
                     callbacks=callbacks,
                 )
         if round_ % 5 == 0:
             print(f"round {round_}/{args.rounds} done", file=sys.stderr, flush=True)
 
+    recorded = {
+        name: _recorded_steps_in(os.path.join(workdir, f"{name}_fitdiag")) for name in models
+    }
+    timed = range(EPOCHS_PER_ROUND * STEPS_PER_EPOCH, _epochs(args.rounds) * STEPS_PER_EPOCH)
+    intervals = {
+        name: len(timed) / max(1, sum(1 for step in timed if step in recorded[name]))
+        for name in models
+    }
     print(
-        "callback overhead: median over rounds of epoch time / plain fit's epoch time in the "
-        f"same round\n({args.rounds} interleaved rounds of {EPOCHS_PER_ROUND} epochs per variant "
-        f"in mirrored order, {STEPS_PER_EPOCH} steps per epoch, CPU; FitDiagCallback() as in one"
-        f" fit(epochs={_epochs(args.rounds)}): a record every {interval}"
-        f" steps, at most every {DEFAULT_INTERVAL} by default)"
+        "callback overhead: time over the timed rounds / plain fit's time, with the IQR of the "
+        f"rounds' ratios\n({args.rounds} interleaved rounds of {EPOCHS_PER_ROUND} epochs per "
+        f"variant in mirrored order, {STEPS_PER_EPOCH} steps per epoch, CPU; FitDiagCallback() "
+        f"at its defaults, each fit() planning the run's {_epochs(args.rounds)} epochs: a record "
+        "every "
+        + ", ".join(f"{intervals[name]:.0f}" for name in models)
+        + f" steps ({', '.join(models)}), where a record costs no more than its "
+        f"{RECORD_BUDGET:.1%} budget at every {DEFAULT_INTERVAL})"
         + ("" if args.backend == "tensorflow" else f"\nKeras backend: {args.backend}")
     )
     print(
@@ -311,9 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def ratio_cell(name: str, variant: str) -> str:
-        ratios = _round_ratios(state[name, variant][2], state[name, "plain"][2])
-        low, _, high = statistics.quantiles(ratios, n=4)
-        return f"{statistics.median(ratios):.3f}x [{low:.2f}-{high:.2f}]"
+        mine, plain = state[name, variant][2], state[name, "plain"][2]
+        low, _, high = statistics.quantiles(_round_ratios(mine, plain), n=4)
+        return f"{_total_ratio(mine, plain):.3f}x [{low:.2f}-{high:.2f}]"
 
     for name in models:
         plain = state[name, "plain"][2][EPOCHS_PER_ROUND:]
@@ -328,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<6} {ratio_cell(name, 'no-locate')}")
 
     # A step that records nothing, from per-step gaps (median; far less noisy than epochs).
-    recorded_steps = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
     print(
         f"\nlight step (records nothing): median step gap, ms\n{'model':<6} {'plain':>8} "
         + "".join(f"{v:>12}" for v in variants if v != "plain")
@@ -340,26 +356,23 @@ def main(argv: list[str] | None = None) -> int:
             light = [
                 g
                 for step, g_list in gaps.items()
-                if step not in recorded_steps and step - 1 not in recorded_steps
+                if step not in recorded[name] and step - 1 not in recorded[name]
                 for g in g_list
             ]
             row.append(statistics.median(light) * 1000)
         print(f"{name:<6} {row[0]:>8.3f}" + "".join(f"{v:>12.3f}" for v in row[1:]))
 
     # The cost of one recording step, from per-step timings: far less noisy than epoch times.
-    recorded = _recorded_steps(args.rounds, STEPS_PER_EPOCH)
-    timed = range(EPOCHS_PER_ROUND * STEPS_PER_EPOCH, _epochs(args.rounds) * STEPS_PER_EPOCH)
-    mean_interval = len(timed) / max(1, sum(1 for step in timed if step in recorded))
     print(
         f"\nrecording step cost (median step gaps in the FitDiagCallback run; the step before a "
         f"recording one arms it)\n{'model':<6} {'plain step ms':>14} {'recording +ms':>14} "
-        f"{'share (mean interval ' + format(mean_interval, '.0f') + ')':>24}"
+        f"{'interval':>9} {'share':>7}"
     )
     for name in models:
         plain_gaps = _step_gaps(batches[name, "plain"])
         plain_step = statistics.median(g for gaps in plain_gaps.values() for g in gaps)
         gaps = _step_gaps(batches[name, "fitdiag"])
-        recording = [s for s in gaps if s in recorded]
+        recording = [s for s in gaps if s in recorded[name]]
 
         # Arming (the gap before the step) and the step with its read; minus the same steps'
         # excess in plain fit (a record at an epoch's first step shares it with the epoch's
@@ -367,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         extra = sum(
             _excess(gaps, recording, o) - _excess(plain_gaps, recording, o) for o in (-1, 0)
         )
-        share = extra / (mean_interval * plain_step)
-        print(f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} {share:>+23.1%}")
+        share = extra / (intervals[name] * plain_step)
+        print(
+            f"{name:<6} {plain_step * 1000:>14.2f} {extra * 1000:>+14.2f} "
+            f"{intervals[name]:>9.0f} {share:>+7.1%}"
+        )
 
     # The first epoch: set-up, tracing and linting, against a fresh plain fit of the same model.
     print(

@@ -52,6 +52,7 @@ from tb_fitdiag.gradient_stats import (
     DENSE_STEPS,
     FLUSH_SECONDS,
     MIN_RECORDS,  # noqa: F401 (the callback's schedule: read here by tests and benchmarks)
+    RecordCost,
     aggregate_values,
     as_float,
     auto_interval,
@@ -61,6 +62,7 @@ from tb_fitdiag.gradient_stats import (
     grad_entries,
     group_norms,
     half_squares,
+    interval_cap,
     is_chief,
     layer_groups,
     next_record_after,
@@ -90,6 +92,8 @@ LIVE_BUDGET = 0.005
 KEEP_EVERY_STEP_FROM = 20e-6 / LIVE_BUDGET
 # Batch begins, a step apart or more within an epoch, whose median time per step decides it.
 _TIMED_GAPS = 8
+# Steps of ordinary training timed after each record (the record cost's light sample).
+_LIGHT_SPAN = 8
 LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -112,6 +116,8 @@ class _ModelState:
     # On TensorFlow, the probe of each locate_nonfinite setting: fits that alternate callbacks
     # of both settings retrace neither.
     probes: dict[bool, Any] = field(default_factory=dict)
+    # What a record costs this model on this machine (the automatic interval's measure).
+    record_cost: RecordCost = field(default_factory=RecordCost)
 
 
 # The attribute that keeps a model's _ModelState, so that a second fit() (even with a new
@@ -256,6 +262,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._origin_said = False  # the fitdiag/nonfinite_origin document was written
         self._step_clock: tuple[int, float, int] | None = None  # (step, time, epoch)
         self._step_times: list[float] = []  # seconds per step between timed batch begins
+        self._base_interval = self._interval  # the interval before the record cost widens it
+        self._interval_cap = self._interval
+        self._cost_clock: _CostClock | None = None  # timing the last record, if it is
         # The step made a record after a failure not kept (once), None until one is asked.
         self._record_asked: int | None = None
         self._first_failure: tuple[int, str] | None = None  # (step, what) the reads showed
@@ -328,6 +337,9 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._record_asked = None
         self._first_failure = None
         self._interval = self.interval or _auto_interval(self.params)
+        self._base_interval = self._interval
+        self._interval_cap = interval_cap(_planned_steps(self.params))
+        self._cost_clock = None
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
             for cb in siblings
@@ -406,9 +418,19 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._probe.rate = None  # this epoch's reads bring its learning rate
 
     def _batch_begin(self, batch: int) -> None:
-        begin = time.perf_counter()
         step = self._epoch_start + batch
+        probe = self._probe
+        costing = self.interval is None and probe is not None
+        if (
+            probe is not None
+            and costing
+            and (self._cost_clock is not None or step >= self._state.next_record)
+        ):
+            probe.wait()  # on JAX, the steps dispatched before are not this clock's
+        begin = time.perf_counter()
         self._last_batch = batch
+        if self._cost_clock is not None:
+            self._time_record(step, begin)
         self._collect()
         if step - self._aggregates_read_at >= RING_ROWS // 2:
             # The per-step ring holds RING_ROWS steps: read it before it wraps (only when
@@ -426,6 +448,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 self._armed = True
                 self._pending = step
                 self._state.next_record = self._next_record_after(step)
+                if costing:
+                    # The first two steps of a fit() trace, those of an epoch start its data.
+                    timed = step >= max(self._start_step, self._epoch_start) + 2
+                    self._cost_clock = _CostClock(step, begin, self._epoch, timed)
             elif self._armed:
                 probe.disarm()
                 self._armed = False
@@ -462,12 +488,44 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if len(self._step_times) >= _TIMED_GAPS:
             probe.every_step = float(np.median(self._step_times)) >= KEEP_EVERY_STEP_FROM
 
+    def _time_record(self, step: int, now: float) -> None:
+        """Times the last record at a batch begin after it (see ``RecordCost``): its span ends
+        at the batch begin after its read; then ``_LIGHT_SPAN`` ordinary steps are timed."""
+        clock = self._cost_clock
+        if clock is None:
+            return
+        if clock.epoch != self._epoch or step <= clock.step:
+            self._cost_clock = None  # an epoch end (validation) or a new fit() came between
+            return
+        cost = self._state.record_cost
+        if clock.light_from is None:
+            if step >= self._state.next_record or clock.read:
+                # This begin is a record's, which reads the last one; or it follows the read.
+                if clock.timed:
+                    cost.spans.append((now - clock.begin, step - clock.record))
+                clock.light_from = (step, now)
+                if step >= self._state.next_record:
+                    self._cost_clock = None
+            else:
+                clock.read = True  # this begin reads the record
+            clock.step = step
+            return
+        start, then = clock.light_from
+        cost.light.append((now - then) / (step - start))
+        self._cost_clock = None
+
     def _quiet_horizon(self) -> int:
         """The first step from which a batch begin has work again (a record to arm, the ring
-        to read, activations to measure); -1 while a record is pending or set-up is not done."""
+        to read, activations to measure, a step to time); -1 while a record is pending, its
+        read is being timed, or set-up is not done."""
         if self._failed or self._pending is not None or self._armed or not self._setup_done:
             return -1
+        clock = self._cost_clock
+        if clock is not None and clock.light_from is None:
+            return -1
         horizon = self._aggregates_read_at + RING_ROWS // 2
+        if clock is not None and clock.light_from is not None:
+            horizon = min(horizon, clock.light_from[0] + _LIGHT_SPAN)
         if self._probe is not None:
             horizon = min(horizon, self._state.next_record)
         if self._activations is not None:
@@ -476,6 +534,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _next_record_after(self, step: int) -> int:
         """The first step after ``step`` whose gradient statistics are recorded."""
+        if self.interval is None:
+            self._interval = self._state.record_cost.interval(
+                self._base_interval, self._interval_cap
+            )
         return next_record_after(step, self._interval, dense=self.interval is None)
 
     def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
@@ -1022,6 +1084,10 @@ class _GradientProbe:
         probe)."""
         self._ring_folder.restart()
 
+    def wait(self) -> None:
+        """Nothing: a TensorFlow step has run when the next batch begins (on an accelerator
+        that queues steps, a record's read then waits for them, and its cost reads larger)."""
+
     def _read(self) -> tuple[Any, Any, Any, Any]:
         """One read of everything: ``(grads, updates, loss, aggregates)``; restarts the
         aggregates."""
@@ -1319,13 +1385,37 @@ def _single_device(strategy: Any) -> bool:
     return type(strategy).__name__ in ("_DefaultDistributionStrategy", "OneDeviceStrategy")
 
 
-def _auto_interval(params: dict[str, Any] | None) -> int:
-    """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
+def _planned_steps(params: dict[str, Any] | None) -> int | None:
+    """The ``epochs * steps`` a fit() plans, or None where Keras does not know them."""
     params = params or {}
     epochs, steps = params.get("epochs"), params.get("steps")
     if not (isinstance(epochs, int) and isinstance(steps, int) and epochs > 0 and steps > 0):
-        return DEFAULT_INTERVAL
-    return auto_interval(epochs * steps)
+        return None
+    return epochs * steps
+
+
+def _auto_interval(params: dict[str, Any] | None) -> int:
+    """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
+    planned = _planned_steps(params)
+    return DEFAULT_INTERVAL if planned is None else auto_interval(planned)
+
+
+@dataclass
+class _CostClock:
+    """The timing of one record: its step, its batch begin's time and epoch, whether its span
+    is a sample (not at the start of a fit or an epoch), the last batch begin seen, whether
+    that one read the record, and the start of the light sample after it."""
+
+    record: int
+    begin: float
+    epoch: int
+    timed: bool
+    step: int = -1
+    read: bool = False
+    light_from: tuple[int, float] | None = None
+
+    def __post_init__(self) -> None:
+        self.step = self.record
 
 
 def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:

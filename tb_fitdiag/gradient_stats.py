@@ -17,6 +17,7 @@ probes and the Recorder import it, ``tb_fitdiag`` itself only when one of them i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 from collections.abc import Sequence
@@ -37,6 +38,13 @@ DEFAULT_INTERVAL = 100
 # MIN_RECORDS regular records however short it is.
 DENSE_STEPS = 32
 MIN_RECORDS = 10
+# The automatic interval also keeps the records' own cost (a recording step's extra work and
+# the callback's read and write of it, measured while training) at most RECORD_BUDGET of the
+# training time: a fast small model, whose record costs more than its step, is recorded more
+# sparsely than every DEFAULT_INTERVAL steps, at most every MAX_INTERVAL steps (and still
+# MIN_RECORDS times a run). The running aggregates keep every step's extremes either way.
+RECORD_BUDGET = 0.005
+MAX_INTERVAL = 1000
 # Records and epoch ends flush the event files at most this often: a process killed outright
 # (kill -9, out of memory) loses at most the records of the last second, or the last record.
 FLUSH_SECONDS = 1.0
@@ -62,6 +70,55 @@ def auto_interval(planned_steps: int | None) -> int:
     if isinstance(planned_steps, bool) or not isinstance(planned_steps, int) or planned_steps <= 0:
         return DEFAULT_INTERVAL
     return max(1, min(DEFAULT_INTERVAL, planned_steps // MIN_RECORDS))
+
+
+def interval_cap(planned_steps: int | None) -> int:
+    """The widest regular interval the record cost may choose for a run of ``planned_steps``."""
+    base = auto_interval(planned_steps)
+    if isinstance(planned_steps, bool) or not isinstance(planned_steps, int) or planned_steps <= 0:
+        return max(base, MAX_INTERVAL)
+    return max(base, min(MAX_INTERVAL, planned_steps // MIN_RECORDS))
+
+
+class RecordCost:
+    """What one record costs beyond the steps it spans, and what an ordinary step takes, from
+    the times of batch begins around records (the callback's clock; on JAX each timed begin
+    first waits for the steps dispatched before it).
+
+    A sample of a record spans from its batch begin to the batch begin after its statistics
+    were read (the next one when that is a record too, whose begin reads them, else the one
+    after): ``(seconds, steps)``. A light sample is the time per step between two batch begins
+    with nothing recorded between them. The cost of a record is the median of
+    ``seconds - steps * step`` over the spans, with ``step`` the median light sample.
+    """
+
+    SPANS = 16
+    LIGHT = 32
+    _LEAST = 3  # samples of each kind before the cost widens the interval
+
+    def __init__(self) -> None:
+        self.spans: collections.deque[tuple[float, int]] = collections.deque(maxlen=self.SPANS)
+        self.light: collections.deque[float] = collections.deque(maxlen=self.LIGHT)
+
+    def seconds(self) -> tuple[float, float] | None:
+        """``(record cost, light step)`` in seconds, or None before enough samples."""
+        if len(self.spans) < self._LEAST or len(self.light) < self._LEAST:
+            return None
+        step = float(np.median(self.light))
+        cost = float(np.median([took - steps * step for took, steps in self.spans]))
+        return cost, step
+
+    def interval(self, base: int, cap: int) -> int:
+        """The regular interval: ``base``, widened until one record costs at most
+        ``RECORD_BUDGET`` of the steps between two (never beyond ``cap``)."""
+        measured = self.seconds()
+        if measured is None:
+            return base
+        cost, step = measured
+        if not (step > 0 and cost > 0 and math.isfinite(cost / step)):
+            return base
+        needed = math.ceil(cost / (RECORD_BUDGET * step))
+        return max(base, min(needed, cap))
 
 
 def next_record_after(step: int, interval: int, *, dense: bool) -> int:

@@ -221,6 +221,10 @@ class BackendProbe:
         """Forgets the first non-finite steps of an earlier fit (a later fit() reuses it)."""
         self.folded.restart()
 
+    def wait(self) -> None:
+        """Waits until the steps dispatched so far have run (the callback's clock of what a
+        record costs); nothing where steps run as they are called."""
+
 
 def innermost(optimizer: Any) -> Any:
     """The optimizer inside any wrappers (a ``LossScaleOptimizer``'s inner optimizer)."""

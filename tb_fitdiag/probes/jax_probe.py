@@ -139,6 +139,10 @@ class JaxProbe(BackendProbe):
         values.update(self.read_aggregates())
         return values
 
+    def wait(self) -> None:
+        """Waits until the steps dispatched so far have run (each one writes the ring)."""
+        self.carry.block_until_ready()
+
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """The running aggregates of the steps since the last read: ``tag -> (value, kind)``."""
         return self.folded.fold(np.asarray(self.carry))

@@ -3,11 +3,12 @@
 Keras's torch trainer runs ``train_step`` eagerly: the loss goes through the outer optimizer's
 ``scale_loss``, the gradients through the innermost optimizer's ``apply`` (after a
 ``LossScaleOptimizer`` unscaled them). The probe wraps both methods for the callback's
-``fit()`` (restored at train end). Every step writes one row ``[batch loss, global norm]`` of a
-ring on the gradients' device (three small kernels); the step and whether it had a loss are
-kept in numpy beside it. An armed step also measures the per-layer statistics, copying the
-weights before the update. Nothing is read back (``.cpu()``) before a record or an aggregates
-read; the callback reads at least every half ring.
+``fit()`` (restored at train end). Every step computes its global gradient norm (three small
+kernels) and keeps it and its batch loss, as device tensors, in one slot of a ring of Python
+references (no device write); the step and whether it had a loss are kept in numpy beside
+it. An armed step also measures the per-layer statistics, copying the weights before the
+update. Nothing is read back (``.cpu()``) before a record or an aggregates read, which stacks
+the ring's tensors once; the callback reads at least every half ring.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class TorchProbe(BackendProbe):
         on_error: Callable[[BaseException], None],
     ) -> None:
         super().__init__(model, groups, on_error)
-        self.ring: Any = None  # created at the first step, on the gradients' device
+        # Slot -> (batch loss, global norm), 0-d device tensors (the norm twice without a loss).
+        self.ring: list[tuple[Any, Any] | None] = [None] * RING_ROWS
         self.steps = np.full(RING_ROWS, -1.0)
         self.has_loss = np.zeros(RING_ROWS, dtype=bool)
         self.step = 0  # the optimizer's iterations at the next apply
@@ -88,11 +90,25 @@ class TorchProbe(BackendProbe):
 
     def read_aggregates(self) -> dict[str, tuple[float, str]]:
         """The running aggregates of the steps since the last read: ``tag -> (value, kind)``."""
-        if self.ring is None:
+        slots = [i for i, pair in enumerate(self.ring) if pair is not None]
+        if not slots:
             return self.folded.fold(np.empty((0, 4)))
-        values = self.ring.detach().cpu().numpy()
-        rows = np.column_stack([self.steps, values[:, 0], values[:, 1], self.has_loss])
+        tensors = [t for i in slots for t in self.ring[i]]  # type: ignore[union-attr]
+        try:
+            stacked = torch.stack(tensors)
+        except RuntimeError:  # a loss of another dtype than the norms
+            stacked = torch.stack([t.float() for t in tensors])
+        values = stacked.detach().double().cpu().numpy().reshape(-1, 2)
+        rows = np.column_stack(
+            [self.steps[slots], values[:, 0], values[:, 1], self.has_loss[slots]]
+        )
         return self.folded.fold(rows)
+
+    def wait(self) -> None:
+        """Waits until the steps so far have run where they run on a CUDA device's queue."""
+        pair = self.ring[(self.step - 1) % RING_ROWS]
+        if pair is not None and pair[1].device.type == "cuda":
+            torch.cuda.synchronize(pair[1].device)
 
     # -- the wrappers (every step of the callback's fit) --
 
@@ -135,20 +151,15 @@ class TorchProbe(BackendProbe):
         step, self.step = self.step, self.step + 1
         if not present:
             return None
-        norms = torch._foreach_norm(present)
-        squares = torch.stack([n.float() for n in norms]) ** 2
-        total = torch.sqrt(squares.sum())
-        if self.ring is None:
-            self.ring = torch.full((RING_ROWS, 2), float("nan"), device=present[0].device)
+        norms = torch.stack(torch._foreach_norm(present)).float()
+        total = torch.linalg.vector_norm(norms)
         slot = step % RING_ROWS
-        self.ring[slot] = torch.stack(
-            [total.new_zeros(()) if loss is None else loss.reshape(()).float(), total]
-        )
+        self.ring[slot] = (total if loss is None else loss.reshape(()), total)
         self.steps[slot], self.has_loss[slot] = float(step), loss is not None
         armed, self._armed = self._armed, None
         if armed is None:
             return None
-        return self._measure(armed, grads, variables, squares, total, loss)
+        return self._measure(armed, grads, variables, norms * norms, total, loss)
 
     def _measure(
         self,

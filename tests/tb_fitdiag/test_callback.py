@@ -776,6 +776,59 @@ def test_default_schedule_records_every_early_step_then_at_the_chosen_interval(
     assert (info["loss"], info["output_units"], info["chance_loss"]) == ("mse", 1, None)
 
 
+def test_the_record_cost_widens_the_interval_within_its_bounds() -> None:
+    from tb_fitdiag.gradient_stats import MAX_INTERVAL, RECORD_BUDGET, RecordCost, interval_cap
+
+    cost = RecordCost()
+    assert cost.interval(100, 600) == 100  # nothing measured yet
+    cost.spans.extend([(0.004, 2), (0.0041, 2), (0.5, 2)])  # the last: a stall, a median away
+    cost.light.extend([0.001, 0.001, 0.0011])
+    record, step = cost.seconds() or (0.0, 0.0)
+    assert record == pytest.approx(0.0021) and step == pytest.approx(0.001)
+    assert cost.interval(100, 600) == math.ceil(0.0021 / (RECORD_BUDGET * 0.001)) == 420
+    assert cost.interval(100, 300) == 300  # never beyond the cap
+    cheap = RecordCost()
+    cheap.spans.extend([(0.00201, 2)] * 3)
+    cheap.light.extend([0.001] * 3)
+    assert cheap.interval(100, 600) == 100  # a cheap record keeps the base interval
+    # The cap keeps MIN_RECORDS records in a run and never narrows the base interval.
+    assert interval_cap(6_200) == 620
+    assert interval_cap(500) == 50 and interval_cap(None) == MAX_INTERVAL
+    assert interval_cap(10**9) == MAX_INTERVAL
+
+
+@pytest.mark.slow
+def test_a_dear_record_is_made_rarer_than_every_default_interval(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback, callback
+    from tb_fitdiag.callback import DEFAULT_INTERVAL, DENSE_STEPS
+
+    read = callback._GradientProbe.read
+
+    def dear_read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.02)  # a record that costs far more than RECORD_BUDGET of ~1 ms steps
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(callback._GradientProbe, "read", dear_read)
+    x, y = _data(n=8_000)
+    runs = {}
+    for name, interval in (("auto", None), ("fixed", DEFAULT_INTERVAL)):
+        model = _mlp(keras)
+        model.compile(keras.optimizers.SGD(LR), "mse")
+        # 1,000 steps an epoch, 2 epochs: at least 10 records, so at most every 200 steps.
+        cb = FitDiagCallback(tmp_path / name, interval=interval, lint_script=False, live=False)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+        run = cb_load_run(str(tmp_path / name / "train"))
+        runs[name] = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    auto = [s for s in runs["auto"] if s >= DENSE_STEPS]
+    assert runs["auto"][:DENSE_STEPS] == list(range(DENSE_STEPS))
+    # Three records at the default interval measure the cost, then every 200 steps (the cap).
+    assert auto == [100, 200, 300, *range(400, 2_000, 200)]
+    assert runs["fixed"] == list(range(0, 2_000, DEFAULT_INTERVAL))  # an explicit interval stays
+
+
 @pytest.mark.slow
 def test_running_aggregates_keep_what_happens_between_records(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
