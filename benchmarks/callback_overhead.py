@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from tb_fitdiag import FitDiagCallback
-    from tb_fitdiag.callback import DEFAULT_INTERVAL
+    from tb_fitdiag.callback import _STATE_ATTRIBUTE, DEFAULT_INTERVAL, _ModelState
     from tb_fitdiag.gradient_stats import RECORD_BUDGET
 
     with_tensorboard = args.backend == "tensorflow" or (
@@ -274,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         # One model for all the variants: separate instances of the same model differ by about
         # 1% in step time (where their buffers lie), as much as what is measured here. Each
         # fit() restores Keras's own train function at its end (FitDiagCallback puts it back),
-        # so the plain rounds run exactly what plain fit runs.
+        # so the plain rounds run exactly what plain fit runs. Each variant has a step count
+        # of its own (the optimizer's iterations, set before each of its fits) and FitDiagCallback
+        # variants a recording state of their own, so the callback's steps and records are
+        # those of one long fit: the other variants' epochs do not move them on.
         keras.utils.set_random_seed(0)
         model = build()
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -284,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             start, end = _clocks(keras, times, batches[name, variant])
             callbacks = [start, *make(os.path.join(workdir, f"{name}_{variant}")), end]
             state[name, variant] = (model, callbacks, times)
+    own_steps = dict.fromkeys(state, 0)
+    own_states = {key: _ModelState() for key in state}
     for round_ in range(args.rounds + 1):
         for name, (_, x, y) in models.items():
             order = list(variants)
@@ -291,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             for position, variant in enumerate(order + order[::-1]):
                 model, callbacks, _ = state[name, variant]
                 epoch = round_ * EPOCHS_PER_ROUND + (position >= len(order))
+                model.optimizer.iterations.assign(own_steps[name, variant])
+                object.__setattr__(model, _STATE_ATTRIBUTE, own_states[name, variant])
                 model.fit(
                     x,
                     y,
@@ -299,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                     epochs=_epochs(args.rounds),
                     verbose=0,
                     callbacks=callbacks,
+                )
+                own_steps[name, variant] = int(
+                    keras.ops.convert_to_numpy(model.optimizer.iterations)
                 )
         if round_ % 5 == 0:
             print(f"round {round_}/{args.rounds} done", file=sys.stderr, flush=True)

@@ -92,8 +92,9 @@ LIVE_BUDGET = 0.005
 KEEP_EVERY_STEP_FROM = 20e-6 / LIVE_BUDGET
 # Batch begins, a step apart or more within an epoch, whose median time per step decides it.
 _TIMED_GAPS = 8
-# Steps of ordinary training timed after each record (the record cost's light sample).
-_LIGHT_SPAN = 8
+# The first steps of an epoch (its data starts) and of a fit() (tracing): a record there is not
+# timed, and a regular record where the interval may widen is moved past them.
+_START_STEPS = 2
 LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -148,7 +149,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             ``<log_dir>/validation``, the layout of ``keras.callbacks.TensorBoard``.
         interval: Record gradient statistics every ``interval`` optimizer steps. None (the
             default) chooses it: every step for the first ``DENSE_STEPS`` steps, then every
-            ``planned steps / MIN_RECORDS`` steps, at most every ``DEFAULT_INTERVAL``. Whatever
+            ``planned steps / MIN_RECORDS`` steps, at most every ``DEFAULT_INTERVAL``, or
+            more sparsely where a record costs more than ``RECORD_BUDGET`` of the steps between
+            two (timed while training; at most every ``MAX_INTERVAL``, and never fewer than
+            ``MIN_RECORDS`` records in the planned steps). Whatever
             the interval, running aggregates kept inside every train step (largest and
             smallest batch loss, largest global gradient norm, counts of non-finite losses and
             gradients, the first non-finite step) are written with each record and at each
@@ -264,7 +268,6 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._step_times: list[float] = []  # seconds per step between timed batch begins
         self._base_interval = self._interval  # the interval before the record cost widens it
         self._interval_cap = self._interval
-        self._cost_clock: _CostClock | None = None  # timing the last record, if it is
         # The step made a record after a failure not kept (once), None until one is asked.
         self._record_asked: int | None = None
         self._first_failure: tuple[int, str] | None = None  # (step, what) the reads showed
@@ -339,7 +342,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._interval = self.interval or _auto_interval(self.params)
         self._base_interval = self._interval
         self._interval_cap = interval_cap(_planned_steps(self.params))
-        self._cost_clock = None
+        self._state.record_cost.stop()
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
             for cb in siblings
@@ -421,16 +424,14 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         step = self._epoch_start + batch
         probe = self._probe
         costing = self.interval is None and probe is not None
-        if (
-            probe is not None
-            and costing
-            and (self._cost_clock is not None or step >= self._state.next_record)
-        ):
+        due = step >= self._state.next_record and not self._deferred(batch, step)
+        cost = self._state.record_cost
+        if probe is not None and costing and (cost.watching or due):
             probe.wait()  # on JAX, the steps dispatched before are not this clock's
         begin = time.perf_counter()
         self._last_batch = batch
-        if self._cost_clock is not None:
-            self._time_record(step, begin)
+        if cost.watching:
+            cost.saw(step, begin, self._epoch, recording=due)
         self._collect()
         if step - self._aggregates_read_at >= RING_ROWS // 2:
             # The per-step ring holds RING_ROWS steps: read it before it wraps (only when
@@ -443,15 +444,14 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             timing = probe.nan is not None and probe.every_step is None
             if timing:
                 self._time_step(probe, step, begin)
-            if step >= self._state.next_record:
+            if due:
                 probe.arm(step)
                 self._armed = True
                 self._pending = step
                 self._state.next_record = self._next_record_after(step)
                 if costing:
-                    # The first two steps of a fit() trace, those of an epoch start its data.
-                    timed = step >= max(self._start_step, self._epoch_start) + 2
-                    self._cost_clock = _CostClock(step, begin, self._epoch, timed)
+                    timed = step >= max(self._start_step, self._epoch_start) + _START_STEPS
+                    cost.started(step, begin, self._epoch, sample=timed)
             elif self._armed:
                 probe.disarm()
                 self._armed = False
@@ -474,6 +474,21 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             # step (every one of the first dense steps) does far more than they do.
             self._step_clock = (step, time.perf_counter(), self._epoch)
 
+    def _deferred(self, batch: int, step: int) -> bool:
+        """Whether a regular record due at this batch waits for the epoch's ``_START_STEPS``-th
+        step: where the record cost may widen the interval, so that the record is timed (an
+        epoch's first steps start its data, a fit's first ones trace)."""
+        steps = (self.params or {}).get("steps")
+        return (
+            batch < _START_STEPS
+            and step >= DENSE_STEPS
+            and self.interval is None
+            and self._interval_cap > self._base_interval
+            and self._record_asked is None  # a record asked after a failure runs at once
+            and isinstance(steps, int)
+            and steps > _START_STEPS
+        )
+
     def _time_step(self, probe: _GradientProbe, step: int, begin: float) -> None:
         """Times the light steps since the last timed batch begin (from the end of its work to
         the start of this one's: the callback's own reads and writes are not the steps'); once
@@ -488,44 +503,19 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if len(self._step_times) >= _TIMED_GAPS:
             probe.every_step = float(np.median(self._step_times)) >= KEEP_EVERY_STEP_FROM
 
-    def _time_record(self, step: int, now: float) -> None:
-        """Times the last record at a batch begin after it (see ``RecordCost``): its span ends
-        at the batch begin after its read; then ``_LIGHT_SPAN`` ordinary steps are timed."""
-        clock = self._cost_clock
-        if clock is None:
-            return
-        if clock.epoch != self._epoch or step <= clock.step:
-            self._cost_clock = None  # an epoch end (validation) or a new fit() came between
-            return
-        cost = self._state.record_cost
-        if clock.light_from is None:
-            if step >= self._state.next_record or clock.read:
-                # This begin is a record's, which reads the last one; or it follows the read.
-                if clock.timed:
-                    cost.spans.append((now - clock.begin, step - clock.record))
-                clock.light_from = (step, now)
-                if step >= self._state.next_record:
-                    self._cost_clock = None
-            else:
-                clock.read = True  # this begin reads the record
-            clock.step = step
-            return
-        start, then = clock.light_from
-        cost.light.append((now - then) / (step - start))
-        self._cost_clock = None
-
     def _quiet_horizon(self) -> int:
         """The first step from which a batch begin has work again (a record to arm, the ring
         to read, activations to measure, a step to time); -1 while a record is pending, its
         read is being timed, or set-up is not done."""
         if self._failed or self._pending is not None or self._armed or not self._setup_done:
             return -1
-        clock = self._cost_clock
-        if clock is not None and clock.light_from is None:
+        cost = self._state.record_cost
+        light_end = cost.light_end
+        if cost.watching and light_end is None:
             return -1
         horizon = self._aggregates_read_at + RING_ROWS // 2
-        if clock is not None and clock.light_from is not None:
-            horizon = min(horizon, clock.light_from[0] + _LIGHT_SPAN)
+        if light_end is not None:
+            horizon = min(horizon, light_end)
         if self._probe is not None:
             horizon = min(horizon, self._state.next_record)
         if self._activations is not None:
@@ -536,7 +526,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         """The first step after ``step`` whose gradient statistics are recorded."""
         if self.interval is None:
             self._interval = self._state.record_cost.interval(
-                self._base_interval, self._interval_cap
+                self._base_interval, self._interval_cap, self._interval
             )
         return next_record_after(step, self._interval, dense=self.interval is None)
 
@@ -1398,24 +1388,6 @@ def _auto_interval(params: dict[str, Any] | None) -> int:
     """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
     planned = _planned_steps(params)
     return DEFAULT_INTERVAL if planned is None else auto_interval(planned)
-
-
-@dataclass
-class _CostClock:
-    """The timing of one record: its step, its batch begin's time and epoch, whether its span
-    is a sample (not at the start of a fit or an epoch), the last batch begin seen, whether
-    that one read the record, and the start of the light sample after it."""
-
-    record: int
-    begin: float
-    epoch: int
-    timed: bool
-    step: int = -1
-    read: bool = False
-    light_from: tuple[int, float] | None = None
-
-    def __post_init__(self) -> None:
-        self.step = self.record
 
 
 def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import math
 from collections.abc import Sequence
+from statistics import median
 from typing import Any
 
 import keras
@@ -81,44 +82,113 @@ def interval_cap(planned_steps: int | None) -> int:
 
 
 class RecordCost:
-    """What one record costs beyond the steps it spans, and what an ordinary step takes, from
-    the times of batch begins around records (the callback's clock; on JAX each timed begin
-    first waits for the steps dispatched before it).
+    """What one record costs beyond the steps it spans, and what an ordinary step takes, timed
+    at the calls that begin steps (the callback's batch begins, the Recorder's ``record``).
 
-    A sample of a record spans from its batch begin to the batch begin after its statistics
-    were read (the next one when that is a record too, whose begin reads them, else the one
-    after): ``(seconds, steps)``. A light sample is the time per step between two batch begins
-    with nothing recorded between them. The cost of a record is the median of
-    ``seconds - steps * step`` over the spans, with ``step`` the median light sample.
+    A record's sample spans from the call that begins it to the call after the one that read
+    its statistics: ``(seconds, steps)``; a record followed by another (the first dense steps)
+    is none, as they run one build of the step after another without the switch that costs
+    most. Then one light sample times ``LIGHT_SPAN`` ordinary steps.
+    The cost of a record is the median of ``seconds - steps * step`` over the spans, with
+    ``step`` the median light sample. A span that crosses an epoch end (validation) is
+    dropped, and one that starts in the first two steps of a fit or an epoch (tracing, the
+    data's start-up) is not a sample.
+
+    The caller starts the clock with :meth:`started` when a record begins and, while
+    :meth:`watching` says so, hands every step's begin to :meth:`saw`; where steps are
+    skipped, it must see the one at :attr:`light_end`.
     """
 
     SPANS = 16
-    LIGHT = 32
+    LIGHT = 16
+    LIGHT_SPAN = 8
     _LEAST = 3  # samples of each kind before the cost widens the interval
 
     def __init__(self) -> None:
         self.spans: collections.deque[tuple[float, int]] = collections.deque(maxlen=self.SPANS)
         self.light: collections.deque[float] = collections.deque(maxlen=self.LIGHT)
+        # The record being timed: [step, its begin's time, epoch, sample?, last step seen,
+        # read?], and the light sample's (start step, time) once its span is taken.
+        self._record: list[Any] | None = None
+        self._light_from: tuple[int, float] | None = None
 
     def seconds(self) -> tuple[float, float] | None:
         """``(record cost, light step)`` in seconds, or None before enough samples."""
         if len(self.spans) < self._LEAST or len(self.light) < self._LEAST:
             return None
-        step = float(np.median(self.light))
-        cost = float(np.median([took - steps * step for took, steps in self.spans]))
+        # A few floats each: Python's median is a tenth of numpy's call here.
+        step = median(self.light)
+        cost = median([took - steps * step for took, steps in self.spans])
         return cost, step
 
-    def interval(self, base: int, cap: int) -> int:
-        """The regular interval: ``base``, widened until one record costs at most
-        ``RECORD_BUDGET`` of the steps between two (never beyond ``cap``)."""
+    def interval(self, base: int, cap: int, current: int | None = None) -> int:
+        """The regular interval: ``base``, widened in whole multiples of it until one record
+        costs at most ``RECORD_BUDGET`` of the steps between two (never beyond ``cap``).
+
+        ``current`` (the interval in use) is kept unless the cost rose above it or fell well
+        below it (by one and a half ``base``): the noise of the timings does not move it to
+        and fro, and the records stay on multiples of the interval.
+        """
         measured = self.seconds()
         if measured is None:
             return base
         cost, step = measured
         if not (step > 0 and cost > 0 and math.isfinite(cost / step)):
             return base
-        needed = math.ceil(cost / (RECORD_BUDGET * step))
-        return max(base, min(needed, cap))
+        needed = cost / (RECORD_BUDGET * step)
+        chosen = base * max(1, math.ceil(needed / base))
+        if current is not None and chosen < current and needed > current - 1.5 * base:
+            chosen = current
+        return max(base, min(chosen, cap))
+
+    # -- the clock --
+
+    @property
+    def watching(self) -> bool:
+        """Whether the next step's begin must be handed to :meth:`saw`."""
+        return self._record is not None
+
+    @property
+    def light_end(self) -> int | None:
+        """The step whose begin ends the light sample, once only that one is awaited."""
+        if self._record is None or self._light_from is None:
+            return None
+        return self._light_from[0] + self.LIGHT_SPAN
+
+    def stop(self) -> None:
+        """Forgets the record being timed (a new fit, or a loop's new start)."""
+        self._record = self._light_from = None
+
+    def started(self, step: int, now: float, epoch: int, *, sample: bool) -> None:
+        """A record begins at ``step`` (``sample``: its span counts)."""
+        self._record = [step, now, epoch, sample, step, False]
+        self._light_from = None
+
+    def saw(self, step: int, now: float, epoch: int, *, recording: bool) -> None:
+        """The begin of ``step`` at ``now``, before its own work (``recording``: it begins a
+        record, which :meth:`started` then times)."""
+        record = self._record
+        if record is None:
+            return
+        first, begin, at_epoch, sample, last, read = record
+        if at_epoch != epoch or step <= last:
+            self.stop()  # an epoch end or a new fit() came between
+            return
+        light = self._light_from
+        if light is not None:
+            self.light.append((now - light[1]) / (step - light[0]))
+            self.stop()
+            return
+        if recording:
+            self.stop()  # the new record is timed instead
+            return
+        if not read:
+            record[4], record[5] = step, True  # this begin reads the record
+            return
+        if sample:
+            self.spans.append((now - begin, step - first))
+        record[4] = step
+        self._light_from = (step, now)
 
 
 def next_record_after(step: int, interval: int, *, dense: bool) -> int:

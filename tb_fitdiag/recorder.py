@@ -31,6 +31,7 @@ from tb_fitdiag.gradient_stats import (
     AGG_START,
     DENSE_STEPS,
     FLUSH_SECONDS,
+    RecordCost,
     aggregate_values,
     auto_interval,
     current_learning_rate,
@@ -40,6 +41,7 @@ from tb_fitdiag.gradient_stats import (
     global_norm,
     grad_entries,
     group_norms,
+    interval_cap,
     is_chief,
     layer_groups,
     next_record_after,
@@ -88,9 +90,11 @@ class Recorder:
             info; None: the model's (``model.optimizer``), if any.
         interval: Record every ``interval`` steps. None (the default) chooses as the callback
             does: every one of the first ``DENSE_STEPS`` (32) steps, then every
-            ``planned_steps / 10`` steps, at most every 100.
+            ``planned_steps / 10`` steps, at most every 100, more sparsely where a record
+            costs the loop more than 0.5% of the steps between two (timed at the ``record``
+            calls around it; at most every 1,000 steps, and ``planned_steps / 10`` at most).
         planned_steps: How many steps the loop will run, for the automatic interval (None:
-            unknown, every 100 steps after the first 32).
+            unknown, every 100 steps after the first 32, or the record cost's interval).
         loss_fn: The loss, for the run info (its name and the loss at chance level, which the
             diagnosis compares with); None: the model's compiled loss, if any.
 
@@ -129,11 +133,17 @@ class Recorder:
         self.planned_steps = planned_steps
         self.loss_fn = loss_fn
         self._interval = interval or auto_interval(planned_steps)
+        self._base_interval = self._interval
+        self._interval_cap = interval_cap(planned_steps)
+        self._cost = RecordCost()  # what a record costs the loop (the automatic interval's)
+        self._epochs = 0  # epoch_end calls: a record's timing never spans one
+        self._epoch_start: int | None = None  # the first step after the last epoch_end
         self._failed = False
         self._closed = False
         self._set_up = False
         self._next_record = 0
         self._last_step: int | None = None
+        self._first_step = 0
         self._agg_steps = 0  # steps folded into the aggregates since the last read
         self._pending: _Pending | None = None
         self._last_flush = 0.0
@@ -282,9 +292,13 @@ class Recorder:
                 "Recorder.record() runs eagerly: call it outside tf.function (return the "
                 "gradients from the compiled step)"
             )
+        now = time.perf_counter()
         step = int(step) if isinstance(step, int) else int(np.asarray(step))
         if self._last_step is not None and step < self._last_step:
             raise ValueError(f"steps must not decrease: step {step} after {self._last_step}")
+        recording = step >= self._next_record
+        if self._cost.watching:
+            self._cost.saw(step, now, self._epochs, recording=recording)
         if self._pending is not None and self._pending.snapshot is not None:
             # The update of the recorded step was applied since: measure it (no read yet).
             self._pending.delta = self._delta_fn(self._pending.snapshot)
@@ -296,6 +310,9 @@ class Recorder:
             raise ValueError(f"record() got {len(grads)} gradients for {len(variables)} variables")
         if not self._set_up:
             self._setup(step)
+            self._first_step = step
+        if self._epoch_start is None:
+            self._epoch_start = step
         self._last_step = step
         if step < self._next_record and self._folds_itself:
             # The compiled step folded this step itself: nothing to do until the next record.
@@ -309,6 +326,14 @@ class Recorder:
                 self._fold(loss_t, [tf.convert_to_tensor(g) for g, _ in pairs], step_t)
                 self._agg_steps += 1
             return False
+        if self.interval is None:
+            # The first two steps trace (the loop's step and this one's functions), those of
+            # an epoch start its data.
+            sample = step >= max(self._first_step, self._epoch_start) + 2
+            self._cost.started(step, now, self._epochs, sample=sample)
+            self._interval = self._cost.interval(
+                self._base_interval, self._interval_cap, self._interval
+            )
         self._next_record = next_record_after(step, self._interval, dense=self.interval is None)
         self._write_pending()  # the previous record (its update measured at the last call)
         per_layer: list[list[Any]] = [[] for _ in self._groups]
@@ -401,6 +426,8 @@ class Recorder:
             self._writers.train.stats(values, self._last_step)
 
     def _epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self._epochs += 1
+        self._epoch_start = None
         self._write_pending()
         self._write_aggregates()
         writers = self._writers

@@ -9,6 +9,7 @@ import numpy as np
 
 from tb_fitdiag.diagnosis.config import DiagnosisConfig
 from tb_fitdiag.diagnosis.model import RunData, Series
+from tb_fitdiag.diagnosis.robust import median
 from tb_fitdiag.metadata import TAG_PREFIX
 
 STEP: str = "step"
@@ -113,7 +114,7 @@ def _initial_loss(batch: list[NamedSeries], config: DiagnosisConfig) -> float | 
         first = values[:k]
         first = first[np.isfinite(first)]
         if first.size:
-            return float(np.median(first))
+            return median(first)
     return None
 
 

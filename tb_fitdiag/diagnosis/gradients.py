@@ -10,7 +10,7 @@ import numpy as np
 
 from tb_fitdiag.diagnosis.context import CheckContext
 from tb_fitdiag.diagnosis.model import ERROR, WARNING, Finding, Series
-from tb_fitdiag.diagnosis.robust import bin_medians, edge_level, mann_kendall
+from tb_fitdiag.diagnosis.robust import bin_medians, edge_level, mann_kendall, median
 
 EXPLODING_GRADIENTS = "exploding-gradients"
 VANISHING_GRADIENTS = "vanishing-gradients"
@@ -43,7 +43,7 @@ def _tail_level(series: Series, ctx: CheckContext) -> float | None:
     tail = values[steps >= cut]
     if tail.size < n:
         tail = values[-n:]
-    return float(np.median(tail))
+    return median(tail)
 
 
 @dataclass(frozen=True)
@@ -258,11 +258,11 @@ def _large_gradients(ctx: CheckContext) -> Finding | None:
     g = series.finite()
     if len(g) < cfg.min_records:
         return None
-    level = float(np.median(g.values))
+    level = median(g.values)
     if level < cfg.large_gradient_norm:
         return None
     k = min(len(g), cfg.min_records)
-    first_level = float(np.median(g.values[:k]))
+    first_level = median(g.values[:k])
     return Finding(
         name=EXPLODING_GRADIENTS,
         severity=WARNING,
@@ -394,7 +394,7 @@ def _ratio_levels(ctx: CheckContext) -> dict[str, float]:
         for row in np.nonzero(~clean)[0]:
             values = group.values[row][finite[row]]
             if values.size >= ctx.config.min_records:
-                out[group.layers[row]] = float(np.median(values))
+                out[group.layers[row]] = median(values)
     return {layer: out[layer] for layer in _ordered_layers(ctx, "update_ratio") if layer in out}
 
 
@@ -424,7 +424,7 @@ def check_update_ratio(ctx: CheckContext) -> Finding | None:
             evidence=_with_lr(ctx, {"update_ratio_by_layer": levels, "layers": layers}),
             suggestions=("learning-rate-too-high",),
         )
-    overall = float(np.median(np.array(list(levels.values()))))
+    overall = median(np.array(list(levels.values())))
     if overall < cfg.update_ratio_low:
         start, end = _span(list(by_layer.values()))
         return Finding(

@@ -16,6 +16,7 @@ from tb_fitdiag.diagnosis.robust import (
     count_swings,
     edge_level,
     mann_kendall,
+    median,
     running_median,
     theil_sen_slope,
 )
@@ -299,7 +300,7 @@ def _above_initial(ctx: CheckContext, named: NamedSeries) -> Finding | None:
         return None
     end = edge_level(values, at_end=True, fraction=0.25)
     rise = _rel(initial, end)
-    stayed = _rel(initial, float(np.median(values[values.size // 2 :])))
+    stayed = _rel(initial, median(values[values.size // 2 :]))
     if rise < cfg.divergence_rise or stayed < cfg.divergence_rise:
         return None
     evidence.update(kind="ended-above-initial", end_level=end, rise_above_initial=rise)
@@ -390,7 +391,7 @@ def _sustained_divergence(ctx: CheckContext, named: NamedSeries) -> Finding | No
     start = float(values[0])
     above_start = _rel(start, end)
     # The second half must stay up too, so a late single excursion is not "ended above start".
-    stayed_up = _rel(start, float(np.median(values[values.size // 2 :]))) >= cfg.divergence_rise
+    stayed_up = _rel(start, median(values[values.size // 2 :])) >= cfg.divergence_rise
     trending = (
         rise >= cfg.divergence_rise
         and tail.size >= cfg.min_points

@@ -19,6 +19,17 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+def median(values: Any) -> float:
+    """The median of a 1-D array, as ``np.median`` has it (NaN where a value is NaN or there is
+    none), without its general machinery: a diagnosis takes dozens of small medians."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=None)
+    n = ordered.size
+    if n == 0 or math.isnan(ordered[-1]):  # NaN sorts last
+        return math.nan
+    half = n // 2
+    return float(ordered[half]) if n % 2 else float((ordered[half - 1] + ordered[half]) / 2)
+
+
 def bin_medians(
     steps: IntArray, values: FloatArray, max_points: int
 ) -> tuple[IntArray, FloatArray]:
@@ -35,7 +46,7 @@ def bin_medians(
     med = np.median(head, axis=1)
     last_steps = steps[size - 1 : full : size]
     if full < n:
-        med = np.append(med, np.median(values[full:]))
+        med = np.append(med, median(values[full:]))
         last_steps = np.append(last_steps, steps[-1])
     return last_steps.astype(np.int64), med.astype(np.float64)
 
@@ -131,7 +142,7 @@ def theil_sen_slope(x: FloatArray, y: FloatArray) -> float:
     ok = dx != 0
     if not ok.any():
         return 0.0
-    return float(np.median((y[j][ok] - y[i][ok]) / dx[ok]))
+    return median((y[j][ok] - y[i][ok]) / dx[ok])
 
 
 def relative_change(start: float, end: float, floor: float = 1e-12) -> float:
@@ -143,7 +154,7 @@ def edge_level(values: FloatArray, at_end: bool, fraction: float = 0.1) -> float
     """Median of the first (or last) ``fraction`` of a series, at least one point."""
     k = max(1, round(values.size * fraction))
     part = values[-k:] if at_end else values[:k]
-    return float(np.median(part))
+    return median(part)
 
 
 def count_swings(values: FloatArray, amplitude: float) -> int:

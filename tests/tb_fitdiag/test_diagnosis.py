@@ -26,6 +26,7 @@ from tb_fitdiag.diagnosis.robust import (
     bin_medians,
     count_swings,
     mann_kendall,
+    median,
     running_median,
     theil_sen_slope,
 )
@@ -415,6 +416,18 @@ def test_robust_statistics() -> None:
     assert values.size == 100 and steps[-1] == 999
     assert count_swings(np.array([1.0, 2.0, 1.0, 2.0, 1.0, 2.0]), 0.1) == 2
     assert count_swings(np.array([1.0, 1.01, 1.0, 1.01, 1.0]), 0.1) == 0
+
+
+def test_median_is_numpys_median_of_one_dimension() -> None:
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(size=n) for n in (1, 2, 3, 8, 33)]
+    cases += [np.array([1.0, np.inf]), np.array([-np.inf, np.inf, 2.0, 1.0])]
+    cases += [np.array([1.0, np.nan, 2.0]), np.array([3, 1, 2]), np.arange(6.0)[::-2]]
+    for values in cases:
+        expected = float(np.median(values))
+        got = median(values)
+        assert got == expected or (math.isnan(got) and math.isnan(expected)), values
+    assert math.isnan(median(np.array([])))  # numpy's NaN, without its warning
 
 
 @pytest.mark.slow

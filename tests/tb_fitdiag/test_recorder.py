@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,36 @@ def test_none_gradients_of_unconnected_variables_are_left_out(
     used_norm = run.series(metadata.layer_tag("grad_norm", "used"))[0]
     global_norm = run.series(metadata.global_tag("global_grad_norm"))[0]
     assert global_norm > used_norm  # the extra variable's gradient counts
+
+
+@pytest.mark.slow
+def test_a_dear_record_is_made_rarer_than_every_default_interval(
+    tmp_path: Path, cb_clean_keras: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras = cb_clean_keras
+    import tensorflow as tf
+
+    from tb_fitdiag import Recorder, recorder
+    from tb_fitdiag.gradient_stats import DENSE_STEPS
+
+    write = recorder.Recorder._write_pending
+
+    def dear_write(self: Any) -> None:
+        time.sleep(0.02)  # a record that costs far more than RECORD_BUDGET of the loop's steps
+        write(self)
+
+    monkeypatch.setattr(recorder.Recorder, "_write_pending", dear_write)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")], name="m")
+    ones = [tf.ones_like(v) for v in model.trainable_variables]
+    recorded: dict[str, list[int]] = {}
+    for name, interval in (("auto", None), ("fixed", 100)):
+        # 2,000 planned steps: at least 10 records, so at most every 200 steps.
+        with Recorder(tmp_path / name, model, interval=interval, planned_steps=2_000) as rec:
+            recorded[name] = [step for step in range(2_000) if rec.record(step, ones, loss=1.0)]
+    assert recorded["auto"][:DENSE_STEPS] == list(range(DENSE_STEPS))
+    # Three records at the default interval measure the cost, then every 200 steps (the cap).
+    assert recorded["auto"][DENSE_STEPS:] == [100, 200, 300, *range(400, 2_000, 200)]
+    assert recorded["fixed"] == list(range(0, 2_000, 100))  # an explicit interval stays
 
 
 @pytest.mark.slow
