@@ -526,7 +526,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         """The first step after ``step`` whose gradient statistics are recorded."""
         if self.interval is None:
             self._interval = self._state.record_cost.interval(
-                self._base_interval, self._interval_cap, self._interval
+                self._base_interval, self._interval_cap
             )
         return next_record_after(step, self._interval, dense=self.interval is None)
 

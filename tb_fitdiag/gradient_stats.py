@@ -111,6 +111,7 @@ class RecordCost:
         # read?], and the light sample's (start step, time) once its span is taken.
         self._record: list[Any] | None = None
         self._light_from: tuple[int, float] | None = None
+        self._chosen: int | None = None  # the last interval chosen
 
     def seconds(self) -> tuple[float, float] | None:
         """``(record cost, light step)`` in seconds, or None before enough samples."""
@@ -121,13 +122,13 @@ class RecordCost:
         cost = median([took - steps * step for took, steps in self.spans])
         return cost, step
 
-    def interval(self, base: int, cap: int, current: int | None = None) -> int:
+    def interval(self, base: int, cap: int) -> int:
         """The regular interval: ``base``, widened in whole multiples of it until one record
         costs at most ``RECORD_BUDGET`` of the steps between two (never beyond ``cap``).
 
-        ``current`` (the interval in use) is kept unless the cost rose above it or fell well
-        below it (by one and a half ``base``): the noise of the timings does not move it to
-        and fro, and the records stay on multiples of the interval.
+        The last interval chosen (in an earlier fit() too) is kept unless the cost rose above
+        it or fell well below it (by one and a half ``base``): the noise of the timings does
+        not move it to and fro, and the records stay on multiples of the interval.
         """
         measured = self.seconds()
         if measured is None:
@@ -137,9 +138,12 @@ class RecordCost:
             return base
         needed = cost / (RECORD_BUDGET * step)
         chosen = base * max(1, math.ceil(needed / base))
-        if current is not None and chosen < current and needed > current - 1.5 * base:
-            chosen = current
-        return max(base, min(chosen, cap))
+        last = self._chosen
+        if last is not None and chosen < last and needed > last - 1.5 * base:
+            chosen = last
+        chosen = max(base, min(chosen, cap))
+        self._chosen = chosen
+        return chosen
 
     # -- the clock --
 

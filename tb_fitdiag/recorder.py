@@ -331,9 +331,7 @@ class Recorder:
             # an epoch start its data.
             sample = step >= max(self._first_step, self._epoch_start) + 2
             self._cost.started(step, now, self._epochs, sample=sample)
-            self._interval = self._cost.interval(
-                self._base_interval, self._interval_cap, self._interval
-            )
+            self._interval = self._cost.interval(self._base_interval, self._interval_cap)
         self._next_record = next_record_after(step, self._interval, dense=self.interval is None)
         self._write_pending()  # the previous record (its update measured at the last call)
         per_layer: list[list[Any]] = [[] for _ in self._groups]

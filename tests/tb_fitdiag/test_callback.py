@@ -788,9 +788,15 @@ def test_the_record_cost_widens_the_interval_within_its_bounds() -> None:
     assert round(0.0021 / (RECORD_BUDGET * 0.001)) == 420  # needed
     assert cost.interval(100, 600) == 500  # in whole multiples of the base interval
     assert cost.interval(100, 300) == 300  # never beyond the cap
-    assert cost.interval(100, 600, current=550) == 550  # a little cheaper: kept
-    assert cost.interval(100, 900, current=600) == 500  # by 1.5 base intervals: narrowed
-    assert cost.interval(100, 900, current=400) == 500  # dearer: widened at once
+    assert cost.interval(100, 550) == 500
+    cost.light.extend([0.00105] * 2)  # a step a little dearer: the record a little cheaper
+    assert cost.seconds() == pytest.approx((0.002, 0.00105))
+    assert round(0.002 / (RECORD_BUDGET * 0.00105)) == 381  # needed: 400 would do
+    assert cost.interval(100, 600) == 500  # the last interval is kept: no to and fro
+    cost.spans.extend([(0.0025, 2)] * 5)  # far cheaper: narrowed
+    assert cost.interval(100, 600) == 100
+    cost.spans.extend([(0.01, 2)] * 9)  # dearer: widened at once
+    assert cost.interval(100, 600) == 600
     cheap = RecordCost()
     cheap.spans.extend([(0.00201, 2)] * 3)
     cheap.light.extend([0.001] * 3)
