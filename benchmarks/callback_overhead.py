@@ -138,11 +138,27 @@ def _round_ratios(mine: list[float], plain: list[float]) -> list[float]:
     return [sum(mine[i : i + k]) / sum(plain[i : i + k]) for i in range(k, len(plain), k)]
 
 
-def _total_ratio(mine: list[float], plain: list[float]) -> float:
-    """The variant's time over plain fit's, summed over the timed rounds (not a median of
-    rounds: a record every few epochs makes some rounds dearer than others)."""
+def _stalled_rounds(times: list[list[float]]) -> set[int]:
+    """The timed rounds (indices into ``_round_ratios``) in which some variant's epoch stalled:
+    took longer than its variant's third quartile plus three interquartile ranges (the
+    machine's hiccups; a record or a live diagnosis costs a few percent of an epoch, far
+    inside the fence)."""
     k = EPOCHS_PER_ROUND
-    return sum(mine[k:]) / sum(plain[k:])
+    stalled: set[int] = set()
+    for epochs in times:
+        timed = epochs[k:]
+        low, _, high = statistics.quantiles(timed, n=4)
+        fence = high + 3 * (high - low)
+        stalled.update(i // k for i, took in enumerate(timed) if took > fence)
+    return stalled
+
+
+def _total_ratio(mine: list[float], plain: list[float], dropped: set[int]) -> float:
+    """The variant's time over plain fit's, summed over the timed rounds but the ``dropped``
+    ones (not a median of rounds: a record every few epochs makes some rounds dearer)."""
+    k = EPOCHS_PER_ROUND
+    kept = [i for i in range(k, len(plain)) if (i - k) // k not in dropped]
+    return sum(mine[i] for i in kept) / sum(plain[i] for i in kept)
 
 
 def _recorded_steps_in(logdir: str) -> set[int]:
@@ -321,9 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         name: len(timed) / max(1, sum(1 for step in timed if step in recorded[name]))
         for name in models
     }
+    stalled = {
+        name: _stalled_rounds([state[name, variant][2] for variant in variants]) for name in models
+    }
     print(
-        "callback overhead: time over the timed rounds / plain fit's time, with the IQR of the "
-        f"rounds' ratios\n({args.rounds} interleaved rounds of {EPOCHS_PER_ROUND} epochs per "
+        "callback overhead: time over the timed rounds / plain fit's time (leaving out the "
+        "rounds where an epoch of some variant stalled), with the IQR of the rounds' ratios"
+        f"\n({args.rounds} interleaved rounds of {EPOCHS_PER_ROUND} epochs per "
         f"variant in mirrored order, {STEPS_PER_EPOCH} steps per epoch, CPU; FitDiagCallback() "
         f"at its defaults, each fit() planning the run's {_epochs(args.rounds)} epochs: a record "
         "every "
@@ -334,13 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'model':<6} {'plain ms/epoch':>15} {'FitDiagCallback() [IQR]':>26} "
-        f"{'TensorBoard(hist=1) [IQR]':>28}"
+        f"{'TensorBoard(hist=1) [IQR]':>28} {'stalled rounds':>15}"
     )
 
     def ratio_cell(name: str, variant: str) -> str:
         mine, plain = state[name, variant][2], state[name, "plain"][2]
         low, _, high = statistics.quantiles(_round_ratios(mine, plain), n=4)
-        return f"{_total_ratio(mine, plain):.3f}x [{low:.2f}-{high:.2f}]"
+        return f"{_total_ratio(mine, plain, stalled[name]):.3f}x [{low:.2f}-{high:.2f}]"
 
     for name in models:
         plain = state[name, "plain"][2][EPOCHS_PER_ROUND:]
@@ -348,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio_cell(name, variant) if variant in variants else "n/a"
             for variant in ("fitdiag", "tensorboard")
         ]
-        print(f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}")
+        print(
+            f"{name:<6} {statistics.median(plain) * 1000:>15.1f} {cells[0]:>26} {cells[1]:>28}"
+            f" {len(stalled[name]):>15}"
+        )
     if args.without_locate:
         print("\nwithout keeping a failing batch: FitDiagCallback(locate_nonfinite=False)")
         for name in models:
