@@ -36,7 +36,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +68,7 @@ from tb_fitdiag.gradient_stats import (
     read_and_restart,
     run_info,
     statistics,
+    warn,
 )
 from tb_fitdiag.live import STOP_ON, LiveDiagnosis
 from tb_fitdiag.metadata import unlocated
@@ -1633,4 +1633,4 @@ def _same_dir(a: Any, b: Any) -> bool:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=3)
+    warn(message, stacklevel=3)

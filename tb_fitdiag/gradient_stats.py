@@ -2,13 +2,15 @@
 (custom training loops) compute the same statistics, on the same schedule, into the same
 records.
 
-* the schedule: which steps are recorded (:func:`auto_interval`, :func:`next_record_after`);
+* the schedule: which steps are recorded (:func:`auto_interval`, :func:`next_record_after`,
+  :class:`RecordCost`);
 * the model: its layers with trainable weights (:func:`layer_groups`), the run info document
   (:func:`run_info`);
 * the statistics, as TensorFlow ops: per-layer gradient statistics (:func:`grad_entries`), norms
   (:func:`group_norms`, :func:`global_norm`), the running aggregates (:func:`fold_aggregates`);
 * the record: the values read back, as ``tag -> (value, kind)`` (:func:`statistics`,
-  :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes.
+  :func:`aggregate_values`), which :mod:`tb_fitdiag.summary` writes;
+* their one warning form (:func:`warn`).
 
 This module imports Keras at import time, and TensorFlow only when one of its TensorFlow ops is
 first built (so that the JAX and PyTorch backends run without it); the callback, the backend
@@ -20,6 +22,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from statistics import median
 from typing import Any
@@ -61,6 +64,12 @@ AGG_KEEP = np.array([False] * 6 + [True, True])
 _AGG_SIGNS = np.array([1.0, -1.0, 1.0])  # the smallest loss is kept as the largest -loss
 _NAN = np.float64(np.nan)
 _INF = np.float64(np.inf)
+
+
+def warn(message: str, *, stacklevel: int = 2) -> None:
+    """The warning of the recorders and probes: ``fitdiag: message``, a ``RuntimeWarning``
+    (``stacklevel`` counts from the caller of this function)."""
+    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 # ---- the schedule ----

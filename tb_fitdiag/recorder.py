@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from tb_fitdiag.gradient_stats import (
     run_info,
     statistics,
     untracked_variable,
+    warn,
 )
 from tb_fitdiag.summary import RunWriters
 
@@ -541,4 +541,4 @@ def _value_id(variable: Any) -> int:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=4)
+    warn(message, stacklevel=4)

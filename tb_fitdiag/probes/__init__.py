@@ -19,7 +19,6 @@ unavailable.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ import keras
 import numpy as np
 
 from tb_fitdiag.gradient_stats import AGG_START, aggregate_values, statistics
+from tb_fitdiag.gradient_stats import warn as stats_warn
 
 # Rows of every probe's per-step ring (the TensorFlow probe's too): the callback reads the
 # aggregates at least every RING_ROWS // 2 steps.
@@ -242,4 +242,4 @@ def same_groups(a: list[tuple[str, list[Any]]], b: list[tuple[str, list[Any]]]) 
 
 def warn(message: str) -> None:
     """The one warning of a probe (the callback's form: ``fitdiag: ...``)."""
-    warnings.warn(f"fitdiag: {message}", RuntimeWarning, stacklevel=4)
+    stats_warn(message, stacklevel=4)
