@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -24,6 +26,56 @@ from tb_fitdiag import metadata
 
 # Marks the event files this package writes: `events.out.tfevents.<time>.<host>.<pid>.<n>.fitdiag`.
 FILENAME_SUFFIX = ".fitdiag"
+
+
+def _event_file_writer(run_dir: str, max_queue_size: int, flush_secs: float) -> Any:
+    """TensorBoard's ``EventFileWriter`` of a new event file in ``run_dir``.
+
+    Its file system layer is TensorFlow's ``tf.io.gfile``, which imports TensorFlow wherever it
+    is installed (on JAX and PyTorch too: seconds and hundreds of MB). Where the process has not
+    imported TensorFlow and the directory is local, the same writer runs on TensorBoard's own
+    TensorFlow-free layer instead (its stub's ``gfile``, what TensorBoard itself uses without
+    TensorFlow); a remote directory (``gs://...``) keeps TensorFlow's, as does a TensorBoard
+    whose writer module lacks what that construction takes from it.
+    """
+    from tensorboard.summary.writer import event_file_writer
+
+    own = ("_AsyncWriter", "_global_uid")  # what the construction below takes from the module
+    if (
+        "tensorflow" in sys.modules
+        or "://" in run_dir
+        or not all(hasattr(event_file_writer, name) for name in own)
+    ):
+        return event_file_writer.EventFileWriter(
+            run_dir,
+            max_queue_size=max_queue_size,
+            flush_secs=flush_secs,
+            filename_suffix=FILENAME_SUFFIX,
+        )
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.tensorflow_stub.io import gfile
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    # EventFileWriter's own construction, with the stub's gfile for tf.io.gfile.
+    writer = event_file_writer.EventFileWriter.__new__(event_file_writer.EventFileWriter)
+    gfile.makedirs(run_dir)
+    writer._logdir = run_dir
+    uid = event_file_writer._global_uid.get()
+    name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{uid}"
+    writer._file_name = os.path.join(run_dir, name + FILENAME_SUFFIX)
+    writer._general_file_writer = gfile.GFile(writer._file_name, "wb")
+    writer._async_writer = event_file_writer._AsyncWriter(
+        RecordWriter(writer._general_file_writer), max_queue_size, flush_secs
+    )
+    writer.add_event(
+        event_pb2.Event(
+            wall_time=time.time(),
+            file_version="brain.Event:2",
+            source_metadata=event_pb2.SourceMetadata(writer="tb_fitdiag"),
+        )
+    )
+    writer.flush()
+    return writer
 
 
 @dataclass
@@ -50,15 +102,8 @@ class RunWriter:
             max_queue_size: Events buffered before a write blocks.
             flush_secs: Seconds between background flushes.
         """
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
         self.run_dir = run_dir
-        self._writer = EventFileWriter(
-            run_dir,
-            max_queue_size=max_queue_size,
-            flush_secs=flush_secs,
-            filename_suffix=FILENAME_SUFFIX,
-        )
+        self._writer = _event_file_writer(run_dir, max_queue_size, flush_secs)
         self._tagged: set[str] = set()
         self._layouts: dict[tuple[str, ...], _OpenTag] = {}
         self._lock = threading.Lock()

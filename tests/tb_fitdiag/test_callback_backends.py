@@ -243,3 +243,37 @@ def test_a_later_fit_reports_its_own_first_non_finite_step(
         run = cb_load_run(str(root / "again" / "train"))
         seen[name] = sorted({value for _, value in run.values[tag]})
     assert seen[backend] == seen["tensorflow"] == [3.0, 13.0]
+
+
+_UNIMPORTED = """
+import json, sys
+import numpy as np, keras
+from tb_fitdiag import FitDiagCallback
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+callback = FitDiagCallback(sys.argv[1], lint_script=False)
+model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0, callbacks=[callback])
+print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+@pytest.mark.skipif(not _available("tensorflow"), reason="needs TensorFlow installed, not imported")
+@pytest.mark.parametrize("backend", [b for b in _OTHERS if _available(b)])
+def test_an_installed_tensorflow_is_not_imported_on_another_backend(
+    backend: str, tmp_path: Path, cb_load_run: Any
+) -> None:
+    # TensorBoard's event writer would import it (tf.io.gfile) for a local log directory.
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", _UNIMPORTED, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"tensorflow_imported": False}
+    run = cb_load_run(str(tmp_path / "train"))
+    steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    assert steps == list(range(16))  # every step of the two 8-step epochs: the dense ones
