@@ -140,15 +140,16 @@ def _round_ratios(mine: list[float], plain: list[float]) -> list[float]:
 
 def _stalled_rounds(times: list[list[float]]) -> set[int]:
     """The timed rounds (indices into ``_round_ratios``) in which some variant's epoch stalled:
-    took longer than its variant's third quartile plus three interquartile ranges (the
-    machine's hiccups; a record or a live diagnosis costs a few percent of an epoch, far
-    inside the fence)."""
+    took longer than its variant's third quartile plus three interquartile ranges, and a
+    quarter longer than its median (the machine's hiccups: a record or a live diagnosis costs
+    a few percent of an epoch, so an epoch that holds one is never taken for a stall, however
+    steady the others)."""
     k = EPOCHS_PER_ROUND
     stalled: set[int] = set()
     for epochs in times:
         timed = epochs[k:]
-        low, _, high = statistics.quantiles(timed, n=4)
-        fence = high + 3 * (high - low)
+        low, middle, high = statistics.quantiles(timed, n=4)
+        fence = max(high + 3 * (high - low), 1.25 * middle)
         stalled.update(i // k for i, took in enumerate(timed) if took > fence)
     return stalled
 
@@ -359,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def ratio_cell(name: str, variant: str) -> str:
         mine, plain = state[name, variant][2], state[name, "plain"][2]
-        low, _, high = statistics.quantiles(_round_ratios(mine, plain), n=4)
+        kept = [r for i, r in enumerate(_round_ratios(mine, plain)) if i not in stalled[name]]
+        low, _, high = statistics.quantiles(kept, n=4)
         return f"{_total_ratio(mine, plain, stalled[name]):.3f}x [{low:.2f}-{high:.2f}]"
 
     for name in models:

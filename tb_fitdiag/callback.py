@@ -64,6 +64,7 @@ from tb_fitdiag.gradient_stats import (
     interval_cap,
     is_chief,
     layer_groups,
+    multi_worker,
     next_record_after,
     read_and_restart,
     run_info,
@@ -341,8 +342,16 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._first_failure = None
         self._interval = self.interval or _auto_interval(self.params)
         self._base_interval = self._interval
-        self._interval_cap = interval_cap(_planned_steps(self.params))
+        # Workers of a multi-worker strategy keep the planned schedule: one that followed each
+        # worker's own timings could make them run different train functions at one step.
+        planned = _planned_steps(self.params)
+        self._interval_cap = self._interval if multi_worker(strategy) else interval_cap(planned)
         self._state.record_cost.stop()
+        if self.interval is None:
+            # An earlier fit() may have widened the interval: this one records on its own
+            # schedule from its first regular step on.
+            regular = next_record_after(self._start_step - 1, self._interval, dense=False)
+            self._state.next_record = min(self._state.next_record, regular)
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
             for cb in siblings
@@ -437,6 +446,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             # The per-step ring holds RING_ROWS steps: read it before it wraps (only when
             # records are further apart than half a ring).
             self._collect_aggregates()
+        # The reads may have asked for a record at this step (a failure they found).
+        due = step >= self._state.next_record and not self._deferred(batch, step)
         if not self._setup_done:
             self._try_setup()
         probe = self._probe
@@ -479,6 +490,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         step: where the record cost may widen the interval, so that the record is timed (an
         epoch's first steps start its data, a fit's first ones trace)."""
         steps = (self.params or {}).get("steps")
+        per_call = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
         return (
             batch < _START_STEPS
             and step >= DENSE_STEPS
@@ -486,7 +498,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             and self._interval_cap > self._base_interval
             and self._record_asked is None  # a record asked after a failure runs at once
             and isinstance(steps, int)
-            and steps > _START_STEPS
+            and batch + per_call < steps  # this epoch has a later batch begin to run it at
         )
 
     def _time_step(self, probe: _GradientProbe, step: int, begin: float) -> None:

@@ -346,11 +346,17 @@ def run_info(
     }
 
 
-def is_chief(strategy: Any) -> bool:
-    """True unless a multi-worker strategy says this worker is not the chief."""
+def multi_worker(strategy: Any) -> bool:
+    """Whether the strategy runs replicas in several processes (workers), which must run the
+    same train function at every step: their schedule cannot depend on their own timings."""
     extended = getattr(strategy, "extended", None)
     in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
-    if in_multi_worker is None or not in_multi_worker():
+    return bool(in_multi_worker is not None and in_multi_worker())
+
+
+def is_chief(strategy: Any) -> bool:
+    """True unless a multi-worker strategy says this worker is not the chief."""
+    if not multi_worker(strategy):
         return True
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None:

@@ -20,8 +20,10 @@ IntArray = npt.NDArray[np.int64]
 
 
 def median(values: Any) -> float:
-    """The median of a 1-D array, as ``np.median`` has it (NaN where a value is NaN or there is
-    none), without its general machinery: a diagnosis takes dozens of small medians."""
+    """The median of a 1-D array as float64, as ``np.median`` has it for float64 values (NaN
+    where a value is NaN or there is none), without its general machinery: a diagnosis takes
+    dozens of small medians. Values of other dtypes are taken as float64 first (np.median
+    would average the middle two in their own precision)."""
     ordered = np.sort(np.asarray(values, dtype=np.float64), axis=None)
     n = ordered.size
     if n == 0 or math.isnan(ordered[-1]):  # NaN sorts last

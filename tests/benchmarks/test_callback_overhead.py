@@ -26,3 +26,9 @@ def test_a_stalled_epoch_drops_its_round_and_a_dear_record_does_not() -> None:
     assert bench._total_ratio(mine, plain, {3}) == pytest.approx(expected)
     assert bench._total_ratio(mine, plain, set()) > expected + 0.05  # the stall, left in
     assert len(bench._round_ratios(mine, plain)) == (len(plain) - k) // k
+    # Steady epochs and a record every few rounds that costs 3%: no round is a stall.
+    steady = [1.0] * k + [0.1] * 40
+    recorded = list(steady)
+    for i in range(k, len(recorded), 7):
+        recorded[i] = 0.103
+    assert bench._stalled_rounds([steady, recorded]) == set()

@@ -842,6 +842,55 @@ def test_a_dear_record_is_made_rarer_than_every_default_interval(
 
 
 @pytest.mark.slow
+def test_a_short_fit_after_a_widened_one_records_on_its_own_schedule(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback, callback
+
+    read = callback._GradientProbe.read
+    monkeypatch.setattr(
+        callback._GradientProbe, "read", lambda self, *a: (time.sleep(0.02), read(self, *a))[1]
+    )
+    x, y = _data(n=8_024)
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(LR), "mse")
+    cb = FitDiagCallback(tmp_path, lint_script=False, live=False)
+    # 2,006 planned steps: widened to every 200 steps, the last record at 2,000, the next due
+    # at 2,200.
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    assert cb._interval == 200
+    # 2 x 100 steps planned: every 20 steps, from its first multiple of 20 on.
+    model.fit(x[:800], y[:800], batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    run = cb_load_run(str(tmp_path / "train"))
+    steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    assert [s for s in steps if s > 2_000] == list(range(2_020, 2_206, 20))
+
+
+@pytest.mark.slow
+def test_records_happen_when_one_call_runs_a_whole_epoch(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
+) -> None:
+    """With steps_per_execution as large as an epoch, an epoch has one batch begin: a record due
+    there cannot wait for a later step of the epoch (where the interval could widen)."""
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback
+    from tb_fitdiag.callback import DENSE_STEPS, MIN_RECORDS
+
+    x, y = _data(n=16)
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(LR), "mse", steps_per_execution=4)
+    # 4 steps an epoch, 260 epochs: 1,040 planned steps, where the interval may widen.
+    cb = FitDiagCallback(tmp_path, lint_script=False, live=False)
+    model.fit(x, y, batch_size=4, epochs=260, verbose=0, callbacks=[cb])
+    steps = sorted(
+        cb_load_run(str(tmp_path / "train")).series(metadata.global_tag("global_grad_norm"))
+    )
+    regular = [s for s in steps if s >= DENSE_STEPS]
+    assert len(regular) >= MIN_RECORDS and all(s % 4 == 0 for s in regular)
+
+
+@pytest.mark.slow
 def test_running_aggregates_keep_what_happens_between_records(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
 ) -> None:

@@ -396,10 +396,13 @@ def test_a_fast_step_failing_once_is_said_when_the_next_record_is_finite(
     model = _transient_fit(cb_clean_keras, tmp_path)
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
-    ratios = cb_load_run(str(tmp_path / "train")).series(
-        metadata.layer_tag("update_ratio", "sequential/dense")
-    )
+    run = cb_load_run(str(tmp_path / "train"))
+    ratios = run.series(metadata.layer_tag("update_ratio", "sequential/dense"))
     assert {20, 25, 30} <= {step for step, v in ratios.items() if math.isfinite(v)}
+    # The read at step 16's batch begin (of record 15) finds the failure and makes step 16 a
+    # record at once.
+    recorded = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    assert recorded[:6] == [0, 5, 10, 15, 16, 20]
     origin = _origin(tmp_path, cb_load_run)
     assert origin["step"] == 13 and not origin["located"]
     assert origin["error"] == (
