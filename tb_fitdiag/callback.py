@@ -348,10 +348,10 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._interval_cap = self._interval if multi_worker(strategy) else interval_cap(planned)
         self._state.record_cost.stop()
         if self.interval is None:
-            # An earlier fit() may have widened the interval: this one records on its own
-            # schedule from its first regular step on.
-            regular = next_record_after(self._start_step - 1, self._interval, dense=False)
-            self._state.next_record = min(self._state.next_record, regular)
+            # An earlier, longer fit() may have widened the interval beyond what this one's
+            # plan allows: its next record comes at the latest at this fit's widest interval.
+            latest = next_record_after(self._start_step - 1, self._interval_cap, dense=False)
+            self._state.next_record = min(self._state.next_record, latest)
         self._keras_tensorboard_beside = any(
             isinstance(cb, keras.callbacks.TensorBoard) and _same_dir(cb.log_dir, self.log_dir)
             for cb in siblings
