@@ -473,6 +473,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 step // self.activation_interval + 1
             ) * self.activation_interval
             _sync_jax_state(self.model)  # the probe batch runs on the trained weights
+            # A record timed across this measurement would count its cost as the record's.
+            self._state.record_cost.stop()
             values = activations.measure()
             if self._writers is not None and values:
                 self._writers.train.stats(values, step)

@@ -868,6 +868,33 @@ def test_a_short_fit_after_a_widened_one_records_on_its_own_schedule(
 
 
 @pytest.mark.slow
+def test_an_activation_measurement_is_not_counted_as_record_cost(
+    tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras = cb_clean_keras
+    from tb_fitdiag import FitDiagCallback, callback
+    from tb_fitdiag.callback import DENSE_STEPS
+
+    measure = callback._ActivationProbe.measure
+    monkeypatch.setattr(
+        callback._ActivationProbe, "measure", lambda self: (time.sleep(0.02), measure(self))[1]
+    )
+    x, y = _data(n=8_000)
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(LR), "mse")
+    # Activations every 50 steps, at every record's step too: dear, but not the records' cost.
+    cb = FitDiagCallback(
+        tmp_path, activation_interval=50, probe_data=x[:8], lint_script=False, live=False
+    )
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    run = cb_load_run(str(tmp_path / "train"))
+    steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
+    # Every 100 (the one due at the second epoch's first step at its third): never widened.
+    expected = [*range(100, 1_000, 100), 1_002, *range(1_100, 2_000, 100)]
+    assert [s for s in steps if s >= DENSE_STEPS] == expected
+
+
+@pytest.mark.slow
 def test_records_happen_when_one_call_runs_a_whole_epoch(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any
 ) -> None:
