@@ -807,61 +807,69 @@ def test_the_record_cost_widens_the_interval_within_its_bounds() -> None:
     assert interval_cap(10**9) == MAX_INTERVAL
 
 
+def _slowed(monkeypatch: pytest.MonkeyPatch, owner: Any, method: str) -> None:
+    """Makes ``owner.method`` take 20 ms more: far more than RECORD_BUDGET of ~1 ms steps."""
+    original = getattr(owner, method)
+
+    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.02)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, slow)
+
+
+def _fit_recorded(
+    keras: Any, cb_load_run: Any, log_dir: Path, n: int, **options: Any
+) -> tuple[Any, Any, list[int]]:
+    """Two epochs of batches of 8 on ``n`` samples with FitDiagCallback(**options): ``(model,
+    callback, recorded steps)``."""
+    from tb_fitdiag import FitDiagCallback
+
+    x, y = _data(n=n)
+    model = _mlp(keras)
+    model.compile(keras.optimizers.SGD(LR), "mse")
+    cb = FitDiagCallback(log_dir, lint_script=False, live=False, **options)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    run = cb_load_run(str(log_dir / "train"))
+    return model, cb, sorted(run.series(metadata.global_tag("global_grad_norm")))
+
+
 @pytest.mark.slow
 def test_a_dear_record_is_made_rarer_than_every_default_interval(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keras = cb_clean_keras
-    from tb_fitdiag import FitDiagCallback, callback
+    from tb_fitdiag import callback
     from tb_fitdiag.callback import DEFAULT_INTERVAL, DENSE_STEPS
 
-    read = callback._GradientProbe.read
-
-    def dear_read(self: Any, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.02)  # a record that costs far more than RECORD_BUDGET of ~1 ms steps
-        return read(self, *args, **kwargs)
-
-    monkeypatch.setattr(callback._GradientProbe, "read", dear_read)
-    x, y = _data(n=8_000)
-    runs = {}
-    for name, interval in (("auto", None), ("fixed", DEFAULT_INTERVAL)):
-        model = _mlp(keras)
-        model.compile(keras.optimizers.SGD(LR), "mse")
-        # 1,000 steps an epoch, 2 epochs: at least 10 records, so at most every 200 steps.
-        cb = FitDiagCallback(tmp_path / name, interval=interval, lint_script=False, live=False)
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
-        run = cb_load_run(str(tmp_path / name / "train"))
-        runs[name] = sorted(run.series(metadata.global_tag("global_grad_norm")))
-    auto = [s for s in runs["auto"] if s >= DENSE_STEPS]
-    assert runs["auto"][:DENSE_STEPS] == list(range(DENSE_STEPS))
+    _slowed(monkeypatch, callback._GradientProbe, "read")
+    # 1,000 steps an epoch, 2 epochs: at least 10 records, so at most every 200 steps.
+    _, _, auto = _fit_recorded(cb_clean_keras, cb_load_run, tmp_path / "auto", 8_000)
+    assert auto[:DENSE_STEPS] == list(range(DENSE_STEPS))
     # Three records at the default interval measure the cost, then every 200 steps (the cap);
     # the one due at the second epoch's first step waits for its third (an epoch's first
     # steps start its data: a record there would not be timed).
-    assert auto == [100, 200, 300, 400, 600, 800, 1_002, 1_200, 1_400, 1_600, 1_800]
-    assert runs["fixed"] == list(range(0, 2_000, DEFAULT_INTERVAL))  # an explicit interval stays
+    regular = [100, 200, 300, 400, 600, 800, 1_002, 1_200, 1_400, 1_600, 1_800]
+    assert auto[DENSE_STEPS:] == regular
+    _, _, fixed = _fit_recorded(
+        cb_clean_keras, cb_load_run, tmp_path / "fixed", 8_000, interval=DEFAULT_INTERVAL
+    )
+    assert fixed == list(range(0, 2_000, DEFAULT_INTERVAL))  # an explicit interval stays
 
 
 @pytest.mark.slow
 def test_a_short_fit_after_a_widened_one_records_on_its_own_schedule(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keras = cb_clean_keras
-    from tb_fitdiag import FitDiagCallback, callback
+    from tb_fitdiag import callback
 
-    read = callback._GradientProbe.read
-    monkeypatch.setattr(
-        callback._GradientProbe, "read", lambda self, *a: (time.sleep(0.02), read(self, *a))[1]
-    )
-    x, y = _data(n=8_024)
-    model = _mlp(keras)
-    model.compile(keras.optimizers.SGD(LR), "mse")
-    cb = FitDiagCallback(tmp_path, lint_script=False, live=False)
+    _slowed(monkeypatch, callback._GradientProbe, "read")
     # 2,006 planned steps: widened to every 200 steps, the last record at 2,000, the next due
     # at 2,200.
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    model, cb, _ = _fit_recorded(cb_clean_keras, cb_load_run, tmp_path, 8_024)
     assert cb._interval == 200
     # 2 x 100 steps planned: every 20 steps, from its first multiple of 20 on.
-    model.fit(x[:800], y[:800], batch_size=8, epochs=2, verbose=0, callbacks=[cb])
+    x, y = _data(n=800)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
     run = cb_load_run(str(tmp_path / "train"))
     steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
     assert [s for s in steps if s > 2_000] == list(range(2_020, 2_206, 20))
@@ -871,24 +879,15 @@ def test_a_short_fit_after_a_widened_one_records_on_its_own_schedule(
 def test_an_activation_measurement_is_not_counted_as_record_cost(
     tmp_path: Path, cb_clean_keras: Any, cb_load_run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keras = cb_clean_keras
-    from tb_fitdiag import FitDiagCallback, callback
+    from tb_fitdiag import callback
     from tb_fitdiag.callback import DENSE_STEPS
 
-    measure = callback._ActivationProbe.measure
-    monkeypatch.setattr(
-        callback._ActivationProbe, "measure", lambda self: (time.sleep(0.02), measure(self))[1]
-    )
-    x, y = _data(n=8_000)
-    model = _mlp(keras)
-    model.compile(keras.optimizers.SGD(LR), "mse")
+    _slowed(monkeypatch, callback._ActivationProbe, "measure")
     # Activations every 50 steps, at every record's step too: dear, but not the records' cost.
-    cb = FitDiagCallback(
-        tmp_path, activation_interval=50, probe_data=x[:8], lint_script=False, live=False
+    probe = _data(n=8)[0]
+    _, _, steps = _fit_recorded(
+        cb_clean_keras, cb_load_run, tmp_path, 8_000, activation_interval=50, probe_data=probe
     )
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[cb])
-    run = cb_load_run(str(tmp_path / "train"))
-    steps = sorted(run.series(metadata.global_tag("global_grad_norm")))
     # Every 100 (the one due at the second epoch's first step at its third): never widened.
     expected = [*range(100, 1_000, 100), 1_002, *range(1_100, 2_000, 100)]
     assert [s for s in steps if s >= DENSE_STEPS] == expected
