@@ -51,6 +51,7 @@ from tb_fitdiag.gradient_stats import (
     DENSE_STEPS,
     FLUSH_SECONDS,
     MIN_RECORDS,  # noqa: F401 (the callback's schedule: read here by tests and benchmarks)
+    START_STEPS,
     RecordCost,
     aggregate_values,
     as_float,
@@ -93,9 +94,6 @@ LIVE_BUDGET = 0.005
 KEEP_EVERY_STEP_FROM = 20e-6 / LIVE_BUDGET
 # Batch begins, a step apart or more within an epoch, whose median time per step decides it.
 _TIMED_GAPS = 8
-# The first steps of an epoch (its data starts) and of a fit() (tracing): a record there is not
-# timed, and a regular record where the interval may widen is moved past them.
-_START_STEPS = 2
 LIVE_EPOCH_SECONDS = 0.005
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh")
@@ -433,7 +431,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
         step = self._epoch_start + batch
         probe = self._probe
         costing = self.interval is None and probe is not None
-        due = step >= self._state.next_record and not self._deferred(batch, step)
+        due = self._due(batch, step)
         cost = self._state.record_cost
         if probe is not None and costing and (cost.watching or due):
             probe.wait()  # on JAX, the steps dispatched before are not this clock's
@@ -446,8 +444,7 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             # The per-step ring holds RING_ROWS steps: read it before it wraps (only when
             # records are further apart than half a ring).
             self._collect_aggregates()
-        # The reads may have asked for a record at this step (a failure they found).
-        due = step >= self._state.next_record and not self._deferred(batch, step)
+        due = self._due(batch, step)  # the reads may have asked for one (a failure they found)
         if not self._setup_done:
             self._try_setup()
         probe = self._probe
@@ -461,8 +458,8 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
                 self._pending = step
                 self._state.next_record = self._next_record_after(step)
                 if costing:
-                    timed = step >= max(self._start_step, self._epoch_start) + _START_STEPS
-                    cost.started(step, begin, self._epoch, sample=timed)
+                    since = max(self._start_step, self._epoch_start)
+                    cost.started(step, begin, self._epoch, since=since)
             elif self._armed:
                 probe.disarm()
                 self._armed = False
@@ -487,14 +484,16 @@ class FitDiagCallback(keras.callbacks.Callback):  # type: ignore[misc]
             # step (every one of the first dense steps) does far more than they do.
             self._step_clock = (step, time.perf_counter(), self._epoch)
 
-    def _deferred(self, batch: int, step: int) -> bool:
-        """Whether a regular record due at this batch waits for the epoch's ``_START_STEPS``-th
-        step: where the record cost may widen the interval, so that the record is timed (an
-        epoch's first steps start its data, a fit's first ones trace)."""
+    def _due(self, batch: int, step: int) -> bool:
+        """Whether this batch records: a record is due, and not moved past the epoch's first
+        ``START_STEPS`` steps, where the record cost may widen the interval, so that the
+        record is timed (an epoch's first steps start its data, a fit's first ones trace)."""
+        if step < self._state.next_record:
+            return False
         steps = (self.params or {}).get("steps")
         per_call = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
-        return (
-            batch < _START_STEPS
+        return not (
+            batch < START_STEPS
             and step >= DENSE_STEPS
             and self.interval is None
             and self._interval_cap > self._base_interval
@@ -1400,8 +1399,7 @@ def _planned_steps(params: dict[str, Any] | None) -> int | None:
 
 def _auto_interval(params: dict[str, Any] | None) -> int:
     """The regular recording interval for a fit() of ``epochs * steps`` planned steps."""
-    planned = _planned_steps(params)
-    return DEFAULT_INTERVAL if planned is None else auto_interval(planned)
+    return auto_interval(_planned_steps(params))
 
 
 def _sync_on_read(initial: Any, name: str, aggregation: Any) -> Any:

@@ -24,6 +24,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
@@ -42,6 +43,9 @@ DEFAULT_INTERVAL = 100
 # MIN_RECORDS regular records however short it is.
 DENSE_STEPS = 32
 MIN_RECORDS = 10
+# The first steps of a fit (tracing) and of an epoch (its data starting up): a record there is
+# not timed for the record cost.
+START_STEPS = 2
 # The automatic interval also keeps the records' own cost (a recording step's extra work and
 # the callback's read and write of it, measured while training) at most RECORD_BUDGET of the
 # training time: a fast small model, whose record costs more than its step, is recorded more
@@ -77,17 +81,19 @@ def warn(message: str, *, stacklevel: int = 2) -> None:
 
 def auto_interval(planned_steps: int | None) -> int:
     """The regular recording interval of a run of ``planned_steps`` steps (None: unknown)."""
-    if isinstance(planned_steps, bool) or not isinstance(planned_steps, int) or planned_steps <= 0:
-        return DEFAULT_INTERVAL
-    return max(1, min(DEFAULT_INTERVAL, planned_steps // MIN_RECORDS))
+    return _at_most(DEFAULT_INTERVAL, planned_steps)
 
 
 def interval_cap(planned_steps: int | None) -> int:
     """The widest regular interval the record cost may choose for a run of ``planned_steps``."""
-    base = auto_interval(planned_steps)
+    return _at_most(MAX_INTERVAL, planned_steps)
+
+
+def _at_most(widest: int, planned_steps: int | None) -> int:
+    """Every ``planned_steps / MIN_RECORDS`` steps, at most every ``widest`` (unknown: that)."""
     if isinstance(planned_steps, bool) or not isinstance(planned_steps, int) or planned_steps <= 0:
-        return max(base, MAX_INTERVAL)
-    return max(base, min(MAX_INTERVAL, planned_steps // MIN_RECORDS))
+        return widest
+    return max(1, min(widest, planned_steps // MIN_RECORDS))
 
 
 class RecordCost:
@@ -100,8 +106,8 @@ class RecordCost:
     most. Then one light sample times ``LIGHT_SPAN`` ordinary steps.
     The cost of a record is the median of ``seconds - steps * step`` over the spans, with
     ``step`` the median light sample. A span that crosses an epoch end (validation) is
-    dropped, and one that starts in the first two steps of a fit or an epoch (tracing, the
-    data's start-up) is not a sample.
+    dropped, and one that starts in the first ``START_STEPS`` steps of a fit or an epoch
+    (tracing, the data's start-up) is not a sample.
 
     The caller starts the clock with :meth:`started` when a record begins and, while
     :meth:`watching` says so, hands every step's begin to :meth:`saw`; where steps are
@@ -116,9 +122,8 @@ class RecordCost:
     def __init__(self) -> None:
         self.spans: collections.deque[tuple[float, int]] = collections.deque(maxlen=self.SPANS)
         self.light: collections.deque[float] = collections.deque(maxlen=self.LIGHT)
-        # The record being timed: [step, its begin's time, epoch, sample?, last step seen,
-        # read?], and the light sample's (start step, time) once its span is taken.
-        self._record: list[Any] | None = None
+        self._record: _Timing | None = None  # the record being timed
+        # The light sample's (start step, time), once the record's span is taken.
         self._light_from: tuple[int, float] | None = None
         self._chosen: int | None = None  # the last interval chosen
 
@@ -172,9 +177,10 @@ class RecordCost:
         """Forgets the record being timed (a new fit, or a loop's new start)."""
         self._record = self._light_from = None
 
-    def started(self, step: int, now: float, epoch: int, *, sample: bool) -> None:
-        """A record begins at ``step`` (``sample``: its span counts)."""
-        self._record = [step, now, epoch, sample, step, False]
+    def started(self, step: int, now: float, epoch: int, *, since: int) -> None:
+        """A record begins at ``step`` of ``epoch``; ``since`` is the first step of the fit or
+        the epoch, whichever came later (its span counts from ``START_STEPS`` steps on)."""
+        self._record = _Timing(step, now, epoch, sample=step >= since + START_STEPS, last=step)
         self._light_from = None
 
     def saw(self, step: int, now: float, epoch: int, *, recording: bool) -> None:
@@ -183,8 +189,7 @@ class RecordCost:
         record = self._record
         if record is None:
             return
-        first, begin, at_epoch, sample, last, read = record
-        if at_epoch != epoch or step <= last:
+        if record.epoch != epoch or step <= record.last:
             self.stop()  # an epoch end or a new fit() came between
             return
         light = self._light_from
@@ -195,13 +200,26 @@ class RecordCost:
         if recording:
             self.stop()  # the new record is timed instead
             return
-        if not read:
-            record[4], record[5] = step, True  # this begin reads the record
+        record.last = step
+        if not record.read:
+            record.read = True  # this begin reads the record
             return
-        if sample:
-            self.spans.append((now - begin, step - first))
-        record[4] = step
+        if record.sample:
+            self.spans.append((now - record.begin, step - record.step))
         self._light_from = (step, now)
+
+
+@dataclass
+class _Timing:
+    """A record being timed: its step, its begin's time and epoch, whether its span is a
+    sample, the last step seen since, and whether a begin read it yet."""
+
+    step: int
+    begin: float
+    epoch: int
+    sample: bool
+    last: int
+    read: bool = False
 
 
 def next_record_after(step: int, interval: int, *, dense: bool) -> int:

@@ -327,10 +327,10 @@ class Recorder:
                 self._agg_steps += 1
             return False
         if self.interval is None:
-            # The first two steps trace (the loop's step and this one's functions), those of
-            # an epoch start its data.
-            sample = step >= max(self._first_step, self._epoch_start) + 2
-            self._cost.started(step, now, self._epochs, sample=sample)
+            # The loop's first steps trace (its step and this one's functions), an epoch's
+            # start its data.
+            since = max(self._first_step, self._epoch_start)
+            self._cost.started(step, now, self._epochs, since=since)
             self._interval = self._cost.interval(self._base_interval, self._interval_cap)
         self._next_record = next_record_after(step, self._interval, dense=self.interval is None)
         self._write_pending()  # the previous record (its update measured at the last call)

@@ -94,11 +94,8 @@ class TorchProbe(BackendProbe):
         if not slots:
             return self.folded.fold(np.empty((0, 4)))
         tensors = [t for i in slots for t in self.ring[i]]  # type: ignore[union-attr]
-        try:
-            stacked = torch.stack(tensors)
-        except RuntimeError:  # a loss of another dtype than the norms
-            stacked = torch.stack([t.float() for t in tensors])
-        values = stacked.detach().double().cpu().numpy().reshape(-1, 2)
+        # torch.stack promotes a loss of another dtype (float16, float64) with the norms.
+        values = torch.stack(tensors).detach().double().cpu().numpy().reshape(-1, 2)
         rows = np.column_stack(
             [self.steps[slots], values[:, 0], values[:, 1], self.has_loss[slots]]
         )
