@@ -16,6 +16,7 @@ prints the lines and writes the findings as an event; this module never prints.
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import numpy as np
 
 from tb_fitdiag import metadata
 from tb_fitdiag.diagnosis import DiagnosisConfig, RunData, Series, diagnose_run, severity_rank
-from tb_fitdiag.diagnosis.model import Finding
+from tb_fitdiag.diagnosis.model import Finding, LayerSeries, Table
 from tb_fitdiag.reading import layer_order, put_stat
 
 # Values of FitDiagCallback(stop_on=...).
@@ -144,6 +145,9 @@ class LiveRun:
     run_info: dict[str, Any] | None = None
     static_findings: dict[str, Any] | None = None
     nonfinite_origin: dict[str, Any] | None = None
+    _plan_cache: tuple[tuple[Any, ...], _Plan] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def add_stats(self, values: Mapping[str, tuple[float, str]], step: int) -> None:
         """Adds what the callback wrote with ``RunWriter.stats`` (``tag -> (value, kind)``)."""
@@ -163,7 +167,9 @@ class LiveRun:
 
     def data(self) -> RunData:
         """The run as the diagnosis engine takes it: read-only views, valid until the next
-        write (a tag written in more than one table is merged into one series)."""
+        write. A layer statistic whose layers share a table reaches the diagnosis as that
+        table's rows (a :class:`LayerSeries`); a tag written in more than one table is merged
+        into one series."""
         data = RunData(
             train={tag: g.series() for tag, g in self.train.items()},
             validation={tag: g.series() for tag, g in self.validation.items()},
@@ -171,25 +177,95 @@ class LiveRun:
             static_findings=self.static_findings,
             nonfinite_origin=self.nonfinite_origin,
         )
-        parts: dict[str, list[Series]] = {}
-        for tags, table in self.tables.items():
-            steps, values = table.points()
-            for row, tag in enumerate(tags):
-                parts.setdefault(tag, []).append(_series(steps, values, row, table.ordered))
-        for tag, pieces in parts.items():
-            parsed = _parsed_tag(tag)
-            if parsed is None:
-                continue
-            if len(pieces) == 1:
-                series = pieces[0]
-            else:
-                series = Series.from_points(
-                    np.concatenate([p.steps for p in pieces]),
-                    np.concatenate([p.values for p in pieces]),
-                )
-            put_stat(data, *parsed, series)
+        tables = list(self.tables.values())
+        plan = self._plan(tables)
+        points = [table.points() for table in tables]
+        for stat in plan.rows.keys() | plan.merged.keys():
+            made = [
+                Table(points[index][0], layers, points[index][1][rows])
+                for index, layers, rows in plan.rows.get(stat, ())
+            ]
+            others = {
+                layer: _merged(tables, points, sources)
+                for layer, sources in plan.merged.get(stat, {}).items()
+            }
+            data.layer_stats[stat] = LayerSeries(made, others)
+        for stat, sources in plan.global_sources.items():
+            put_stat(data, stat, None, _merged(tables, points, sources))
         data.layers = layer_order(data)
         return data
+
+    def _plan(self, tables: list[_Growing]) -> _Plan:
+        """Where each statistic's series are in ``tables``, worked out again only when a
+        table is added or stops being ordered (a table's tags never change)."""
+        key = (len(tables), tuple(table.ordered for table in tables))
+        if self._plan_cache is not None and self._plan_cache[0] == key:
+            return self._plan_cache[1]
+        sources: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+        for index, tags in enumerate(self.tables):
+            for row, tag in enumerate(tags):
+                parsed = _parsed_tag(tag)
+                if parsed is not None:
+                    sources.setdefault(parsed, []).append((index, row))
+        plan = _Plan()
+        by_table: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        for (stat, layer), places in sources.items():
+            if layer is None:
+                plan.global_sources[stat] = places
+            elif len(places) == 1 and tables[places[0][0]].ordered:
+                index, row = places[0]
+                by_table.setdefault((stat, index), []).append((layer, row))
+            else:
+                plan.merged.setdefault(stat, {})[layer] = places
+        for (stat, index), members in by_table.items():
+            layers = tuple(layer for layer, _ in members)
+            plan.rows.setdefault(stat, []).append(
+                (index, layers, _rows([row for _, row in members]))
+            )
+        self._plan_cache = (key, plan)
+        return plan
+
+
+@dataclass
+class _Plan:
+    """Where the diagnosis' series are in a run's tables.
+
+    Attributes:
+        rows: Layer statistic -> ``(table index, layers, their rows)`` for the layers whose
+            series is one ordered table's row.
+        merged: Layer statistic -> layer -> ``(table index, row)`` of each piece, for the
+            others (written in several tables, or in one whose steps came out of order).
+        global_sources: Whole-model statistic -> its pieces, likewise.
+    """
+
+    rows: dict[str, list[tuple[int, tuple[str, ...], slice | np.ndarray]]] = field(
+        default_factory=dict
+    )
+    merged: dict[str, dict[str, list[tuple[int, int]]]] = field(default_factory=dict)
+    global_sources: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def _rows(rows: list[int]) -> slice | np.ndarray:
+    """The rows as a slice where they are evenly spaced (a view, no copy: the callback writes
+    each layer's statistics together, so one statistic's rows are), else as an index array."""
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    if step > 0 and all(b - a == step for a, b in itertools.pairwise(rows)):
+        return slice(rows[0], rows[-1] + 1, step)
+    return np.asarray(rows, dtype=np.intp)
+
+
+def _merged(
+    tables: list[_Growing],
+    points: list[tuple[np.ndarray, np.ndarray]],
+    sources: list[tuple[int, int]],
+) -> Series:
+    """One series from its pieces in ``tables`` (one piece: a view of it)."""
+    pieces = [_series(*points[index], row, tables[index].ordered) for index, row in sources]
+    if len(pieces) == 1:
+        return pieces[0]
+    return Series.from_points(
+        np.concatenate([p.steps for p in pieces]), np.concatenate([p.values for p in pieces])
+    )
 
 
 @functools.lru_cache(maxsize=65536)

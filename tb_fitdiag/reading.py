@@ -339,8 +339,12 @@ def put_stat(data: RunData, stat: str, layer: str | None, series: Series) -> Non
     a whole-model statistic (``layer`` None), else ``layer_stats[stat][layer]``."""
     if layer is None:
         data.global_stats[stat] = series
-    else:
-        data.layer_stats.setdefault(stat, {})[layer] = series
+        return
+    by_layer = data.layer_stats.get(stat)
+    if not isinstance(by_layer, dict):
+        # None, or a read-only mapping (a LayerSeries): a dict of the series so far.
+        by_layer = data.layer_stats[stat] = dict(by_layer or {})
+    by_layer[layer] = series
 
 
 def _read_layouts(run: str, tensors: Mapping[str, Any], skipped: list[str]) -> dict[str, list[str]]:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tb_fitdiag.diagnosis.context import CheckContext
-from tb_fitdiag.diagnosis.model import ERROR, WARNING, Finding, Series
-from tb_fitdiag.diagnosis.robust import bin_medians, edge_level, mann_kendall, median
+from tb_fitdiag.diagnosis.model import ERROR, WARNING, Finding, LayerSeries, Series
+from tb_fitdiag.diagnosis.robust import (
+    bin_medians,
+    edge_level,
+    mann_kendall,
+    median,
+    row_medians,
+)
 
 EXPLODING_GRADIENTS = "exploding-gradients"
 VANISHING_GRADIENTS = "vanishing-gradients"
@@ -22,12 +29,18 @@ _MAX_LISTED = 8  # layers named in a message; the evidence lists them all
 
 
 def _ordered_layers(ctx: CheckContext, stat: str) -> list[str]:
-    """Layers with data for ``stat``, input to output (run_info order, then the rest sorted)."""
+    """Layers with data for ``stat``, input to output (run_info order, then the rest sorted),
+    worked out once per diagnosis."""
+    key = f"layers/{stat}"
+    cached = ctx.derived.get(key)
+    if isinstance(cached, list):
+        return list(cached)
     by_layer = ctx.data.layer_stats.get(stat, {})
     ordered = [layer for layer in ctx.data.layers if layer in by_layer]
     known = set(ordered)
     ordered += sorted(layer for layer in by_layer if layer not in known)
-    return ordered
+    ctx.derived[key] = ordered
+    return list(ordered)
 
 
 def _tail_level(series: Series, ctx: CheckContext) -> float | None:
@@ -58,25 +71,45 @@ class _Group:
 def _groups(ctx: CheckContext, stat: str) -> list[_Group]:
     """The layers with data for ``stat``, in layer order, grouped by their steps (nearly
     always one group: the callback records every layer at once), computed once per
-    diagnosis. Steps shared by identity (the live copy) group without a comparison."""
+    diagnosis. The tables of a :class:`LayerSeries` (the live copy) are groups already;
+    other series are grouped by comparing their steps and stacked."""
     key = f"groups/{stat}"
     cached = ctx.derived.get(key)
     if isinstance(cached, list):
         return cached
     by_layer = ctx.data.layer_stats.get(stat, {})
+    ordered = _ordered_layers(ctx, stat)
+    position = {layer: i for i, layer in enumerate(ordered)}
+    groups: list[_Group] = []
+    loose: Mapping[str, Series] = by_layer
+    if isinstance(by_layer, LayerSeries):
+        for table in by_layer.tables:
+            if not table.layers:
+                continue
+            where = np.fromiter((position[layer] for layer in table.layers), np.intp)
+            if np.all(where[1:] > where[:-1]):
+                groups.append(_Group(table.steps, list(table.layers), table.values))
+            else:
+                order = np.argsort(where, kind="stable")
+                layers = [table.layers[i] for i in order]
+                groups.append(_Group(table.steps, layers, table.values[order]))
+        loose = by_layer.others
     members: list[tuple[np.ndarray, list[str]]] = []
-    for layer in _ordered_layers(ctx, stat):
-        steps = by_layer[layer].steps
+    for layer in ordered:
+        if layer not in loose:
+            continue
+        steps = loose[layer].steps
         for first, names in members:
             if first is steps or np.array_equal(first, steps):
                 names.append(layer)
                 break
         else:
             members.append((steps, [layer]))
-    groups = [
-        _Group(steps, names, np.vstack([by_layer[layer].values for layer in names]))
+    groups += [
+        _Group(steps, names, np.vstack([loose[layer].values for layer in names]))
         for steps, names in members
     ]
+    groups.sort(key=lambda group: position[group.layers[0]])
     ctx.derived[key] = groups
     return groups
 
@@ -102,7 +135,7 @@ def _levels(ctx: CheckContext, stat: str) -> dict[str, float]:
             mask = steps >= cut
             rows = group.values[clean]
             tail = rows[:, mask] if mask.sum() >= n else rows[:, -n:]
-            for layer, level in zip(names[clean], np.median(tail, axis=1), strict=True):
+            for layer, level in zip(names[clean], row_medians(tail), strict=True):
                 levels[str(layer)] = float(level)
         for layer in names[~clean]:
             level = _tail_level(by_layer[str(layer)], ctx)
@@ -388,7 +421,7 @@ def _ratio_levels(ctx: CheckContext) -> dict[str, float]:
         finite = np.isfinite(group.values)
         clean = finite.all(axis=1)
         if clean.any() and group.steps.size >= ctx.config.min_records:
-            medians = np.median(group.values[clean], axis=1)
+            medians = row_medians(group.values[clean])
             for row, level in zip(np.nonzero(clean)[0], medians, strict=True):
                 out[group.layers[row]] = float(level)
         for row in np.nonzero(~clean)[0]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -75,6 +75,86 @@ class Series:
         return Series(self.steps[mask], self.values[mask])
 
 
+@dataclass(frozen=True)
+class Table:
+    """One statistic of several layers recorded at the same steps: a row of ``values`` per
+    layer (the layout the callback writes, every layer at once), so that the checks that
+    look at every layer take one matrix instead of stacking a series per layer.
+
+    Attributes:
+        steps: The shared steps (int64, strictly ascending).
+        layers: The layer of each row.
+        values: ``(len(layers), len(steps))`` float64.
+    """
+
+    steps: npt.NDArray[np.int64]
+    layers: tuple[str, ...]
+    values: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if self.steps.ndim != 1 or self.values.shape != (len(self.layers), self.steps.size):
+            raise ValueError(
+                f"a table of {len(self.layers)} layers at {self.steps.size} steps cannot hold "
+                f"values of shape {self.values.shape}"
+            )
+
+
+class LayerSeries(Mapping[str, Series]):
+    """Layer -> series of one statistic, held as :class:`Table` rows (plus any series that
+    fit no table); a layer's :class:`Series` is made when it is read, so handing a run of
+    hundreds of layers to the diagnosis costs nothing per layer.
+
+    Args:
+        tables: Tables of disjoint layers.
+        others: Series of layers in no table.
+    """
+
+    __slots__ = ("_made", "_others", "_rows", "tables")
+
+    def __init__(self, tables: Sequence[Table], others: Mapping[str, Series] | None = None):
+        self.tables = tuple(tables)
+        self._others = dict(others or {})
+        self._rows: dict[str, tuple[int, int]] = {}
+        for index, table in enumerate(self.tables):
+            for row, layer in enumerate(table.layers):
+                if layer in self._rows or layer in self._others:
+                    raise ValueError(f"layer {layer!r} is in more than one table")
+                self._rows[layer] = (index, row)
+        self._made: dict[str, Series] = {}
+
+    @property
+    def others(self) -> Mapping[str, Series]:
+        """The series of the layers in no table."""
+        return self._others
+
+    def __getitem__(self, layer: str) -> Series:
+        series = self._made.get(layer)
+        if series is None:
+            series = self._others.get(layer)
+        if series is not None:
+            return series
+        index, row = self._rows[layer]  # KeyError for an unknown layer, as a dict has it
+        table = self.tables[index]
+        series = self._made[layer] = Series(table.steps, table.values[row])
+        return series
+
+    def __contains__(self, layer: object) -> bool:
+        return layer in self._rows or layer in self._others
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._rows
+        yield from self._others
+
+    def __len__(self) -> int:
+        return len(self._rows) + len(self._others)
+
+    def longest(self) -> int:
+        """The number of points of the longest series (0 when there is none)."""
+        lengths = [t.steps.size for t in self.tables if t.layers]
+        lengths += [len(s) for s in self._others.values()]
+        return max(lengths, default=0)
+
+
 @dataclass
 class RunData:
     """Everything the diagnosis knows about one training run.
@@ -83,7 +163,8 @@ class RunData:
         train: Ordinary scalar tag -> series, from the training run.
         validation: Scalar tag -> series from the validation run (Keras layout) or from the
             training run's validation-twin tags (``val_loss``, ``Loss/val``, ...).
-        layer_stats: Statistic (``metadata.LAYER_STATS``) -> layer path -> series.
+        layer_stats: Statistic (``metadata.LAYER_STATS``) -> layer path -> series (a
+            :class:`LayerSeries` where the writer kept the layers' series as tables).
         global_stats: Statistic (``metadata.GLOBAL_STATS``) -> series.
         layers: Layer paths, input to output (``run_info["layers"]``, else sorted).
         run_info: The ``fitdiag/run_info`` JSON document, if any.
@@ -97,7 +178,7 @@ class RunData:
 
     train: dict[str, Series] = field(default_factory=dict)
     validation: dict[str, Series] = field(default_factory=dict)
-    layer_stats: dict[str, dict[str, Series]] = field(default_factory=dict)
+    layer_stats: dict[str, Mapping[str, Series]] = field(default_factory=dict)
     global_stats: dict[str, Series] = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
     run_info: dict[str, Any] | None = None

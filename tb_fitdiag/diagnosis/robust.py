@@ -32,6 +32,29 @@ def median(values: Any) -> float:
     return float(ordered[half]) if n % 2 else float((ordered[half - 1] + ordered[half]) / 2)
 
 
+def row_medians(rows: Any) -> FloatArray:
+    """The median of each row of a 2-D array, equal to ``np.median(rows, axis=1)`` for
+    float64 values (NaN for a row with a NaN or no values) at a fraction of its cost: one
+    partition at the middle, where ``np.median`` partitions at two points and at the end
+    (several times slower on the per-layer matrices of a live diagnosis)."""
+    a = np.asarray(rows, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"row_medians takes a 2-D array; got {a.ndim}-D")
+    n = a.shape[1]
+    if n == 0:
+        return np.full(a.shape[0], math.nan)
+    half = n // 2
+    part = np.partition(a, half, axis=1)
+    out = part[:, half]
+    if n % 2 == 0:
+        # The lower middle value is the largest of those the partition put before ``half``.
+        out = (part[:, :half].max(axis=1) + out) / 2
+    nan = np.isnan(a).any(axis=1)
+    if nan.any():
+        out = np.where(nan, math.nan, out)
+    return np.ascontiguousarray(out, dtype=np.float64)
+
+
 def bin_medians(
     steps: IntArray, values: FloatArray, max_points: int
 ) -> tuple[IntArray, FloatArray]:
@@ -45,7 +68,7 @@ def bin_medians(
     size = math.ceil(n / max_points)
     full = (n // size) * size
     head = values[:full].reshape(-1, size)
-    med = np.median(head, axis=1)
+    med = row_medians(head)
     last_steps = steps[size - 1 : full : size]
     if full < n:
         med = np.append(med, median(values[full:]))
@@ -67,7 +90,7 @@ def running_median(values: FloatArray, window: int) -> FloatArray:
     half = w // 2
     out = np.empty(n, dtype=np.float64)
     windows = np.lib.stride_tricks.sliding_window_view(values, w)
-    out[half : n - half] = np.median(windows, axis=1)
+    out[half : n - half] = row_medians(windows)
     head: Any = values[: 2 * half]
     tail: Any = values[n - 2 * half :]
     median: Callable[[Any], Any] = np.median  # propagates NaN

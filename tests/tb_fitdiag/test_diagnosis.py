@@ -27,6 +27,7 @@ from tb_fitdiag.diagnosis.robust import (
     count_swings,
     mann_kendall,
     median,
+    row_medians,
     running_median,
     theil_sen_slope,
 )
@@ -428,6 +429,28 @@ def test_median_is_numpys_median_of_one_dimension() -> None:
         got = median(values)
         assert got == expected or (math.isnan(got) and math.isnan(expected)), values
     assert math.isnan(median(np.array([])))  # numpy's NaN, without its warning
+
+
+def test_row_medians_are_numpys_medians_along_rows() -> None:
+    rng = np.random.default_rng(4)
+    for width in (1, 2, 3, 8, 33, 512):
+        rows = rng.normal(size=(6, width))
+        rows[1] = np.round(rows[1])  # ties
+        rows[2, 0] = np.inf
+        rows[3, -1] = -np.inf
+        rows[4, width // 2] = np.nan
+        rows[5] = rows[5][::-1]
+        expected = np.median(rows, axis=1)
+        got = row_medians(rows)
+        assert np.array_equal(got, expected, equal_nan=True), width
+        assert got.dtype == np.float64 and got.flags.c_contiguous
+    # Not float64 (taken as float64 first), a strided view, no values, not 2-D.
+    ints = np.array([[3, 1, 2, 4], [1, 1, 2, 2]])
+    assert row_medians(ints).tolist() == [2.5, 1.5]
+    assert row_medians(np.arange(24.0).reshape(4, 6)[::2, ::2]).tolist() == [2.0, 14.0]
+    assert np.isnan(row_medians(np.empty((2, 0)))).all()
+    with pytest.raises(ValueError, match="2-D"):
+        row_medians(np.arange(3.0))
 
 
 @pytest.mark.slow

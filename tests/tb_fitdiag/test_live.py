@@ -285,6 +285,104 @@ def test_live_run_builds_series_the_engine_reads() -> None:
     assert set(data.validation) == {"epoch_loss"}
 
 
+def _awkward_run(kind: str) -> LiveRun:
+    """A live copy whose layout exercises every path of ``LiveRun.data``: a table whose
+    layers are not in ``run_info`` order (and one layer not in it at all), a tag written in
+    two tables, a table whose steps came out of order, and a layer's gradient gone NaN."""
+    run = LiveRun()
+    run.run_info = {"layers": ["in", "mid", "out"], "optimizer": "SGD", "loss": "mse"}
+    written = ["out", "in", "mid", "extra"]
+    rng = np.random.default_rng(0)
+    for step in range(0, 400, 4):
+        noise = 1 + 0.05 * rng.random()
+        grad = {"in": 1.0, "mid": 0.5, "out": 0.2, "extra": 0.3}
+        zero = {"in": 0.01, "mid": 0.02, "out": 0.0, "extra": 0.0}
+        ratio = {"in": 1e-3, "mid": 1e-3, "out": 1e-3, "extra": 1e-3}
+        if kind == "nan":
+            zero["in"] = 0.95
+            if step >= 120:
+                grad["mid"] = float("nan")
+        else:
+            grad["in"] = 1e-9
+            ratio["mid"] = 0.5
+        values: dict[str, tuple[float, str]] = {}
+        for layer in written:
+            values[metadata.layer_tag("grad_norm", layer)] = (grad[layer] * noise, "layer_stat")
+            values[metadata.layer_tag("zero_fraction", layer)] = (zero[layer], "layer_stat")
+            values[metadata.layer_tag("update_ratio", layer)] = (ratio[layer], "layer_stat")
+        values[metadata.global_tag("batch_loss")] = (1.0 / (1 + step), "global_stat")
+        values[metadata.global_tag("global_grad_norm")] = (1.0 * noise, "global_stat")
+        run.add_stats(values, step)
+        if step % 40 == 2 or step % 40 == 0:
+            grad_extra = metadata.layer_tag("grad_norm", "extra")
+            run.add_stats({grad_extra: (0.3 * noise, "layer_stat")}, step + 2)
+    for step in range(396, -1, -4):  # out of order
+        run.add_stats(
+            {metadata.layer_tag("weight_norm", layer): (10.0, "layer_stat") for layer in written},
+            step,
+        )
+    for epoch in range(10):
+        run.add_epoch({"loss": 1.0 / (1 + epoch), "val_loss": 1.2 / (1 + epoch)}, epoch)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("nan", {"exploding-gradients", "dead-units"}),
+        ("vanish", {"vanishing-gradients", "update-ratio-too-high"}),
+    ],
+)
+def test_the_live_tables_diagnose_as_the_same_series_one_by_one(
+    kind: str, expected: set[str]
+) -> None:
+    from tb_fitdiag.diagnosis import RunData, diagnose_run
+    from tb_fitdiag.diagnosis.model import LayerSeries
+
+    data = _awkward_run(kind).data()
+    grad = data.layer_stats["grad_norm"]
+    assert isinstance(grad, LayerSeries)
+    assert set(grad.others) == {"extra"}  # in two tables: merged, not a table row
+    assert data.layers == ["in", "mid", "out", "extra"]
+    weights = data.layer_stats["weight_norm"]["in"]
+    assert weights.steps.tolist() == list(range(0, 400, 4))  # sorted back
+    one_by_one = RunData(
+        train=dict(data.train),
+        validation=dict(data.validation),
+        layer_stats={stat: dict(by_layer) for stat, by_layer in data.layer_stats.items()},
+        global_stats=dict(data.global_stats),
+        layers=list(data.layers),
+        run_info=data.run_info,
+    )
+    live, plain = diagnose_run(data).to_json(), diagnose_run(one_by_one).to_json()
+    assert expected <= {f["name"] for f in live["findings"]}
+    assert live == plain
+
+
+def test_layer_series_is_a_read_only_mapping_of_its_tables_rows() -> None:
+    from tb_fitdiag.diagnosis import Series
+    from tb_fitdiag.diagnosis.model import LayerSeries, Table
+
+    steps = np.arange(3, dtype=np.int64)
+    table = Table(steps, ("a", "b"), np.arange(6.0).reshape(2, 3))
+    empty = Series(np.empty(0, dtype=np.int64), np.empty(0))
+    by_layer = LayerSeries([table], {"c": empty})
+    assert list(by_layer) == ["a", "b", "c"] and len(by_layer) == 3
+    assert by_layer["b"].values.tolist() == [3.0, 4.0, 5.0]
+    assert by_layer["b"] is by_layer["b"]  # made once
+    assert by_layer["c"] is empty and "c" in by_layer and "d" not in by_layer
+    assert by_layer.get("d") is None
+    with pytest.raises(KeyError):
+        by_layer["d"]
+    assert by_layer.longest() == 3 and LayerSeries([]).longest() == 0
+    with pytest.raises(ValueError, match="more than one table"):
+        LayerSeries([table, table])
+    with pytest.raises(ValueError, match="more than one table"):
+        LayerSeries([table], {"a": empty})
+    with pytest.raises(ValueError, match="cannot hold"):
+        Table(steps, ("a",), np.zeros((2, 3)))
+
+
 def test_a_long_series_is_thinned_evenly_and_keeps_its_first_and_latest_points() -> None:
     from tb_fitdiag.live import MAX_POINTS
 
