@@ -180,7 +180,7 @@ class LiveRun:
         tables = list(self.tables.values())
         plan = self._plan(tables)
         points = [table.points() for table in tables]
-        for stat in plan.rows.keys() | plan.merged.keys():
+        for stat in dict.fromkeys([*plan.rows, *plan.merged]):
             made = [
                 Table(points[index][0], layers, points[index][1][rows])
                 for index, layers, rows in plan.rows.get(stat, ())
@@ -196,9 +196,11 @@ class LiveRun:
         return data
 
     def _plan(self, tables: list[_Growing]) -> _Plan:
-        """Where each statistic's series are in ``tables``, worked out again only when a
-        table is added or stops being ordered (a table's tags never change)."""
-        key = (len(tables), tuple(table.ordered for table in tables))
+        """Where each statistic's series are in ``tables``, worked out again only when the
+        tables change (one is added, replaced or stops being ordered; a table's tags never
+        change)."""
+        # The tags tuples compare by identity first: cheap while the tables stay the same.
+        key = tuple((tags, table.ordered) for tags, table in self.tables.items())
         if self._plan_cache is not None and self._plan_cache[0] == key:
             return self._plan_cache[1]
         sources: dict[tuple[str, str | None], list[tuple[int, int]]] = {}

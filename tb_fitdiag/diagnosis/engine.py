@@ -20,7 +20,7 @@ from tb_fitdiag.diagnosis.causes import (
 )
 from tb_fitdiag.diagnosis.config import DiagnosisConfig
 from tb_fitdiag.diagnosis.context import CheckContext
-from tb_fitdiag.diagnosis.model import Finding, RunData, severity_rank
+from tb_fitdiag.diagnosis.model import Finding, LayerSeries, RunData, severity_rank
 from tb_fitdiag.diagnosis.origin import Origin, describe
 
 Check = Callable[[CheckContext], "Finding | None"]
@@ -279,7 +279,9 @@ def coverage_notes(data: RunData, config: DiagnosisConfig | None = None) -> list
             "tb_fitdiag.FitDiagCallback)"
         )
     elif grad:
-        longest = max(len(s) for s in grad.values())
+        longest = (
+            grad.longest() if isinstance(grad, LayerSeries) else max(len(s) for s in grad.values())
+        )
         if longest < cfg.min_records:
             notes.append(
                 f"gradient statistics have {longest} record(s); gradient verdicts need "

@@ -71,8 +71,8 @@ class _Group:
 def _groups(ctx: CheckContext, stat: str) -> list[_Group]:
     """The layers with data for ``stat``, in layer order, grouped by their steps (nearly
     always one group: the callback records every layer at once), computed once per
-    diagnosis. The tables of a :class:`LayerSeries` (the live copy) are groups already;
-    other series are grouped by comparing their steps and stacked."""
+    diagnosis. The tables of a :class:`LayerSeries` (the live copy) come stacked already;
+    other series are stacked here, and blocks at equal steps are joined."""
     key = f"groups/{stat}"
     cached = ctx.derived.get(key)
     if isinstance(cached, list):
@@ -80,35 +80,34 @@ def _groups(ctx: CheckContext, stat: str) -> list[_Group]:
     by_layer = ctx.data.layer_stats.get(stat, {})
     ordered = _ordered_layers(ctx, stat)
     position = {layer: i for i, layer in enumerate(ordered)}
-    groups: list[_Group] = []
+    blocks: list[tuple[np.ndarray, list[str], list[np.ndarray]]] = []
+
+    def place(steps: np.ndarray, layers: list[str], values: np.ndarray) -> None:
+        for first, names, parts in blocks:
+            if first is steps or np.array_equal(first, steps):
+                names.extend(layers)
+                parts.append(values)
+                return
+        blocks.append((steps, list(layers), [values]))
+
     loose: Mapping[str, Series] = by_layer
     if isinstance(by_layer, LayerSeries):
         for table in by_layer.tables:
-            if not table.layers:
-                continue
-            where = np.fromiter((position[layer] for layer in table.layers), np.intp)
-            if np.all(where[1:] > where[:-1]):
-                groups.append(_Group(table.steps, list(table.layers), table.values))
-            else:
-                order = np.argsort(where, kind="stable")
-                layers = [table.layers[i] for i in order]
-                groups.append(_Group(table.steps, layers, table.values[order]))
+            if table.layers:
+                place(table.steps, list(table.layers), table.values)
         loose = by_layer.others
-    members: list[tuple[np.ndarray, list[str]]] = []
     for layer in ordered:
-        if layer not in loose:
-            continue
-        steps = loose[layer].steps
-        for first, names in members:
-            if first is steps or np.array_equal(first, steps):
-                names.append(layer)
-                break
-        else:
-            members.append((steps, [layer]))
-    groups += [
-        _Group(steps, names, np.vstack([loose[layer].values for layer in names]))
-        for steps, names in members
-    ]
+        if layer in loose:
+            series = loose[layer]
+            place(series.steps, [layer], series.values[np.newaxis])
+    groups: list[_Group] = []
+    for steps, names, parts in blocks:
+        values = parts[0] if len(parts) == 1 else np.vstack(parts)
+        where = np.fromiter((position[layer] for layer in names), np.intp, len(names))
+        if np.any(where[1:] < where[:-1]):
+            order = np.argsort(where, kind="stable")
+            names, values = [names[i] for i in order], values[order]
+        groups.append(_Group(steps, names, values))
     groups.sort(key=lambda group: position[group.layers[0]])
     ctx.derived[key] = groups
     return groups

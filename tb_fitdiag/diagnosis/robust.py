@@ -52,7 +52,8 @@ def row_medians(rows: Any) -> FloatArray:
     nan = np.isnan(a).any(axis=1)
     if nan.any():
         out = np.where(nan, math.nan, out)
-    return np.ascontiguousarray(out, dtype=np.float64)
+    # + 0.0 makes a median of -0.0 a 0.0, as np.median's mean of the middle values has it.
+    return np.ascontiguousarray(out + 0.0, dtype=np.float64)
 
 
 def bin_medians(

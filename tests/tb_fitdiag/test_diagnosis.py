@@ -449,6 +449,9 @@ def test_row_medians_are_numpys_medians_along_rows() -> None:
     assert row_medians(ints).tolist() == [2.5, 1.5]
     assert row_medians(np.arange(24.0).reshape(4, 6)[::2, ::2]).tolist() == [2.0, 14.0]
     assert np.isnan(row_medians(np.empty((2, 0)))).all()
+    signed = np.signbit(row_medians(np.array([[-0.0], [0.0]]))).tolist()
+    assert signed == np.signbit(np.median(np.array([[-0.0], [0.0]]), axis=1)).tolist()
+    assert not np.signbit(row_medians(np.array([[-0.0, -0.0], [-0.0, 1.0]]))).any()
     with pytest.raises(ValueError, match="2-D"):
         row_medians(np.arange(3.0))
 
