@@ -177,8 +177,8 @@ class LiveRun:
             static_findings=self.static_findings,
             nonfinite_origin=self.nonfinite_origin,
         )
+        plan = self._plan()
         tables = list(self.tables.values())
-        plan = self._plan(tables)
         points = [table.points() for table in tables]
         for stat in dict.fromkeys([*plan.rows, *plan.merged]):
             made = [
@@ -195,14 +195,15 @@ class LiveRun:
         data.layers = layer_order(data)
         return data
 
-    def _plan(self, tables: list[_Growing]) -> _Plan:
-        """Where each statistic's series are in ``tables``, worked out again only when the
+    def _plan(self) -> _Plan:
+        """Where each statistic's series are in the tables, worked out again only when the
         tables change (one is added, replaced or stops being ordered; a table's tags never
         change)."""
         # The tags tuples compare by identity first: cheap while the tables stay the same.
         key = tuple((tags, table.ordered) for tags, table in self.tables.items())
         if self._plan_cache is not None and self._plan_cache[0] == key:
             return self._plan_cache[1]
+        ordered = [table.ordered for table in self.tables.values()]
         sources: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
         for index, tags in enumerate(self.tables):
             for row, tag in enumerate(tags):
@@ -214,7 +215,7 @@ class LiveRun:
         for (stat, layer), places in sources.items():
             if layer is None:
                 plan.global_sources[stat] = places
-            elif len(places) == 1 and tables[places[0][0]].ordered:
+            elif len(places) == 1 and ordered[places[0][0]]:
                 index, row = places[0]
                 by_table.setdefault((stat, index), []).append((layer, row))
             else:
